@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from insights.levels import SentimentLevel
+
+
+class Queue(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    REPRESENTATIVE = "representative", _("Service representative")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    ADMIN = "admin", _("Administrator")
+
+
+class Presence(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    BUSY = "busy", _("Busy")
+    BUSY_DND = "busy_dnd", _("Busy - Do not disturb")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
+
+
+class StaffMember(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.REPRESENTATIVE)
+    presence = models.CharField(max_length=20, choices=Presence.choices, default=Presence.OFFLINE)
+    presence_changed_at = models.DateTimeField(null=True, blank=True)
+    queues = models.ManyToManyField(Queue, blank=True, related_name="staff")
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=150)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    external_id = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.TextChoices):
+    CHAT = "chat", _("Chat")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("Email")
+    SOCIAL = "social", _("Social")
+    VOICE = "voice", _("Voice transcript")
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACTIVE = "active", _("Active")
+    WAITING = "waiting", _("Waiting")
+    WRAP_UP = "wrap_up", _("Wrap-up")
+    CLOSED = "closed", _("Closed")
+
+
+ONGOING_STATUSES = (
+    ConversationStatus.OPEN,
+    ConversationStatus.ACTIVE,
+    ConversationStatus.WAITING,
+    ConversationStatus.WRAP_UP,
+)
+
+
+class Trend(models.TextChoices):
+    RISING = "rising", _("Rising")
+    STEADY = "steady", _("Steady")
+    FALLING = "falling", _("Falling")
+
+
+def _new_customer_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Conversation(models.Model):
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="conversations")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.CHAT)
+    representative = models.ForeignKey(
+        StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    status = models.CharField(
+        max_length=20, choices=ConversationStatus.choices, default=ConversationStatus.OPEN, db_index=True
+    )
+    subject = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.PositiveIntegerField(default=0)
+    language = models.CharField(max_length=16, blank=True)
+    sentiment_score = models.FloatField(null=True, blank=True)
+    sentiment_level = models.SmallIntegerField(choices=SentimentLevel.choices, null=True, blank=True)
+    sentiment_trend = models.CharField(max_length=10, choices=Trend.choices, default=Trend.STEADY)
+    start_sentiment_level = models.SmallIntegerField(choices=SentimentLevel.choices, null=True, blank=True)
+    # The customer (or the channel integration) declined sentiment analysis: nothing is scored.
+    scoring_opt_out = models.BooleanField(default=False)
+    # Secret that authenticates the customer's chat socket for this conversation only.
+    customer_token = models.CharField(max_length=64, unique=True, default=_new_customer_token, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["queue", "status"]), models.Index(fields=["representative", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer} ({self.queue})"
+
+    @property
+    def is_ongoing(self) -> bool:
+        return self.status != ConversationStatus.CLOSED
+
+
+class Sender(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    REPRESENTATIVE = "representative", _("Representative")
+    BOT = "bot", _("Bot")
+    SYSTEM = "system", _("System")
+
+
+class ScoringStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be scored")
+    SCORED = "scored", _("Scored")
+    NOT_SCORED = "not_scored", _("Not scored (language not supported)")
+    SKIPPED = "skipped", _("Not scored (monitoring off or opted out)")
+    NOT_APPLICABLE = "n/a", _("Not a customer message")
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender = models.CharField(max_length=20, choices=Sender.choices)
+    author = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scoring_status = models.CharField(
+        max_length=12, choices=ScoringStatus.choices, default=ScoringStatus.NOT_APPLICABLE, db_index=True
+    )
+    language = models.CharField(max_length=16, blank=True)
+    sentiment_score = models.FloatField(null=True, blank=True)
+    sentiment_level = models.SmallIntegerField(choices=SentimentLevel.choices, null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(null=True, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.sender}"

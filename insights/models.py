@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from insights.levels import RepresentativeThreshold, SentimentLevel, SupervisorThreshold
+
+
+class SentimentSettings(models.Model):
+    """The organisation's sentiment policy: one row (pk=1), created with the spec's defaults."""
+
+    SINGLETON_PK = 1
+
+    monitoring_enabled = models.BooleanField(_("Monitor real-time customer sentiment"), default=True)
+    multilingual_enabled = models.BooleanField(_("Score conversations in all supported languages"), default=True)
+    base_language = models.CharField(_("Base language"), max_length=16, default="en")
+    representative_threshold = models.SmallIntegerField(
+        _("Show alerts when a customer's sentiment decreases to or below"),
+        choices=RepresentativeThreshold.choices,
+        default=RepresentativeThreshold.SLIGHTLY_NEGATIVE,
+    )
+    supervisor_threshold = models.SmallIntegerField(
+        _("Send notifications when a customer's sentiment decreases to or below"),
+        choices=SupervisorThreshold.choices,
+        default=SupervisorThreshold.NEGATIVE,
+    )
+    sharp_drop_alerts = models.BooleanField(
+        _("Also alert on a sharp drop (two or more levels within three customer messages)"), default=False
+    )
+    webhook_url = models.URLField(_("Webhook URL"), blank=True)
+    webhook_secret = models.CharField(_("Webhook signing secret"), max_length=128, blank=True)
+    retention_days = models.PositiveIntegerField(_("Keep sentiment data for (days)"), default=365)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = _("sentiment analysis settings")
+        verbose_name_plural = _("sentiment analysis settings")
+
+    def __str__(self) -> str:
+        return "Sentiment analysis settings"
+
+
+class QueueSentimentOverride(models.Model):
+    """Per-queue thresholds; a null field inherits the organisation default."""
+
+    queue = models.OneToOneField("conversations.Queue", on_delete=models.CASCADE, related_name="sentiment_override")
+    representative_threshold = models.SmallIntegerField(
+        choices=RepresentativeThreshold.choices, null=True, blank=True
+    )
+    supervisor_threshold = models.SmallIntegerField(choices=SupervisorThreshold.choices, null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Override for {self.queue}"
+
+
+class SettingsAuditEntry(models.Model):
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scope = models.CharField(max_length=120, default="Organisation")
+    field = models.CharField(max_length=100)
+    old_value = models.CharField(max_length=255, blank=True)
+    new_value = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "settings audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old_value} → {self.new_value}"
+
+
+class AlertAudience(models.TextChoices):
+    REPRESENTATIVE = "representative", _("Representative alert")
+    SUPERVISOR = "supervisor", _("Supervisor notification")
+
+
+class AlertKind(models.TextChoices):
+    THRESHOLD = "threshold", _("Threshold reached")
+    SHARP_DROP = "sharp_drop", _("Sharp drop")
+    RECOVERED = "recovered", _("Recovered")
+
+
+class SentimentAlert(models.Model):
+    """One threshold crossing (or recovery) for one audience of one conversation."""
+
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="alerts")
+    message = models.ForeignKey("conversations.Message", null=True, on_delete=models.SET_NULL, related_name="+")
+    audience = models.CharField(max_length=20, choices=AlertAudience.choices)
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    level = models.SmallIntegerField(choices=SentimentLevel.choices)
+    threshold = models.SmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # No eligible recipient at the time (e.g. every supervisor Away): kept for the dashboard.
+    delivered = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_audience_display()} {self.get_kind_display()} on {self.conversation_id}"
+
+
+class NotificationRecipient(models.Model):
+    alert = models.ForeignKey(SentimentAlert, on_delete=models.CASCADE, related_name="recipients")
+    staff = models.ForeignKey("conversations.StaffMember", on_delete=models.CASCADE, related_name="notifications")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "conversations.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "staff"], name="one_recipient_row")]
+
+
+class ConversationSnooze(models.Model):
+    """A supervisor silenced notifications for one conversation until a time."""
+
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey("conversations.StaffMember", on_delete=models.CASCADE, related_name="snoozes")
+    until = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "staff"], name="one_snooze_per_conversation")]
+
+
+class SentimentCorrection(models.Model):
+    """A person said the model got a message wrong; these become training data."""
+
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="corrections")
+    staff = models.ForeignKey("conversations.StaffMember", null=True, on_delete=models.SET_NULL)
+    model_level = models.SmallIntegerField(choices=SentimentLevel.choices, null=True)
+    corrected_level = models.SmallIntegerField(choices=SentimentLevel.choices)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class WebhookDelivery(models.Model):
+    alert = models.ForeignKey(SentimentAlert, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    url = models.URLField()
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    error = models.CharField(max_length=255, blank=True)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]

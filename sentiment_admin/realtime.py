@@ -1,0 +1,73 @@
+"""Websocket group names and event types: the one module that names them.
+
+Group names are built only from database ids (never from client input), so they always
+satisfy Channels' rule ``^[a-zA-Z0-9\\-_.]+$`` and stay under 100 characters.
+
+Event types are ``<entity>.<verb>``. Channels dispatches a group event of type
+``conversation.scored`` to the consumer method ``conversation_scored``; the same string is
+the ``type`` of the JSON frame the browser receives.
+"""
+
+from __future__ import annotations
+
+# --- Groups -------------------------------------------------------------------------------
+
+
+def staff_group(staff_id: int) -> str:
+    """Every open websocket of one staff member (all their tabs and devices)."""
+    return f"staff.{int(staff_id)}"
+
+
+def queue_group(queue_id: int) -> str:
+    """Supervisors watching the Ongoing conversations report for one queue."""
+    return f"queue.{int(queue_id)}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    """Anyone monitoring one conversation, and the customer's own chat sockets."""
+    return f"conversation.{int(conversation_id)}"
+
+
+def customer_group(conversation_id: int) -> str:
+    """The customer's chat sockets for one conversation (they must not see sentiment)."""
+    return f"customer.{int(conversation_id)}"
+
+
+PRESENCE_GROUP = "presence"
+INSIGHTS_GROUP = "insights.settings"
+
+# --- Server → client event types ----------------------------------------------------------
+
+MESSAGE_CREATED = "message.created"
+CONVERSATION_SCORED = "conversation.scored"
+CONVERSATION_UPDATED = "conversation.updated"
+CONVERSATION_ASSIGNED = "conversation.assigned"
+CONVERSATION_REMOVED = "conversation.removed"
+ALERT_RAISED = "alert.raised"
+ALERT_RECOVERED = "alert.recovered"
+NOTIFICATION_CREATED = "notification.created"
+NOTIFICATION_ACKNOWLEDGED = "notification.acknowledged"
+PRESENCE_CHANGED = "presence.changed"
+SETTINGS_CHANGED = "settings.changed"
+MESSAGE_ACK = "message.ack"
+CATCH_UP_DONE = "catch_up.done"
+ERROR = "error"
+
+# --- Client → server frame types ------------------------------------------------------------
+
+CLIENT_SEND_MESSAGE = "message.send"
+CLIENT_CATCH_UP = "catch_up"
+CLIENT_SET_PRESENCE = "presence.set"
+CLIENT_ACK_NOTIFICATION = "notification.ack"
+CLIENT_SNOOZE = "conversation.snooze"
+CLIENT_PING = "ping"
+
+# --- Worker channel ---------------------------------------------------------------------------
+
+SCORING_CHANNEL = "sentiment-scoring"
+SCORE_MESSAGES = "score.messages"
+
+
+def handler_name(event_type: str) -> str:
+    """The consumer method Channels calls for a group event of this type."""
+    return event_type.replace(".", "_")

@@ -1,0 +1,4 @@
+"""Every websocket route and worker channel of the center, gathered from the apps."""
+
+websocket_urlpatterns: list = []
+channel_routes: dict = {}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from conversations import views as conversation_views
+
+urlpatterns = [
+    path("", conversation_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("insights/", include("insights.urls")),
+    path("", include("conversations.urls")),
+    path("django-admin/", admin.site.urls),
+]
