@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("insights/", include("insights.urls")),
+    path("api/", include("conversations.api_urls")),
     path("", include("conversations.urls")),
     path("django-admin/", admin.site.urls),
 ]
