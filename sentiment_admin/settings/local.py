@@ -6,3 +6,6 @@ from .base import *  # noqa: F401,F403
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 DEMO_TRAFFIC = env_bool("DEMO_TRAFFIC", True)
+
+# WhiteNoise serves from the finders here; the folder only has to exist.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -1,0 +1,101 @@
+import pytest
+from django.urls import reverse
+
+from insights.models import SettingsAuditEntry
+from insights.selectors import effective_thresholds, sentiment_settings_get
+from tests.conversations.factories import AdminFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["insights:home", "insights:sentiment"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_anonymous_users_are_sent_to_the_login_page(client, page):
+    response = client.get(reverse(page))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("factory", [RepresentativeFactory, SupervisorFactory])
+def test_representatives_and_supervisors_are_refused(login, page, factory):
+    assert login(factory()).get(reverse(page)).status_code == 403
+
+
+def test_non_admins_cannot_post_settings_either(login):
+    client = login(SupervisorFactory())
+    response = client.post(reverse("insights:sentiment"), {"representative_threshold": "0"})
+    assert response.status_code == 403
+    assert sentiment_settings_get().representative_threshold == -1
+
+
+def test_insights_page_shows_the_sentiment_analysis_section_with_manage(login):
+    response = login(AdminFactory()).get(reverse("insights:home"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Sentiment analysis" in body
+    assert reverse("insights:sentiment") in body and ">Manage<" in body
+
+
+def test_settings_page_offers_the_spec_options(login):
+    body = login(AdminFactory()).get(reverse("insights:sentiment")).content.decode()
+    for text in [
+        "Monitor real-time customer sentiment",
+        "Show alerts when a customer&#x27;s sentiment decreases to or below",
+        "Send notifications when a customer&#x27;s sentiment decreases to or below",
+        "Don&#x27;t show alerts", "Don&#x27;t send notifications",
+        "Slightly negative", "Very negative", ">Save<",
+    ]:
+        assert text in body, text
+
+
+def _form(**overrides):
+    data = {
+        "monitoring_enabled": "on",
+        "multilingual_enabled": "on",
+        "base_language": "en",
+        "representative_threshold": "-1",
+        "supervisor_threshold": "-2",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_admin_saves_thresholds_sees_confirmation_and_audit(login):
+    admin = AdminFactory()
+    client = login(admin)
+    response = client.post(reverse("insights:sentiment"), _form(representative_threshold="-3", monitoring_enabled=None),
+                           follow=True)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Sentiment analysis settings saved" in body
+    saved = sentiment_settings_get()
+    assert saved.representative_threshold == -3 and saved.monitoring_enabled is False
+    assert SettingsAuditEntry.objects.count() == 2
+    assert admin.user.username in body and "Very negative" in body  # the audit log is on the page
+
+
+def test_invalid_threshold_shows_an_error_in_place_and_saves_nothing(login):
+    response = login(AdminFactory()).post(reverse("insights:sentiment"), _form(representative_threshold="7"))
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert sentiment_settings_get().representative_threshold == -1
+    assert not SettingsAuditEntry.objects.exists()
+
+
+def test_admin_sets_a_queue_override_and_clears_it_back_to_inherit(login):
+    client = login(AdminFactory())
+    queue = QueueFactory()
+    client.post(reverse("insights:queue_override"),
+                {"queue": queue.pk, "representative_threshold": "-3", "supervisor_threshold": ""})
+    assert effective_thresholds(queue_id=queue.pk).representative == -3
+    client.post(reverse("insights:queue_override"),
+                {"queue": queue.pk, "representative_threshold": "", "supervisor_threshold": ""})
+    assert effective_thresholds(queue_id=queue.pk).representative_inherited
+
+
+def test_queue_override_with_an_unknown_queue_is_refused_cleanly(login):
+    response = login(AdminFactory()).post(
+        reverse("insights:queue_override"), {"queue": 999999, "representative_threshold": "-1"}, follow=True)
+    assert "Queue override not saved" in response.content.decode()

@@ -1,0 +1,65 @@
+"""The deployment switches: embedded default, DATABASE_URL / REDIS_URL, production refusals."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(settings_module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = settings_module
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+PRINT = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'])"
+
+
+def test_embedded_default_is_sqlite_with_the_in_memory_layer(tmp_path):
+    result = _run("sentiment_admin.settings.local", "shell", "-c", PRINT, SENTIMENT_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
+
+
+def test_database_and_redis_urls_switch_to_postgresql_and_channels_redis():
+    result = _run(
+        "sentiment_admin.settings.local", "shell", "-c", PRINT,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test", REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _run("sentiment_admin.settings.production", "check", DJANGO_ALLOWED_HOSTS="center.example.com")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = _run("sentiment_admin.settings.production", "check", DJANGO_SECRET_KEY="k" * 60)
+    assert result.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["short", "embedded-mode-insecure-key-do-not-use-in-production" + "x" * 10])
+def test_production_refuses_weak_or_default_secret_keys(key):
+    result = _run("sentiment_admin.settings.production", "check",
+                  DJANGO_SECRET_KEY=key, DJANGO_ALLOWED_HOSTS="center.example.com")
+    assert result.returncode != 0
+
+
+def test_check_deploy_passes_with_production_environment(tmp_path):
+    result = _run(
+        "sentiment_admin.settings.production", "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SECRET_KEY="p" * 20 + "-Zx9!" + "q7" * 20, DJANGO_ALLOWED_HOSTS="center.example.com",
+        DJANGO_SECURE_HSTS_PRELOAD="1", SENTIMENT_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
