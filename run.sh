@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The center's front door.
+#   ./run.sh          set everything up and run the live center on the embedded default
+#   ./run.sh test     set everything up and run the whole test suite
+#   ./run.sh setup    only install (virtualenv, packages, Chromium for browser tests, model)
+# Environment: PYTHON (default python3.11), PORT (8000), HOST (127.0.0.1), DEMO_TRAFFIC (1),
+# DATABASE_URL / REDIS_URL to use PostgreSQL / Redis instead of the embedded default.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+VENV=${VENV:-.venv}
+PY="$VENV/bin/python"
+STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+setup_python() {
+  if [ ! -x "$PY" ]; then
+    say "Creating the virtualenv in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  if [ ! -f "$STAMP" ]; then
+    say "Installing packages (CPU build of torch 2.13.0 first, so nothing pulls a CUDA build)"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet "torch==2.13.0"
+    "$PY" -m pip install --quiet -e ".[test]"
+    touch "$STAMP"
+  fi
+}
+
+setup_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    say "Installing Debian's Chromium for the browser tests"
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+  fi
+}
+
+setup_model() {
+  say "Building the bundled sentiment model (cached after the first run)"
+  "$PY" manage.py sentiment_build
+}
+
+run_center() {
+  setup_python
+  setup_model
+  export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-sentiment_admin.settings.local}
+  say "Preparing the database and the demo organisation"
+  "$PY" manage.py migrate --noinput -v0
+  "$PY" manage.py seed_demo
+  local host=${HOST:-127.0.0.1} port=${PORT:-8000}
+  say "Sentiment center on http://$host:$port/  (sign in as admin / demo1234; Ctrl-C stops it)"
+  exec "$VENV/bin/daphne" -b "$host" -p "$port" sentiment_admin.asgi:application
+}
+
+run_tests() {
+  setup_python
+  setup_browser
+  setup_model
+  say "Running the test suite (database: ${DATABASE_URL:-SQLite}; channel layer: ${REDIS_URL:-in-memory})"
+  "$PY" -m pytest "$@"
+}
+
+case "${1:-run}" in
+  run) shift || true; run_center ;;
+  test) shift; run_tests "$@" ;;
+  setup) setup_python; setup_browser; setup_model ;;
+  *) echo "usage: ./run.sh [run|test|setup] [pytest args...]" >&2; exit 2 ;;
+esac
