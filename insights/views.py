@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations.models import Queue
 from conversations.selectors import user_is_admin
+from insights.levels import RepresentativeThreshold, SupervisorThreshold
 from insights.forms import QueueOverrideForm, SentimentSettingsForm
 from insights.selectors import effective_thresholds, sentiment_settings_get, settings_audit_list
 from insights.services.settings import queue_override_set, sentiment_settings_update
@@ -33,7 +34,17 @@ def insights_home(request):
 
 def _queue_rows():
     org = sentiment_settings_get()
-    return [(queue, effective_thresholds(queue_id=queue.pk, org=org)) for queue in Queue.objects.all()]
+    rows = []
+    for queue in Queue.objects.all():
+        eff = effective_thresholds(queue_id=queue.pk, org=org)
+        rows.append({
+            "queue": queue,
+            "representative": RepresentativeThreshold(eff.representative).label,
+            "supervisor": SupervisorThreshold(eff.supervisor).label,
+            "representative_inherited": eff.representative_inherited,
+            "supervisor_inherited": eff.supervisor_inherited,
+        })
+    return rows
 
 
 @admin_required
