@@ -376,10 +376,14 @@ def build_bundled_model(
     return target
 
 
-def load_bundled_encoder(path: Path):
-    """Load the converted encoder (fp32 compute) and its tokenizer, offline."""
+def load_bundled_encoder(path: Path, *, quantize: bool = True):
+    """Load the converted encoder offline, ready for CPU inference, with its tokenizer.
+
+    The word embeddings stay fp16 (a lookup; the sum with the fp32 position embeddings is
+    fp32), everything else computes in fp32, and with ``quantize`` the linear layers become
+    dynamic int8 (per output channel): about 2.5x faster on two cores.
+    """
     from tokenizers import Tokenizer
-    from transformers import BertModel
 
     path = Path(path)
     if not bundled_model_is_built(path):
@@ -388,15 +392,45 @@ def load_bundled_encoder(path: Path):
         )
     try:
         import torch
+        from transformers import BertModel
+        from transformers.utils import logging as hf_logging
 
-        model = BertModel.from_pretrained(
-            str(path), local_files_only=True, add_pooling_layer=False, dtype=torch.float32
-        )
+        previous = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model = BertModel.from_pretrained(
+                str(path), local_files_only=True, add_pooling_layer=False, dtype=torch.float16
+            )
+        finally:
+            hf_logging.set_verbosity(previous)
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     except Exception as exc:
         raise ModelUnavailable(
             f"the sentiment model at {path} is broken ({exc}); rebuild it with "
             "`python manage.py sentiment_build --force`"
         ) from exc
+    model.pooler = None
+    word = model.embeddings.word_embeddings
+    for module in model.modules():
+        if module is word:
+            continue
+        for name, param in list(module.named_parameters(recurse=False)):
+            param.data = param.data.float()
+    model.config.dtype = torch.float32
     model.eval()
+    if quantize:
+        model = quantize_linear_layers(model)
     return model, tokenizer, TextNormalizer.from_dir(path)
+
+
+def quantize_linear_layers(model):
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True
+        )

