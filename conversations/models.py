@@ -178,3 +178,33 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.sender}"
+
+
+class IntegrationToken(models.Model):
+    """A channel integration's API key. Only the SHA-256 of the key is stored; the key itself
+    is shown once, when created (``conversations.services.ingest.integration_token_create``)."""
+
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to tell keys apart")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class StaffConnection(models.Model):
+    """One open staff websocket. Rows live in the database so that every Daphne process sees
+    every socket: a staff member is Offline only when no process holds a socket for them."""
+
+    staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="connections")
+    channel_name = models.CharField(max_length=200, unique=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.staff_id} via {self.channel_name}"

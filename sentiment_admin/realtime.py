@@ -52,6 +52,8 @@ SETTINGS_CHANGED = "settings.changed"
 MESSAGE_ACK = "message.ack"
 CATCH_UP_DONE = "catch_up.done"
 ERROR = "error"
+PONG = "pong"
+CONVERSATION_SNOOZED = "conversation.snoozed"
 
 # --- Client → server frame types ------------------------------------------------------------
 

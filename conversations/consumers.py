@@ -1,0 +1,436 @@
+"""Websocket consumers. Thin: authenticate, validate the frame, call a service through
+``database_sync_to_async``, send. The contract (frames, fields, error codes) is
+``docs/events.md``; names come from ``sentiment_admin.realtime``.
+
+Every client error is answered with ``{"type": "error", "code": ..., "message": ...}`` and the
+socket stays open. Group events are forwarded as they are (their ``type`` is the frame type).
+
+Nothing lost, nothing duplicated: each socket remembers which ``message.created`` and
+``conversation.scored`` sequence numbers it already sent per conversation, so a catch-up that
+overlaps live events (a message committed between the reconnect and the catch-up query)
+sends every message exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from conversations import events
+from conversations.models import Conversation, ConversationStatus, Presence, Queue, Role
+from conversations.selectors import conversations_visible_to, staff_for_user
+from conversations.services.ingest import MessageRejected, RateLimited, message_ingest, representative_reply
+from conversations.services.presence import (
+    InvalidPresence,
+    presence_offline_if_idle,
+    presence_set,
+    presence_socket_closed,
+    presence_socket_opened,
+)
+from insights.models import NotificationRecipient
+from insights.services.alerts import conversation_snooze, notification_acknowledge
+from insights.services.scoring import scoring_runtime_start
+from sentiment_admin import realtime
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+MAX_CLIENT_ID = 100
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, **extra) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def _int_field(content: dict, name: str, *, minimum: int | None = None) -> int:
+    value = content.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FrameError("invalid", f"'{name}' must be a whole number.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise FrameError("invalid", f"'{name}' must be a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise FrameError("invalid", f"'{name}' must be at least {minimum}.")
+    return number
+
+
+class _SentLog:
+    """Which message / score sequence numbers this socket already sent, per conversation."""
+
+    LIMIT = 5000
+
+    def __init__(self) -> None:
+        self._sent: dict[tuple[str, int], set[int]] = {}
+
+    def first_time(self, frame: dict) -> bool:
+        kind = frame.get("type")
+        if kind not in (realtime.MESSAGE_CREATED, realtime.CONVERSATION_SCORED):
+            return True
+        try:
+            key, seq = (kind, int(frame["conversation"])), int(frame["seq"])
+        except (KeyError, TypeError, ValueError):
+            return True
+        seen = self._sent.setdefault(key, set())
+        if seq in seen:
+            return False
+        seen.add(seq)
+        if len(seen) > self.LIMIT:  # keep the newest half; old sequence numbers never come back live
+            for old in sorted(seen)[: self.LIMIT // 2]:
+                seen.discard(old)
+        return True
+
+
+class BaseConsumer(AsyncJsonWebsocketConsumer):
+    """JSON frames with error replies instead of exceptions; forwards group events."""
+
+    handlers: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.groups_joined: list[str] = []
+        self.sent = _SentLog()
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
+
+    async def leave_all(self) -> None:
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
+
+    async def send_error(self, code: str, message: str, **extra) -> None:
+        await self.send_json({"type": realtime.ERROR, "code": code, "message": message, **extra})
+
+    async def send_frame(self, frame: dict) -> None:
+        if self.sent.first_time(frame):
+            await self.send_json(frame)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_error("invalid_json", "Frames are JSON text.")
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("invalid", "A frame is a JSON object with a 'type'.")
+            return
+        kind = content["type"]
+        handler = self.handlers.get(kind)
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {kind[:50]!r}.")
+            return
+        try:
+            await getattr(self, handler)(content)
+        except FrameError as exc:
+            await self.send_error(exc.code, exc.message, **exc.extra)
+
+    async def on_ping(self, content: dict) -> None:
+        await self.send_json({"type": realtime.PONG})
+
+    # Group events: forwarded as they are.
+    async def message_created(self, event):
+        await self.send_frame(event)
+
+
+class StaffConsumer(BaseConsumer):
+    """``ws/staff/``: every event for the signed-in staff member's conversations and queues."""
+
+    handlers = {
+        realtime.CLIENT_PING: "on_ping",
+        realtime.CLIENT_SET_PRESENCE: "on_presence_set",
+        realtime.CLIENT_CATCH_UP: "on_catch_up",
+        realtime.CLIENT_ACK_NOTIFICATION: "on_notification_ack",
+        realtime.CLIENT_SNOOZE: "on_snooze",
+        realtime.CLIENT_SEND_MESSAGE: "on_message_send",
+    }
+
+    async def connect(self):
+        self.staff = await database_sync_to_async(staff_for_user)(self.scope.get("user"))
+        if self.staff is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.join(realtime.staff_group(self.staff.pk))
+        for queue_id in await database_sync_to_async(self._queue_ids)():
+            await self.join(realtime.queue_group(queue_id))
+        await self.join(realtime.PRESENCE_GROUP)
+        await self.join(realtime.INSIGHTS_GROUP)
+        await self.accept()
+        await database_sync_to_async(presence_socket_opened)(staff=self.staff.pk, channel_name=self.channel_name)
+        await scoring_runtime_start()
+
+    def _queue_ids(self) -> list[int]:
+        if self.staff.role == Role.ADMIN:
+            return list(Queue.objects.values_list("pk", flat=True))
+        if self.staff.role == Role.SUPERVISOR:
+            return list(self.staff.queues.values_list("pk", flat=True))
+        return []
+
+    async def disconnect(self, code):
+        await self.leave_all()
+        staff = getattr(self, "staff", None)
+        if staff is None:
+            return
+        remaining = await database_sync_to_async(presence_socket_closed)(staff=staff.pk, channel_name=self.channel_name)
+        if remaining == 0:
+            asyncio.get_running_loop().create_task(_offline_after_grace(staff.pk))
+
+    # --- client frames ---------------------------------------------------------------------
+
+    def _visible(self, conversation_id: int) -> Conversation:
+        conversation = conversations_visible_to(self.staff).filter(pk=conversation_id).first()
+        if conversation is None:
+            raise FrameError("not_found", f"No conversation {conversation_id} for you.")
+        return conversation
+
+    async def on_presence_set(self, content):
+        presence = content.get("presence")
+        try:
+            await database_sync_to_async(presence_set)(staff=self.staff.pk, presence=presence)
+        except InvalidPresence as exc:
+            raise FrameError("invalid_presence", str(exc)) from None
+
+    async def on_catch_up(self, content):
+        conversation_id = _int_field(content, "conversation", minimum=1)
+        after_seq = _int_field(content, "after_seq", minimum=0)
+
+        def read():
+            conversation = self._visible(conversation_id)
+            return events.catch_up_frames(conversation=conversation, after_seq=after_seq)
+
+        frames, last_seq = await database_sync_to_async(read)()
+        for frame in frames:
+            await self.send_frame(frame)
+        await self.send_json({"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq})
+
+    async def on_notification_ack(self, content):
+        notification_id = _int_field(content, "notification", minimum=1)
+        try:
+            await database_sync_to_async(notification_acknowledge)(notification_id=notification_id, staff=self.staff)
+        except NotificationRecipient.DoesNotExist:
+            raise FrameError("not_found", f"No notification {notification_id}.") from None
+        except PermissionDenied as exc:
+            raise FrameError("forbidden", str(exc)) from None
+
+    async def on_snooze(self, content):
+        conversation_id = _int_field(content, "conversation", minimum=1)
+        minutes = _int_field(content, "minutes", minimum=0)
+
+        def snooze():
+            conversation = self._visible(conversation_id)
+            return conversation_snooze(staff=self.staff, conversation=conversation, minutes=minutes)
+
+        try:
+            result = await database_sync_to_async(snooze)()
+        except ValidationError as exc:
+            raise FrameError("invalid", " ".join(exc.messages)) from None
+        await self.send_json(
+            {
+                "type": realtime.CONVERSATION_SNOOZED,
+                "conversation": conversation_id,
+                "until": result.until.isoformat() if result else None,
+            }
+        )
+
+    async def on_message_send(self, content):
+        conversation_id = _int_field(content, "conversation", minimum=1)
+        client_id = _client_id(content)
+
+        def reply():
+            conversation = self._visible(conversation_id)
+            if conversation.representative_id != self.staff.pk:
+                raise FrameError("forbidden", "Only the conversation's representative replies to the customer.")
+            return representative_reply(conversation=conversation, text=content.get("text"), author=self.staff)
+
+        try:
+            message = await database_sync_to_async(reply)()
+        except MessageRejected as exc:
+            raise FrameError(exc.code, exc.message) from None
+        await self.send_json(
+            {"type": realtime.MESSAGE_ACK, "conversation": conversation_id, "seq": message.seq, "client_id": client_id}
+        )
+
+    # --- group events (forwarded) ------------------------------------------------------------
+
+    async def conversation_scored(self, event):
+        await self.send_frame(event)
+
+    async def conversation_updated(self, event):
+        await self.send_json(event)
+
+    async def conversation_assigned(self, event):
+        await self.send_json(event)
+
+    async def conversation_removed(self, event):
+        await self.send_json(event)
+
+    async def alert_raised(self, event):
+        await self.send_json(event)
+
+    async def alert_recovered(self, event):
+        await self.send_json(event)
+
+    async def notification_created(self, event):
+        await self.send_json(event)
+
+    async def notification_acknowledged(self, event):
+        await self.send_json(event)
+
+    async def presence_changed(self, event):
+        await self.send_json(event)
+
+    async def settings_changed(self, event):
+        await self.send_json(event)
+
+
+async def _offline_after_grace(staff_id: int) -> None:
+    """Offline once the grace period passed with no socket open in any process."""
+    try:
+        await asyncio.sleep(settings.PRESENCE_OFFLINE_GRACE_SECONDS)
+        await database_sync_to_async(presence_offline_if_idle)(staff=staff_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("could not set staff %s offline", staff_id)
+
+
+def _client_id(content: dict):
+    client_id = content.get("client_id")
+    if client_id is None:
+        return None
+    if isinstance(client_id, bool) or not isinstance(client_id, (str, int)) or len(str(client_id)) > MAX_CLIENT_ID:
+        raise FrameError("invalid", f"'client_id' must be a string or number of at most {MAX_CLIENT_ID} characters.")
+    return client_id
+
+
+class MonitorConsumer(BaseConsumer):
+    """``ws/monitor/<conversation_id>/``: a read-only live transcript with per-message sentiment,
+    for supervisors of the queue, admins and the assigned representative."""
+
+    handlers = {realtime.CLIENT_PING: "on_ping", realtime.CLIENT_CATCH_UP: "on_catch_up"}
+
+    async def connect(self):
+        self.staff = await database_sync_to_async(staff_for_user)(self.scope.get("user"))
+        if self.staff is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        visible = await database_sync_to_async(
+            lambda: conversations_visible_to(self.staff).filter(pk=self.conversation_id).exists()
+        )()
+        if not visible:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.join(realtime.conversation_group(self.conversation_id))
+        await self.accept()
+        await scoring_runtime_start()
+
+    async def disconnect(self, code):
+        await self.leave_all()
+
+    async def on_catch_up(self, content):
+        after_seq = _int_field(content, "after_seq", minimum=0)
+        if "conversation" in content and _int_field(content, "conversation") != self.conversation_id:
+            raise FrameError("invalid", "This socket monitors one conversation only.")
+
+        def read():
+            conversation = Conversation.objects.get(pk=self.conversation_id)
+            return events.catch_up_frames(conversation=conversation, after_seq=after_seq)
+
+        frames, last_seq = await database_sync_to_async(read)()
+        for frame in frames:
+            await self.send_frame(frame)
+        await self.send_json(
+            {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
+        )
+
+    async def conversation_scored(self, event):
+        await self.send_frame(event)
+
+    async def conversation_updated(self, event):
+        await self.send_json(event)
+
+    async def conversation_assigned(self, event):
+        await self.send_json(event)
+
+    async def alert_raised(self, event):
+        await self.send_json(event)
+
+    async def alert_recovered(self, event):
+        await self.send_json(event)
+
+
+class CustomerChatConsumer(BaseConsumer):
+    """``ws/chat/<customer_token>/``: the customer's side. Never carries sentiment."""
+
+    handlers = {
+        realtime.CLIENT_PING: "on_ping",
+        realtime.CLIENT_SEND_MESSAGE: "on_message_send",
+        realtime.CLIENT_CATCH_UP: "on_catch_up",
+    }
+
+    async def connect(self):
+        token = self.scope["url_route"]["kwargs"]["customer_token"]
+        self.conversation_id = await database_sync_to_async(
+            lambda: Conversation.objects.filter(customer_token=token)
+            .exclude(status=ConversationStatus.CLOSED)
+            .values_list("pk", flat=True)
+            .first()
+        )()
+        if self.conversation_id is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.join(realtime.customer_group(self.conversation_id))
+        await self.accept()
+        await scoring_runtime_start()
+
+    async def disconnect(self, code):
+        await self.leave_all()
+
+    async def on_message_send(self, content):
+        client_id = _client_id(content)
+        try:
+            message = await database_sync_to_async(message_ingest)(
+                conversation=self.conversation_id, text=content.get("text")
+            )
+        except RateLimited as exc:
+            raise FrameError(exc.code, exc.message, retry_after=exc.retry_after, client_id=client_id) from None
+        except MessageRejected as exc:
+            raise FrameError(exc.code, exc.message, client_id=client_id) from None
+        self.sent.first_time({"type": realtime.MESSAGE_CREATED, "conversation": self.conversation_id, "seq": message.seq})
+        await self.send_json(
+            {"type": realtime.MESSAGE_ACK, "seq": message.seq, "client_id": client_id, "created_at": message.created_at.isoformat()}
+        )
+
+    async def on_catch_up(self, content):
+        after_seq = _int_field(content, "after_seq", minimum=0)
+
+        def read():
+            conversation = Conversation.objects.get(pk=self.conversation_id)
+            return events.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
+
+        frames, last_seq = await database_sync_to_async(read)()
+        for frame in frames:
+            await self.send_frame(frame)
+        await self.send_json(
+            {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
+        )

@@ -1,0 +1,235 @@
+"""Getting conversations and messages in: every message is stored (with its sequence number)
+before anything else happens; events and scoring follow the commit.
+
+Sequence numbers: ``message_ingest`` and ``representative_reply`` lock the conversation row
+(``select_for_update``) and bump ``last_seq`` with an ``F()`` expression inside one
+transaction, so two writers on PostgreSQL never get the same number (and SQLite serialises
+writers anyway). ``(conversation, seq)`` is also unique in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations import events
+from conversations.models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    IntegrationToken,
+    Message,
+    Queue,
+    ScoringStatus,
+    Sender,
+    StaffMember,
+)
+
+
+class MessageRejected(ValueError):
+    """A message that cannot be stored. ``code`` is stable (clients switch on it)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RateLimited(MessageRejected):
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after = retry_after
+
+
+_KEEP_CONTROL = {"\n", "\t"}
+
+
+def clean_text(text) -> str:
+    """Validate and normalise a message text; raise MessageRejected with a clear reason.
+
+    Control characters (including NUL and CR) and lone surrogates are removed, except
+    newline and tab. HTML is *not* touched: text is stored verbatim and every page escapes it.
+    """
+    if not isinstance(text, str):
+        raise MessageRejected("invalid", "The message text must be a string.")
+    cleaned = "".join(
+        ch for ch in text if ch in _KEEP_CONTROL or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+    if not cleaned.strip():
+        raise MessageRejected("empty", "The message is empty.")
+    limit = settings.MESSAGE_MAX_CHARS
+    if len(cleaned) > limit:
+        raise MessageRejected(
+            "too_long", f"The message is {len(cleaned)} characters long; the limit is {limit}."
+        )
+    return cleaned
+
+
+# --- Integration tokens ------------------------------------------------------------------------
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def integration_token_create(*, name: str) -> tuple[IntegrationToken, str]:
+    """A new API key for a channel integration. Returns the row and the key (shown once)."""
+    raw = "sc_" + secrets.token_urlsafe(32)
+    token = IntegrationToken.objects.create(name=name, key_hash=_token_hash(raw), prefix=raw[:10])
+    return token, raw
+
+
+def integration_token_authenticate(raw: str | None) -> IntegrationToken | None:
+    if not raw:
+        return None
+    token = IntegrationToken.objects.filter(key_hash=_token_hash(raw), active=True).first()
+    if token is not None:
+        IntegrationToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token
+
+
+# --- Conversations -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_create(
+    *,
+    queue: Queue,
+    customer_name: str,
+    customer_email: str = "",
+    customer_external_id: str = "",
+    customer_phone: str = "",
+    channel: str = Channel.CHAT,
+    subject: str = "",
+    scoring_opt_out: bool = False,
+) -> Conversation:
+    """Open a conversation in a queue. A known ``external_id`` reuses its customer."""
+    if channel not in Channel.values:
+        raise MessageRejected("invalid_channel", f"Unknown channel {channel!r}; use one of {', '.join(Channel.values)}.")
+    name = (customer_name or "").strip()[:150] or "Customer"
+    customer = None
+    if customer_external_id:
+        customer = Customer.objects.filter(external_id=customer_external_id).first()
+    if customer is None:
+        customer = Customer.objects.create(
+            name=name, email=customer_email or "", phone=customer_phone or "", external_id=customer_external_id or ""
+        )
+    conversation = Conversation.objects.create(
+        queue=queue,
+        customer=customer,
+        channel=channel,
+        subject=(subject or "")[:200],
+        scoring_opt_out=bool(scoring_opt_out),
+        status=ConversationStatus.OPEN,
+    )
+    conversation = Conversation.objects.select_related("queue", "customer", "representative__user").get(
+        pk=conversation.pk
+    )
+    payload = events.conversation_payload(conversation)
+    transaction.on_commit(lambda: events.broadcast_conversation_updated(payload=payload))
+    return conversation
+
+
+def _rate_limit_check(conversation: Conversation) -> None:
+    limit = settings.CUSTOMER_RATE_LIMIT_PER_MINUTE
+    if not limit:
+        return
+    since = timezone.now() - timedelta(seconds=60)
+    recent = Message.objects.filter(
+        conversation__customer_id=conversation.customer_id, sender=Sender.CUSTOMER, created_at__gte=since
+    ).count()
+    if recent >= limit:
+        raise RateLimited(f"Too many messages: at most {limit} per minute. Please wait a moment and try again.")
+
+
+def _next_seq(conversation_id: int) -> Conversation:
+    """Lock the conversation row, allocate the next sequence number, return the fresh row."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .select_related("queue", "customer", "representative__user")
+        .get(pk=conversation_id)
+    )
+    if conversation.status == ConversationStatus.CLOSED:
+        raise MessageRejected("conversation_closed", "This conversation is closed.")
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation_id).update(last_seq=F("last_seq") + 1, last_message_at=now)
+    conversation.refresh_from_db(fields=["last_seq", "last_message_at"])
+    return conversation
+
+
+@transaction.atomic
+def message_ingest(*, conversation: Conversation | int, text) -> Message:
+    """Store a customer message and queue it for scoring (after commit).
+
+    Raises MessageRejected (``empty``, ``too_long``, ``invalid``, ``conversation_closed``) or
+    RateLimited. Monitoring off or an opted-out conversation → stored as ``skipped``.
+    """
+    from insights.selectors import sentiment_settings_get
+
+    conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    cleaned = clean_text(text)
+    conv = _next_seq(conversation_id)
+    _rate_limit_check(conv)
+    monitoring = sentiment_settings_get().monitoring_enabled
+    status = ScoringStatus.PENDING if monitoring and not conv.scoring_opt_out else ScoringStatus.SKIPPED
+    message = Message.objects.create(
+        conversation=conv, seq=conv.last_seq, sender=Sender.CUSTOMER, text=cleaned, scoring_status=status
+    )
+    message.conversation = conv
+    payload = events.message_payload(message)
+    rep_id = conv.representative_id
+
+    def after_commit() -> None:
+        events.broadcast_message_created(payload=payload, customer_payload=None, representative_id=rep_id)
+        if status == ScoringStatus.PENDING:
+            from insights.services.scoring import scoring_enqueue
+
+            scoring_enqueue([message.pk])
+
+    transaction.on_commit(after_commit)
+    return message
+
+
+@transaction.atomic
+def representative_reply(
+    *,
+    conversation: Conversation | int,
+    text,
+    author: StaffMember | None = None,
+    sender: str = Sender.REPRESENTATIVE,
+) -> Message:
+    """Store a representative (or bot) reply; it is never scored and reaches the customer."""
+    if sender not in (Sender.REPRESENTATIVE, Sender.BOT, Sender.SYSTEM):
+        raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {sender!r}.")
+    conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    cleaned = clean_text(text)
+    conv = _next_seq(conversation_id)
+    message = Message.objects.create(
+        conversation=conv,
+        seq=conv.last_seq,
+        sender=sender,
+        author=author,
+        text=cleaned,
+        scoring_status=ScoringStatus.NOT_APPLICABLE,
+    )
+    message.conversation = conv
+    if author is not None:
+        message.author = author
+    payload = events.message_payload(message)
+    customer_payload = events.message_payload(message, for_customer=True)
+    rep_id = conv.representative_id
+    transaction.on_commit(
+        lambda: events.broadcast_message_created(
+            payload=payload, customer_payload=customer_payload, representative_id=rep_id
+        )
+    )
+    return message

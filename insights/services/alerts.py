@@ -1,0 +1,256 @@
+"""Representative alerts and supervisor notifications.
+
+``alerts_evaluate`` runs inside the scoring transaction, after the conversation's sentiment
+was recomputed. The rules (threshold, one alert per crossing, sharp drop, the supervisor gate)
+are the pure functions of ``insights.rules``; this module only gathers their inputs, stores
+alerts with their recipients and announces them after commit.
+
+Delivery:
+- representative audience → ``alert.raised`` / ``alert.recovered`` to the representative's
+  sockets and to monitors of the conversation (undelivered when nobody is assigned);
+- supervisor audience → one ``NotificationRecipient`` row and one ``notification.created`` per
+  eligible supervisor (Available or Busy, assigned to the queue, not snoozed on that
+  conversation), plus ``alert.raised`` / ``alert.recovered`` to them and to monitors. With no
+  eligible supervisor the alert is stored with ``delivered=False`` for the dashboard.
+- a webhook, when the organisation configured one (``insights.services.webhooks``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import Conversation, Message, Role, StaffMember
+from insights import events, rules
+from insights.levels import level_label, level_slug
+from insights.models import (
+    AlertAudience,
+    AlertKind,
+    ConversationSnooze,
+    NotificationRecipient,
+    SentimentAlert,
+    SentimentSettings,
+)
+from insights.selectors import effective_thresholds, sentiment_settings_get
+from sentiment_admin import realtime
+
+MAX_SNOOZE_MINUTES = 24 * 60
+
+
+def alert_in_effect(*, conversation_id: int, audience: str) -> bool:
+    """The alert state machine's state: is the last crossing for this audience unrecovered?"""
+    last = (
+        SentimentAlert.objects.filter(
+            conversation_id=conversation_id, audience=audience, kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
+        )
+        .order_by("-created_at", "-id")
+        .values_list("kind", flat=True)
+        .first()
+    )
+    return last == AlertKind.THRESHOLD
+
+
+def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
+    """Supervisors who get a notification for this conversation right now."""
+    now = timezone.now()
+    snoozed = set(
+        ConversationSnooze.objects.filter(conversation_id=conversation.pk, until__gt=now).values_list(
+            "staff_id", flat=True
+        )
+    )
+    candidates = (
+        StaffMember.objects.filter(role=Role.SUPERVISOR, queues=conversation.queue_id)
+        .select_related("user")
+        .prefetch_related("queues")
+        .distinct()
+    )
+    return [
+        s
+        for s in candidates
+        if s.pk not in snoozed
+        and rules.supervisor_eligible(s.presence, [q.pk for q in s.queues.all()], conversation.queue_id)
+    ]
+
+
+def alert_payload(alert: SentimentAlert, *, seq: int | None) -> dict:
+    kind = AlertKind.THRESHOLD if alert.kind == AlertKind.RECOVERED else alert.kind
+    return {
+        "type": realtime.ALERT_RECOVERED if alert.kind == AlertKind.RECOVERED else realtime.ALERT_RAISED,
+        "alert": alert.pk,
+        "conversation": alert.conversation_id,
+        "seq": seq,
+        "audience": alert.audience,
+        "kind": str(kind),
+        "level": level_slug(alert.level),
+        "level_value": alert.level,
+        "label": level_label(alert.level),
+        "threshold": alert.threshold,
+        "threshold_label": level_label(alert.threshold) if alert.threshold else "Off",
+        "delivered": alert.delivered,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert, conversation: Conversation) -> dict:
+    rep = conversation.representative
+    return {
+        "type": realtime.NOTIFICATION_CREATED,
+        "notification": recipient.pk,
+        "alert": alert.pk,
+        "conversation": conversation.pk,
+        "queue": conversation.queue_id,
+        "queue_name": conversation.queue.name,
+        "customer": conversation.customer.name,
+        "representative": rep.display_name if rep else "",
+        "representative_id": conversation.representative_id,
+        "level": level_slug(alert.level),
+        "level_value": alert.level,
+        "label": level_label(alert.level),
+        "kind": alert.kind,
+        "threshold": alert.threshold,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def _create_alert(*, conversation, message, audience, kind, level, threshold) -> SentimentAlert:
+    return SentimentAlert.objects.create(
+        conversation=conversation, message=message, audience=audience, kind=kind, level=level, threshold=threshold
+    )
+
+
+def alerts_evaluate(
+    *,
+    conversation: Conversation,
+    message: Message,
+    message_levels: list[int],
+    org: SentimentSettings | None = None,
+) -> list[SentimentAlert]:
+    """Apply the alert rules after ``message`` changed the conversation's sentiment.
+
+    ``message_levels``: per-message levels of the conversation's scored customer messages,
+    oldest first, ending with ``message``'s. Must run inside the scoring transaction.
+    """
+    org = org or sentiment_settings_get()
+    thresholds = effective_thresholds(queue_id=conversation.queue_id, org=org)
+    level = conversation.sentiment_level
+    created: list[SentimentAlert] = []
+    for audience, threshold in (
+        (AlertAudience.REPRESENTATIVE, thresholds.representative),
+        (AlertAudience.SUPERVISOR, thresholds.supervisor),
+    ):
+        in_alert = alert_in_effect(conversation_id=conversation.pk, audience=audience)
+        action = rules.alert_transition(level=level, threshold=threshold, in_alert=in_alert)
+        kind = None
+        alert_level = level
+        if action == rules.RAISE:
+            kind = AlertKind.THRESHOLD
+        elif action == rules.RECOVER:
+            kind = AlertKind.RECOVERED
+        elif org.sharp_drop_alerts and threshold != 0 and rules.sharp_drop(message_levels):
+            kind = AlertKind.SHARP_DROP
+            alert_level = message_levels[-1]
+        if kind is None:
+            continue
+        alert = _create_alert(
+            conversation=conversation,
+            message=message,
+            audience=audience,
+            kind=kind,
+            level=alert_level,
+            threshold=threshold,
+        )
+        _deliver(alert=alert, conversation=conversation, seq=message.seq, org=org)
+        created.append(alert)
+    return created
+
+
+def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org: SentimentSettings) -> None:
+    if alert.audience == AlertAudience.REPRESENTATIVE:
+        staff_ids = [conversation.representative_id] if conversation.representative_id else []
+        notifications: dict[int, dict] = {}
+    else:
+        supervisors = eligible_supervisors(conversation=conversation)
+        staff_ids = [s.pk for s in supervisors]
+        notifications = {}
+        if alert.kind != AlertKind.RECOVERED:
+            for supervisor in supervisors:
+                row = NotificationRecipient.objects.create(alert=alert, staff=supervisor)
+                notifications[supervisor.pk] = notification_payload(row, alert, conversation)
+    if not staff_ids:
+        alert.delivered = False
+        alert.save(update_fields=["delivered"])
+    payload = alert_payload(alert, seq=seq)
+    webhook = bool(org.webhook_url) and alert.kind in (AlertKind.THRESHOLD, AlertKind.RECOVERED, AlertKind.SHARP_DROP)
+    alert_id = alert.pk
+
+    def after_commit() -> None:
+        events.broadcast_alert(payload=payload, staff_ids=staff_ids)
+        if notifications:
+            events.broadcast_notification_created(payloads_by_staff=notifications)
+        if webhook:
+            from insights.services.webhooks import webhook_dispatch
+
+            webhook_dispatch(alert_id=alert_id)
+
+    transaction.on_commit(after_commit)
+
+
+@transaction.atomic
+def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> NotificationRecipient:
+    """Acknowledge a notification. The recipient, another supervisor of the queue or an admin
+    may do it; everyone who received the alert hears who did."""
+    row = (
+        NotificationRecipient.objects.select_for_update()
+        .select_related("alert__conversation", "staff")
+        .filter(pk=notification_id)
+        .first()
+    )
+    if row is None:
+        raise NotificationRecipient.DoesNotExist(f"No notification {notification_id}.")
+    conversation = row.alert.conversation
+    allowed = (
+        row.staff_id == staff.pk
+        or staff.role == Role.ADMIN
+        or (staff.role == Role.SUPERVISOR and staff.queues.filter(pk=conversation.queue_id).exists())
+    )
+    if not allowed:
+        raise PermissionDenied("This notification is not yours to acknowledge.")
+    if row.acknowledged_at is None:
+        row.acknowledged_at = timezone.now()
+        row.acknowledged_by = staff
+        row.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        staff_ids = list(NotificationRecipient.objects.filter(alert_id=row.alert_id).values_list("staff_id", flat=True))
+        if staff.pk not in staff_ids:
+            staff_ids.append(staff.pk)
+        payload = {
+            "type": realtime.NOTIFICATION_ACKNOWLEDGED,
+            "notification": row.pk,
+            "alert": row.alert_id,
+            "conversation": conversation.pk,
+            "by": staff.pk,
+            "by_name": staff.display_name,
+            "acknowledged_at": row.acknowledged_at.isoformat(),
+        }
+        transaction.on_commit(lambda: events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids))
+    return row
+
+
+@transaction.atomic
+def conversation_snooze(*, staff: StaffMember, conversation: Conversation, minutes: int) -> ConversationSnooze | None:
+    """Silence notifications about one conversation for ``minutes`` (0 lifts the snooze)."""
+    try:
+        minutes = int(minutes)
+    except (TypeError, ValueError):
+        raise ValidationError("minutes must be a whole number.") from None
+    if minutes < 0 or minutes > MAX_SNOOZE_MINUTES:
+        raise ValidationError(f"minutes must be between 0 and {MAX_SNOOZE_MINUTES}.")
+    if minutes == 0:
+        ConversationSnooze.objects.filter(staff=staff, conversation=conversation).delete()
+        return None
+    snooze, _ = ConversationSnooze.objects.update_or_create(
+        staff=staff, conversation=conversation, defaults={"until": timezone.now() + timedelta(minutes=minutes)}
+    )
+    return snooze

@@ -1,0 +1,457 @@
+"""The live scoring pipeline: pending customer messages → scorer (micro-batches) → stored
+results → conversation sentiment → alerts → events.
+
+Flow
+----
+1. ``message_ingest`` stores a customer message as ``pending`` (or ``skipped`` when monitoring
+   is off or the conversation opted out) and, after commit, calls ``scoring_enqueue([id])``.
+2. ``scoring_enqueue`` hands the ids to the scoring runtime:
+
+   - **inprocess** (embedded default): a ``ScoringBatcher`` task on the server's event loop
+     (Daphne's loop). The hand-over is ``loop.call_soon_threadsafe``, so it works from a sync
+     view's thread, a ``database_sync_to_async`` thread, or the loop itself.
+   - **worker** (``SENTIMENT_SCORING_MODE=worker``, Redis): ``{"type": "score.messages",
+     "message_ids": [...]}`` is sent to the ``sentiment-scoring`` channel and served by
+     ``manage.py runworker sentiment-scoring`` (``insights.consumers.ScoringWorkerConsumer``),
+     each running the same batcher. Any number of workers on any number of machines.
+3. The batcher waits ``SENTIMENT_BATCH_WINDOW_MS`` after the first id, drains what arrived
+   (up to ``SENTIMENT_MAX_BATCH`` per forward pass), then:
+   ``scoring_claim`` (DB, via ``database_sync_to_async``) → ``scorer.score`` **in a worker
+   thread** (``asyncio.to_thread``; never on the event loop) → ``scoring_results_store`` (DB).
+   Events are sent by ``transaction.on_commit`` callbacks in the ``database_sync_to_async``
+   thread; ``async_to_sync`` runs them on the batcher's own loop, so the in-memory layer is
+   only ever used from its loop.
+4. Crash recovery: when a runtime starts (the first consumer connecting in a Daphne process,
+   or a worker's first message) every message still ``pending`` is queued again. Storing is
+   conditional on the message still being ``pending`` (under the conversation's row lock), so
+   a message scored twice is stored once and announced once.
+
+Privacy: ``mask_personal_data`` replaces e-mail addresses, card numbers and phone numbers
+before any text reaches the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from conversations import events as conversation_events
+from conversations.models import Conversation, Message, ScoringStatus, Sender
+from insights import rules
+from insights.levels import level_for_score
+from insights.selectors import sentiment_settings_get
+from insights.services.alerts import alerts_evaluate
+from sentiment_admin import realtime
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCORER = "insights.scoring.get_scorer"
+RETRY_DELAYS = (0.5, 2.0, 5.0)
+
+# --- privacy ---------------------------------------------------------------------------------
+
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# 13 to 19 digits, optionally grouped by spaces or dashes (card numbers).
+_CARD_RE = re.compile(r"(?<![\w])\d(?:[ -]?\d){12,18}(?![\w])")
+# 7 to 15 digits with the usual phone punctuation, optionally starting with + or 00.
+_PHONE_RE = re.compile(r"(?<![\w+])\+?\d(?:[\s().-]{0,2}\d){6,14}(?![\w])")
+
+
+def mask_personal_data(text: str) -> str:
+    """Replace e-mail addresses, card numbers and phone numbers with placeholders."""
+    text = _EMAIL_RE.sub("[email]", text)
+    text = _CARD_RE.sub("[card]", text)
+    return _PHONE_RE.sub("[phone]", text)
+
+
+# --- the scorer seam -------------------------------------------------------------------------
+
+
+def pipeline_scorer():
+    """The scorer the pipeline calls: ``settings.SENTIMENT_SCORER`` (a dotted path to a
+    zero-argument factory), by default the engine's process singleton ``get_scorer``."""
+    return import_string(getattr(settings, "SENTIMENT_SCORER", DEFAULT_SCORER))()
+
+
+# --- synchronous steps (database) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    message_id: int
+    conversation_id: int
+    text: str
+    language_hint: str | None
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    multilingual: bool
+    base_language: str
+
+
+def pending_message_ids(*, limit: int = 10_000) -> list[int]:
+    """Customer messages stored but never scored (crash recovery), oldest first."""
+    return list(
+        Message.objects.filter(scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def scoring_claim(message_ids: Sequence[int]) -> tuple[list[ScoringJob], ScoringOptions]:
+    """Load what is still pending; skip it instead when monitoring is off or opted out."""
+    org = sentiment_settings_get()
+    options = ScoringOptions(multilingual=org.multilingual_enabled, base_language=org.base_language or "en")
+    messages = list(
+        Message.objects.filter(pk__in=list(message_ids), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
+        .select_related("conversation")
+        .order_by("conversation_id", "seq")
+    )
+    skip = [m.pk for m in messages if not org.monitoring_enabled or m.conversation.scoring_opt_out]
+    if skip:
+        Message.objects.filter(pk__in=skip, scoring_status=ScoringStatus.PENDING).update(
+            scoring_status=ScoringStatus.SKIPPED
+        )
+    jobs = [
+        ScoringJob(
+            message_id=m.pk,
+            conversation_id=m.conversation_id,
+            text=mask_personal_data(m.text).strip(),
+            language_hint=m.conversation.language or None,
+        )
+        for m in messages
+        if m.pk not in set(skip)
+    ]
+    return jobs, options
+
+
+def _as_dict(result) -> dict:
+    if isinstance(result, dict):
+        return result
+    if hasattr(result, "as_dict"):
+        return result.as_dict()
+    return dict(vars(result))
+
+
+def _recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int]]:
+    """(score, level) of the last AGGREGATE_WINDOW scored customer messages, oldest first."""
+    rows = list(
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
+            seq__lte=up_to_seq,
+        )
+        .order_by("-seq")
+        .values_list("sentiment_score", "sentiment_level")[: rules.AGGREGATE_WINDOW]
+    )
+    rows.reverse()
+    return rows
+
+
+def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
+    """Store scorer results (``(message_id, ScoreResult or its dict)``), recompute each
+    conversation, evaluate alerts, announce after commit. Returns how many were stored.
+
+    Only messages still ``pending`` are stored, under the conversation's row lock, so a
+    result delivered twice (a re-queued message) is stored and announced once.
+    """
+    by_conversation: dict[int, list[tuple[int, dict]]] = {}
+    ids = {}
+    for message_id, result in results:
+        ids[int(message_id)] = _as_dict(result)
+    for message_id, conversation_id in Message.objects.filter(pk__in=list(ids)).values_list("id", "conversation_id"):
+        by_conversation.setdefault(conversation_id, []).append((message_id, ids[message_id]))
+    stored = 0
+    for conversation_id, items in by_conversation.items():
+        stored += _store_conversation(conversation_id, items)
+    return stored
+
+
+@transaction.atomic
+def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> int:
+    conversation = (
+        Conversation.objects.select_for_update()
+        .select_related("queue", "customer", "representative__user")
+        .get(pk=conversation_id)
+    )
+    org = sentiment_settings_get()
+    messages = {
+        m.pk: m
+        for m in Message.objects.filter(
+            pk__in=[i for i, _ in items], scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER
+        )
+    }
+    now = timezone.now()
+    stored = 0
+    for message_id, result in sorted(items, key=lambda it: messages[it[0]].seq if it[0] in messages else 0):
+        message = messages.get(message_id)
+        if message is None:
+            continue  # already stored by another batch or worker, or skipped meanwhile
+        message.conversation = conversation
+        supported = bool(result.get("supported")) and result.get("score") is not None
+        message.language = (result.get("language") or "")[:16]
+        message.model_version = (result.get("model_version") or "")[:100]
+        message.scored_at = now
+        if supported:
+            score = float(result["score"])
+            level = result.get("level")
+            message.sentiment_score = score
+            message.sentiment_level = int(level) if level is not None else int(level_for_score(score))
+            message.confidence = result.get("confidence")
+            message.probabilities = result.get("probabilities")
+            message.scoring_status = ScoringStatus.SCORED
+        else:
+            message.scoring_status = ScoringStatus.NOT_SCORED
+        message.save(
+            update_fields=[
+                "language",
+                "model_version",
+                "scored_at",
+                "sentiment_score",
+                "sentiment_level",
+                "confidence",
+                "probabilities",
+                "scoring_status",
+            ]
+        )
+        stored += 1
+
+        recent = _recent_scored(conversation_id, message.seq)
+        # The conversation's sentiment follows its latest scored message; an older message
+        # scored late (re-queued) is announced but does not move the conversation backwards.
+        is_latest = not Message.objects.filter(
+            conversation_id=conversation_id,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
+            seq__gt=message.seq,
+        ).exists()
+        sentiment = rules.conversation_sentiment([s for s, _ in recent])
+        if supported and is_latest:
+            conversation.sentiment_score = sentiment.score
+            conversation.sentiment_level = sentiment.level
+            conversation.sentiment_trend = sentiment.trend
+            if conversation.start_sentiment_level is None:
+                conversation.start_sentiment_level = sentiment.level
+            if message.language:
+                conversation.language = message.language
+            conversation.save(
+                update_fields=["sentiment_score", "sentiment_level", "sentiment_trend", "start_sentiment_level", "language"]
+            )
+        payload = conversation_events.scored_payload(
+            message,
+            conversation_score=conversation.sentiment_score,
+            conversation_level=conversation.sentiment_level,
+            trend=conversation.sentiment_trend,
+        )
+        rep_id = conversation.representative_id
+        transaction.on_commit(
+            lambda payload=payload, rep_id=rep_id: conversation_events.broadcast_conversation_scored(
+                payload=payload, representative_id=rep_id
+            )
+        )
+        if supported and is_latest:
+            alerts_evaluate(
+                conversation=conversation,
+                message=message,
+                message_levels=[lvl for _, lvl in recent],
+                org=org,
+            )
+    return stored
+
+
+# --- the asynchronous runtime ------------------------------------------------------------------
+
+
+async def score_batch(message_ids: Sequence[int]) -> int:
+    """Claim, score (in a thread) and store one batch. Returns how many were stored."""
+    jobs, options = await database_sync_to_async(scoring_claim)(list(message_ids))
+    if not jobs:
+        return 0
+    scorer = pipeline_scorer()
+    results = await asyncio.to_thread(
+        scorer.score,
+        [job.text for job in jobs],
+        language_hints=[job.language_hint for job in jobs],
+        multilingual=options.multilingual,
+        base_language=options.base_language,
+    )
+    pairs = [(job.message_id, result) for job, result in zip(jobs, results)]
+    return await database_sync_to_async(scoring_results_store)(pairs)
+
+
+class ScoringBatcher:
+    """Collects message ids on one event loop and scores them in micro-batches."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[list[int]] = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+        self.batches = 0  # forward passes run (tests and benchmarks read it)
+
+    def alive(self) -> bool:
+        return not self.loop.is_closed() and self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._run(), name="sentiment-scoring-batcher")
+
+    def submit_nowait(self, message_ids: Iterable[int]) -> None:
+        """Queue ids; call on the batcher's loop (``loop.call_soon_threadsafe`` from elsewhere)."""
+        ids = [int(i) for i in message_ids]
+        if ids:
+            self.queue.put_nowait(ids)
+
+    async def _collect(self) -> list[int]:
+        ids = list(await self.queue.get())
+        window = settings.SENTIMENT_BATCH_WINDOW_MS / 1000
+        if window > 0:
+            await asyncio.sleep(window)
+        while not self.queue.empty():
+            ids.extend(self.queue.get_nowait())
+        return list(dict.fromkeys(ids))  # de-duplicate, keep order
+
+    async def _run(self) -> None:
+        try:
+            recovered = await database_sync_to_async(pending_message_ids)()
+            if recovered:
+                logger.info("re-queueing %d message(s) left pending", len(recovered))
+                self.submit_nowait(recovered)
+        except Exception:
+            logger.exception("could not look for pending messages")
+        size = max(1, settings.SENTIMENT_MAX_BATCH)
+        while True:
+            ids = await self._collect()
+            for start in range(0, len(ids), size):
+                await self._score_with_retries(ids[start : start + size])
+
+    async def _score_with_retries(self, chunk: list[int]) -> None:
+        from insights.scoring import ModelUnavailable
+
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            try:
+                await score_batch(chunk)
+                self.batches += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except ModelUnavailable as exc:
+                logger.error("sentiment model unavailable, %d message(s) stay pending: %s", len(chunk), exc)
+                return
+            except Exception:
+                if delay is None:
+                    logger.exception("scoring failed %d times; %d message(s) stay pending", attempt + 1, len(chunk))
+                    return
+                logger.warning("scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True)
+                await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+_lock = threading.Lock()
+_batcher: ScoringBatcher | None = None
+_requeued_loops: weakref.WeakSet = weakref.WeakSet()
+
+
+def _batcher_for_running_loop() -> ScoringBatcher:
+    global _batcher
+    loop = asyncio.get_running_loop()
+    with _lock:
+        if _batcher is None or _batcher.loop is not loop or not _batcher.alive():
+            _batcher = ScoringBatcher(loop)
+            _batcher.start()
+        return _batcher
+
+
+def scoring_mode() -> str:
+    return settings.SENTIMENT_SCORING_MODE
+
+
+async def scoring_runtime_start() -> ScoringBatcher | None:
+    """Make sure this process scores: called on the serving loop by every consumer's connect
+    (cheap after the first) and by the scoring worker. In worker mode a Daphne process only
+    re-queues what was left pending, once per loop; workers do the scoring."""
+    if scoring_mode() == "worker":
+        loop = asyncio.get_running_loop()
+        if loop not in _requeued_loops:
+            _requeued_loops.add(loop)
+            ids = await database_sync_to_async(pending_message_ids)()
+            if ids:
+                await _send_to_workers(ids)
+        return None
+    return _batcher_for_running_loop()
+
+
+async def scoring_worker_batcher() -> ScoringBatcher:
+    """The batcher of a ``runworker sentiment-scoring`` process (whatever the mode setting)."""
+    return _batcher_for_running_loop()
+
+
+async def scoring_runtime_stop() -> None:
+    """Cancel this process's batcher (tests, shutdown)."""
+    global _batcher
+    batcher = _batcher
+    _batcher = None
+    if batcher is not None and not batcher.loop.is_closed():
+        if batcher.loop is asyncio.get_running_loop():
+            await batcher.stop()
+
+
+def scoring_runtime_current() -> ScoringBatcher | None:
+    return _batcher
+
+
+async def _send_to_workers(message_ids: list[int]) -> None:
+    layer = get_channel_layer()
+    for start in range(0, len(message_ids), 500):
+        await layer.send(
+            realtime.SCORING_CHANNEL,
+            {"type": realtime.SCORE_MESSAGES, "message_ids": message_ids[start : start + 500]},
+        )
+
+
+async def _start_and_submit(message_ids: list[int]) -> None:
+    batcher = await scoring_runtime_start()
+    if batcher is not None:
+        batcher.submit_nowait(message_ids)
+
+
+def scoring_enqueue(message_ids: Sequence[int]) -> None:
+    """Hand stored messages to the scoring runtime. Sync; call after commit."""
+    ids = [int(i) for i in message_ids]
+    if not ids:
+        return
+    if scoring_mode() == "worker":
+        try:
+            async_to_sync(_send_to_workers)(ids)
+        except Exception:
+            logger.exception("could not reach the scoring workers; %d message(s) stay pending", len(ids))
+        return
+    batcher = _batcher
+    if batcher is not None and batcher.alive():
+        batcher.loop.call_soon_threadsafe(batcher.submit_nowait, ids)
+        return
+    if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
+        # A sync view or database_sync_to_async under the server's loop: start it there.
+        async_to_sync(_start_and_submit)(ids)
+        return
+    logger.info("no scoring runtime in this process; %d message(s) stay pending until the server starts", len(ids))
