@@ -1,0 +1,283 @@
+// Shared helpers for the live pages: a reconnecting websocket with per-conversation catch-up,
+// sentiment badges (icon + label + trend arrow, never colour alone) and transcript rendering.
+// Every piece of customer or staff text goes through textContent, never innerHTML.
+
+export const LEVEL_ICONS = {
+  very_negative: "▼▼▼", negative: "▼▼", slightly_negative: "▼", neutral: "●",
+  slightly_positive: "▲", positive: "▲▲", very_positive: "▲▲▲", not_scored: "○",
+};
+export const LEVEL_LABELS = {
+  very_negative: "Very negative", negative: "Negative", slightly_negative: "Slightly negative",
+  neutral: "Neutral", slightly_positive: "Slightly positive", positive: "Positive",
+  very_positive: "Very positive", not_scored: "Not scored",
+};
+const SLUG_BY_VALUE = {"-3": "very_negative", "-2": "negative", "-1": "slightly_negative", "0": "neutral",
+  "1": "slightly_positive", "2": "positive", "3": "very_positive"};
+export const TREND_ARROWS = {rising: "↗", steady: "→", falling: "↘"};
+const TREND_LABELS = {rising: "Rising", steady: "Steady", falling: "Falling"};
+
+export function slugForValue(value) {
+  if (value === null || value === undefined || value === "") return "not_scored";
+  return SLUG_BY_VALUE[String(value)] || "not_scored";
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Fill (or build) a .sentiment badge. `trend` may be omitted for per-message badges. */
+export function renderSentiment(target, {slug, label, value, trend}) {
+  slug = slug || slugForValue(value);
+  const badge = target || el("span", {class: "sentiment"});
+  badge.dataset.level = slug;
+  badge.dataset.levelValue = value === null || value === undefined ? "" : String(value);
+  badge.replaceChildren(
+    el("span", {class: "s-icon", "aria-hidden": "true", text: LEVEL_ICONS[slug] || "○"}),
+    el("span", {class: "s-label", text: label || LEVEL_LABELS[slug] || slug}),
+  );
+  if (trend) {
+    badge.append(el("span", {class: "s-trend", "data-trend": trend, title: `Trend: ${TREND_LABELS[trend] || trend}`},
+      el("span", {"aria-hidden": "true", text: TREND_ARROWS[trend] || "→"}),
+      el("span", {class: "visually-hidden", text: `, trend ${TREND_LABELS[trend] || trend}`})));
+  }
+  return badge;
+}
+
+export function timeText(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "–";
+  return d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+}
+
+export function durationText(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  seconds = Math.max(0, Math.floor(seconds));
+  if (seconds < 60) return `${seconds}s`;
+  const m = Math.floor(seconds / 60), s = seconds % 60;
+  if (m < 60) return `${m}m ${String(s).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** The customer messages that drove a drop: negative and lower than the previous scored one. */
+export function markDropDrivers(list) {
+  let previous = null;
+  for (const item of list.querySelectorAll("li.msg[data-sender='customer']")) {
+    const raw = item.dataset.levelValue;
+    item.classList.remove("drove-drop");
+    const flag = item.querySelector(".drop-flag");
+    if (flag) flag.hidden = true;
+    if (raw === undefined || raw === "") continue;
+    const level = Number(raw);
+    if (level < 0 && (previous === null || level < previous)) {
+      item.classList.add("drove-drop");
+      if (flag) flag.hidden = false;
+    }
+    previous = level;
+  }
+}
+
+const SENDER_NAMES = {customer: "Customer", representative: "Representative", bot: "Bot", system: "System"};
+
+/**
+ * Append one message frame to a transcript <ol>, unless that seq is already there.
+ * options: {showSentiment, correctUrl(seq), customerName, levelOptions}
+ */
+export function appendMessage(list, frame, options = {}) {
+  const seq = Number(frame.seq);
+  if (list.querySelector(`li.msg[data-seq="${seq}"]`)) return null;
+  const who = frame.sender === "customer" ? (options.customerName || "Customer")
+    : (frame.author || SENDER_NAMES[frame.sender] || frame.sender);
+  const item = el("li", {class: `msg msg-${frame.sender}`, dataset: {seq: String(seq), sender: frame.sender, levelValue: ""}},
+    el("div", {class: "msg-meta"},
+      el("span", {class: "msg-author", text: who}), " ",
+      el("time", {datetime: frame.created_at || "", text: timeText(frame.created_at)})),
+    el("p", {class: "msg-text", text: frame.text ?? ""}));
+  if (options.showSentiment && frame.sender === "customer") {
+    const badge = el("span", {class: "sentiment small", "data-level": "not_scored"});
+    renderSentiment(badge, {slug: "not_scored", label: "Scoring…"});
+    item.append(el("div", {class: "msg-sentiment"}, badge,
+      el("span", {class: "drop-flag", hidden: true, text: "Drove the drop"})));
+    if (options.correctTemplate) item.append(correctionForm(options.correctTemplate, seq, options.csrf));
+  }
+  // Keep seq order even when catch-up delivers older messages late.
+  const after = [...list.querySelectorAll("li.msg")].find((li) => Number(li.dataset.seq) > seq);
+  list.insertBefore(item, after || null);
+  return item;
+}
+
+/** A per-message sentiment result (conversation.scored) onto its transcript line. */
+export function applyMessageScore(list, frame) {
+  const item = list.querySelector(`li.msg[data-seq="${Number(frame.seq)}"]`);
+  if (!item) return;
+  item.dataset.levelValue = frame.supported === false || frame.level_value === null || frame.level_value === undefined
+    ? "" : String(frame.level_value);
+  const badge = item.querySelector(".msg-sentiment .sentiment");
+  if (badge) {
+    if (frame.supported === false) renderSentiment(badge, {slug: "not_scored", label: "Not scored (language)"});
+    else renderSentiment(badge, {slug: frame.level, label: frame.label, value: frame.level_value});
+  }
+  markDropDrivers(list);
+}
+
+const LEVEL_OPTIONS = [[-3, "Very negative"], [-2, "Negative"], [-1, "Slightly negative"], [0, "Neutral"],
+  [1, "Slightly positive"], [2, "Positive"], [3, "Very positive"]];
+
+/** "Wrong sentiment?" disclosure with a level picker, posted with fetch (form fallback works too). */
+export function correctionForm(urlTemplate, seq, csrf) {
+  const id = `correct-${seq}-${Math.random().toString(36).slice(2, 7)}`;
+  const select = el("select", {name: "level", id});
+  for (const [value, label] of LEVEL_OPTIONS) select.append(el("option", {value: String(value), text: label}));
+  const form = el("form", {class: "correct-form", method: "post", action: urlTemplate.replace("/0/correct/", `/${seq}/correct/`)},
+    el("input", {type: "hidden", name: "csrfmiddlewaretoken", value: csrf || ""}),
+    el("label", {for: id, text: "Right sentiment"}), select,
+    el("button", {type: "submit", text: "Save correction"}),
+    el("span", {class: "correct-status", role: "status"}));
+  return el("details", {class: "correct"}, el("summary", {text: "Wrong sentiment?"}), form);
+}
+
+export function wireCorrections(root) {
+  root.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form.correct-form");
+    if (!form) return;
+    event.preventDefault();
+    const status = form.querySelector(".correct-status");
+    try {
+      const response = await fetch(form.action, {method: "POST", body: new FormData(form),
+        headers: {Accept: "application/json"}, credentials: "same-origin"});
+      const data = await response.json();
+      status.textContent = data.ok ? `Saved: ${data.label}. Thank you.` : `Not saved: ${data.error}`;
+    } catch (err) {
+      status.textContent = "Not saved: the server could not be reached.";
+    }
+  });
+}
+
+/**
+ * A websocket that reconnects with exponential backoff (0.5 s … 10 s, with jitter) and, on every
+ * (re)connect, asks for what it missed: `catch_up` with the last seq seen per conversation.
+ * Frames are deduplicated by (type, conversation, seq), so a replay never shows twice.
+ */
+export class LiveSocket {
+  constructor(path, {onFrame, onStatus, catchUp = true, catchUpFrame} = {}) {
+    this.path = path;
+    this.onFrame = onFrame || (() => {});
+    this.onStatus = onStatus || (() => {});
+    this.catchUp = catchUp;
+    this.catchUpFrame = catchUpFrame || ((conversation, afterSeq) => ({type: "catch_up", conversation, after_seq: afterSeq}));
+    this.lastSeq = new Map();
+    this.seen = new Set();
+    this.attempt = 0;
+    this.queue = [];
+    this.closedByUs = false;
+    this.connect();
+    setInterval(() => this.send({type: "ping"}, {queue: false}), 25000);
+  }
+
+  track(conversation, seq) {
+    const key = String(conversation);
+    const current = this.lastSeq.get(key) ?? 0;
+    if (seq !== undefined && seq !== null && Number(seq) > current) this.lastSeq.set(key, Number(seq));
+    else if (!this.lastSeq.has(key)) this.lastSeq.set(key, current);
+  }
+
+  forget(conversation) { this.lastSeq.delete(String(conversation)); }
+
+  url() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}${this.path}`;
+  }
+
+  connect() {
+    this.onStatus("connecting");
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      this.onStatus("live");
+      if (this.catchUp) {
+        for (const [conversation, seq] of this.lastSeq) ws.send(JSON.stringify(this.catchUpFrame(conversation, seq)));
+      }
+      const pending = this.queue.splice(0);
+      for (const frame of pending) ws.send(JSON.stringify(frame));
+    });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch { return; }
+      if (this.isDuplicate(frame)) return;
+      if (frame.type === "message.created" && frame.conversation !== undefined) this.track(frame.conversation, frame.seq);
+      this.onFrame(frame);
+    });
+    ws.addEventListener("close", () => {
+      if (this.closedByUs) return;
+      this.onStatus("reconnecting");
+      const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
+      this.attempt += 1;
+      setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  isDuplicate(frame) {
+    if (frame.seq === undefined || frame.seq === null) return false;
+    if (!["message.created", "conversation.scored"].includes(frame.type)) return false;
+    const key = `${frame.type}:${frame.conversation ?? ""}:${frame.seq}`;
+    if (this.seen.has(key)) return true;
+    this.seen.add(key);
+    return false;
+  }
+
+  /** Send now, or (queue: true) hold it until the socket is open again. Returns true if sent. */
+  send(frame, {queue = true} = {}) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    if (queue) this.queue.push(frame);
+    return false;
+  }
+}
+
+export function connectionBadge(node) {
+  const texts = {connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…"};
+  return (state) => {
+    if (!node) return;
+    node.dataset.state = state;
+    node.textContent = texts[state] || state;
+  };
+}
+
+/** Presence selector in the header: sends presence.set over the staff socket. */
+export function wirePresence(socket, staffId) {
+  const select = document.getElementById("presence-select");
+  if (!select) return () => {};
+  const form = select.closest("form");
+  if (form) form.addEventListener("submit", (event) => {
+    if (socket.send({type: "presence.set", presence: select.value}, {queue: false})) event.preventDefault();
+  });
+  select.addEventListener("change", () => {
+    if (!socket.send({type: "presence.set", presence: select.value}, {queue: false}) && form) form.submit();
+  });
+  return (frame) => {
+    if (frame.type === "presence.changed" && String(frame.staff) === String(staffId)) {
+      select.value = frame.presence;
+      document.body.dataset.presence = frame.presence;
+    }
+  };
+}
+
+export function readJSON(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}

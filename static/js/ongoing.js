@@ -1,0 +1,262 @@
+// Supervisor "Ongoing conversations" report: a live table (no refresh), filters, sort by
+// sentiment, toasts and a notification list with acknowledge and snooze.
+import {LiveSocket, connectionBadge, durationText, el, renderSentiment, timeText, wirePresence} from "./live.js";
+
+const root = document.getElementById("ongoing");
+const staffId = root.dataset.staffId;
+const tbody = root.querySelector("#report tbody");
+const queueFilter = document.getElementById("filter-queue");
+const sentimentFilter = document.getElementById("filter-sentiment");
+const sortInput = document.getElementById("filter-sort");
+const sortButton = document.getElementById("sort-sentiment");
+const sortHeader = document.getElementById("sentiment-col");
+const notifList = document.getElementById("notification-list");
+const toasts = document.getElementById("toasts");
+const monitorUrl = (id) => root.dataset.monitorUrl.replace("/0/", `/${id}/`);
+const routeUrl = (id) => root.dataset.routeUrl.replace("/0/", `/${id}/`);
+const STATUS_LABELS = {open: "Open", active: "Active", waiting: "Waiting", wrap_up: "Wrap-up", closed: "Closed"};
+const CHANNEL_LABELS = {chat: "Chat", sms: "SMS", email: "Email", social: "Social", voice: "Voice transcript"};
+
+const row = (id) => tbody.querySelector(`tr[data-conversation="${id}"]`);
+
+function matches(tr) {
+  if (queueFilter.value && tr.dataset.queue !== queueFilter.value) return false;
+  const raw = tr.dataset.levelValue;
+  const level = raw === "" || raw === undefined ? null : Number(raw);
+  switch (sentimentFilter.value) {
+    case "negative": return level !== null && level <= -1;
+    case "very_negative": return level !== null && level <= -2;
+    case "neutral": return level === 0;
+    case "positive": return level !== null && level >= 1;
+    case "not_scored": return level === null;
+    default: return true;
+  }
+}
+
+function applyView() {
+  const rows = [...tbody.querySelectorAll("tr")];
+  let shown = 0;
+  for (const tr of rows) {
+    tr.hidden = !matches(tr);
+    if (!tr.hidden) shown += 1;
+  }
+  if (sortInput.value === "sentiment") {
+    const key = (tr) => {
+      const raw = tr.dataset.levelValue;
+      return [raw === "" ? 1 : 0, raw === "" ? 0 : Number(raw), Number(tr.dataset.score || 0)];
+    };
+    rows.sort((a, b) => {
+      const ka = key(a), kb = key(b);
+      return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2];
+    });
+    for (const tr of rows) tbody.append(tr);
+  }
+  document.getElementById("row-count").textContent = String(shown);
+  root.querySelector(".empty-report").hidden = shown > 0;
+  const url = new URL(location.href);
+  for (const [name, value] of [["queue", queueFilter.value], ["sentiment", sentimentFilter.value], ["sort", sortInput.value]]) {
+    if (value) url.searchParams.set(name, value); else url.searchParams.delete(name);
+  }
+  history.replaceState(null, "", url);
+}
+
+queueFilter.addEventListener("change", applyView);
+sentimentFilter.addEventListener("change", applyView);
+sortButton.addEventListener("click", () => {
+  const on = sortInput.value !== "sentiment";
+  sortInput.value = on ? "sentiment" : "";
+  sortButton.setAttribute("aria-pressed", on ? "true" : "false");
+  sortHeader.setAttribute("aria-sort", on ? "ascending" : "none");
+  applyView();
+});
+
+function buildRow(frame) {
+  const id = String(frame.conversation);
+  const tr = el("tr", {dataset: {conversation: id, queue: String(frame.queue ?? ""), levelValue: "", score: "",
+    status: frame.status || "", created: frame.created_at || new Date().toISOString(), accepted: frame.accepted_at || ""}},
+  el("td", {class: "col-customer"}), el("td", {class: "col-queue"}), el("td", {class: "col-rep"}),
+  el("td", {class: "col-status"}), el("td", {class: "col-channel"}), el("td", {class: "col-language"}),
+  el("td", {class: "col-wait"}), el("td", {class: "col-handle"}),
+  el("td", {class: "col-sentiment"}, renderSentiment(null, {slug: "not_scored", trend: "steady"})),
+  el("td", {class: "col-last"}, el("time", {text: "–"})),
+  el("td", {class: "col-actions"},
+    el("a", {class: "button small", href: monitorUrl(id)}, "Monitor", el("span", {class: "visually-hidden", text: ` ${frame.customer || ""}`})), " ",
+    el("a", {class: "button small", href: routeUrl(id)}, "Assign / Transfer", el("span", {class: "visually-hidden", text: ` ${frame.customer || ""}`}))));
+  tbody.append(tr);
+  return tr;
+}
+
+function setSentiment(tr, {slug, value, label, trend, score}) {
+  if (value === undefined && slug === undefined) return;
+  tr.dataset.levelValue = value === null || value === undefined ? "" : String(value);
+  if (score !== undefined && score !== null) tr.dataset.score = String(score);
+  renderSentiment(tr.querySelector(".col-sentiment .sentiment"), {slug, value, label, trend: trend || "steady"});
+}
+
+function setRepresentative(tr, name, id) {
+  const cell = tr.querySelector(".col-rep");
+  if (id === null || id === "" || (id === undefined && !name)) cell.replaceChildren(el("span", {class: "hint", text: "Unassigned"}));
+  else if (name) cell.textContent = name;
+}
+
+function onUpdated(frame) {
+  const id = String(frame.conversation);
+  if (frame.status === "closed") return removeRow(id);
+  let tr = row(id);
+  if (!tr) {
+    if (queueFilterAllows(frame) === false) return;
+    tr = buildRow(frame);
+  }
+  if (frame.queue !== undefined) tr.dataset.queue = String(frame.queue);
+  if (frame.customer) tr.querySelector(".col-customer").textContent = frame.customer;
+  if (frame.queue_name) tr.querySelector(".col-queue").textContent = frame.queue_name;
+  if ("representative" in frame) setRepresentative(tr, frame.representative_name, frame.representative);
+  if (frame.status) {
+    if (frame.status === "active" && !tr.dataset.accepted) tr.dataset.accepted = frame.accepted_at || new Date().toISOString();
+    tr.dataset.status = frame.status;
+    tr.querySelector(".col-status").textContent = STATUS_LABELS[frame.status] || frame.status;
+  }
+  if (frame.accepted_at) tr.dataset.accepted = frame.accepted_at;
+  if (frame.channel) tr.querySelector(".col-channel").textContent = CHANNEL_LABELS[frame.channel] || frame.channel;
+  if (frame.language !== undefined) tr.querySelector(".col-language").textContent = frame.language || "–";
+  setSentiment(tr, {slug: frame.conversation_level ?? frame.sentiment_level, value: frame.conversation_level_value ?? frame.sentiment_level_value,
+    label: frame.conversation_label ?? frame.sentiment_label, trend: frame.trend ?? frame.sentiment_trend, score: frame.conversation_score ?? frame.sentiment_score});
+  if (frame.last_message_at) setLast(tr, frame.last_message_at);
+  tick();
+  applyView();
+}
+
+function queueFilterAllows() { return true; }
+
+function setLast(tr, iso) {
+  const time = tr.querySelector(".col-last time");
+  time.setAttribute("datetime", iso);
+  time.textContent = timeText(iso);
+}
+
+function removeRow(id) {
+  row(id)?.remove();
+  applyView();
+}
+
+// ------------------------------------------------------------------ notifications
+
+function notificationText(frame) {
+  return `${frame.customer || "A customer"} in ${frame.queue_name || "your queue"}: sentiment ${frame.label}`;
+}
+
+function actionsFor(notification, conversation) {
+  const selectId = `snooze-${notification}-${Math.random().toString(36).slice(2, 6)}`;
+  const select = el("select", {id: selectId, class: "snooze-minutes"},
+    el("option", {value: "15", text: "15 min"}), el("option", {value: "30", text: "30 min"}), el("option", {value: "60", text: "1 hour"}));
+  return el("div", {class: "notification-actions"},
+    el("button", {type: "button", class: "ack-button", text: "Acknowledge"}),
+    el("label", {for: selectId, class: "visually-hidden", text: "Snooze for"}), select,
+    el("button", {type: "button", class: "snooze-button", text: "Snooze"}),
+    el("a", {href: monitorUrl(conversation), text: "Monitor"}));
+}
+
+function addNotification(frame) {
+  if (notifList.querySelector(`[data-notification="${frame.notification}"]`)) return;
+  const item = el("li", {class: "notification", dataset: {notification: String(frame.notification), conversation: String(frame.conversation)}},
+    el("p", {}, el("strong", {text: frame.customer || "Customer"}), ` in ${frame.queue_name || ""}: sentiment ${frame.label}`),
+    el("p", {class: "hint"}, el("time", {datetime: frame.created_at || "", text: timeText(frame.created_at)}),
+      frame.representative ? ` · ${frame.representative}` : ""),
+    actionsFor(frame.notification, frame.conversation));
+  notifList.prepend(item);
+  root.querySelector(".no-notifications").hidden = true;
+
+  const toast = el("div", {class: "toast", role: "alert", dataset: {notification: String(frame.notification), conversation: String(frame.conversation)}},
+    el("span", {class: "toast-icon", "aria-hidden": "true", text: "⚠"}),
+    el("p", {class: "toast-text", text: notificationText(frame)}),
+    actionsFor(frame.notification, frame.conversation),
+    el("button", {type: "button", class: "toast-close link-button", "aria-label": "Dismiss notification", text: "×"}));
+  toasts.append(toast);
+  setTimeout(() => toast.remove(), 15000);
+}
+
+function markAcknowledged(frame) {
+  for (const node of root.querySelectorAll(`[data-notification="${frame.notification}"]`)) {
+    if (node.classList.contains("toast")) node.remove();
+    else {
+      node.classList.add("acknowledged");
+      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: `Acknowledged${frame.by ? ` by ${frame.by}` : ""}`}));
+      setTimeout(() => { node.remove(); root.querySelector(".no-notifications").hidden = notifList.children.length > 0; }, 4000);
+    }
+  }
+}
+
+root.addEventListener("click", (event) => {
+  const holder = event.target.closest("[data-notification]");
+  if (!holder) return;
+  const notification = Number(holder.dataset.notification);
+  if (event.target.closest(".ack-button")) {
+    socket.send({type: "notification.ack", notification});
+  } else if (event.target.closest(".snooze-button")) {
+    const minutes = Number(holder.querySelector(".snooze-minutes").value);
+    socket.send({type: "conversation.snooze", conversation: Number(holder.dataset.conversation), minutes});
+    socket.send({type: "notification.ack", notification});
+  } else if (event.target.closest(".toast-close")) {
+    holder.remove();
+  }
+});
+
+// ------------------------------------------------------------------ time cells
+
+function tick() {
+  const now = Date.now();
+  for (const tr of tbody.querySelectorAll("tr")) {
+    const created = Date.parse(tr.dataset.created);
+    const accepted = tr.dataset.accepted ? Date.parse(tr.dataset.accepted) : null;
+    const wait = Number.isNaN(created) ? null : ((accepted ?? now) - created) / 1000;
+    tr.querySelector(".col-wait").textContent = durationText(wait);
+    tr.querySelector(".col-handle").textContent = accepted ? durationText((now - accepted) / 1000) : "–";
+  }
+}
+setInterval(tick, 1000);
+
+// ------------------------------------------------------------------ socket
+
+function onFrame(frame) {
+  const id = frame.conversation !== undefined ? String(frame.conversation) : null;
+  switch (frame.type) {
+    case "conversation.updated":
+      onUpdated(frame);
+      break;
+    case "conversation.assigned": {
+      const tr = row(id);
+      if (tr) setRepresentative(tr, frame.representative_name, frame.representative);
+      break;
+    }
+    case "conversation.scored": {
+      let tr = row(id);
+      if (!tr) tr = buildRow(frame);
+      setSentiment(tr, {slug: frame.conversation_level, value: frame.conversation_level_value, label: frame.conversation_label,
+        trend: frame.trend, score: frame.conversation_score});
+      if (frame.language) tr.querySelector(".col-language").textContent = frame.language;
+      applyView();
+      break;
+    }
+    case "message.created": {
+      const tr = row(id);
+      if (tr) setLast(tr, frame.created_at);
+      break;
+    }
+    case "conversation.removed":
+      removeRow(id);
+      break;
+    case "notification.created":
+      addNotification(frame);
+      break;
+    case "notification.acknowledged":
+      markAcknowledged(frame);
+      break;
+    default:
+      presence(frame);
+  }
+}
+
+const socket = new LiveSocket("/ws/staff/", {onFrame, catchUp: false, onStatus: connectionBadge(document.getElementById("conn-status"))});
+const presence = wirePresence(socket, staffId);
+tick();
+applyView();

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from conversations.models import ConversationStatus, Presence, Sender
+from insights.levels import SentimentLevel
+from insights.models import SentimentCorrection
+from tests.conversations.factories import (
+    AdminFactory,
+    ConversationFactory,
+    MessageFactory,
+    QueueFactory,
+    RepresentativeFactory,
+    SupervisorFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+XSS = '<script>window.pwned=1</script><img src=x onerror="alert(1)">'
+
+
+@pytest.fixture
+def setup():
+    billing, tech = QueueFactory(name="Billing"), QueueFactory(name="Tech")
+    rep = RepresentativeFactory(queues=[billing])
+    other_rep = RepresentativeFactory(queues=[tech])
+    sup = SupervisorFactory(queues=[billing])
+    conv = ConversationFactory(queue=billing, representative=rep, sentiment_level=-2, sentiment_trend="falling")
+    other = ConversationFactory(queue=tech, representative=other_rep)
+    return {"billing": billing, "tech": tech, "rep": rep, "other_rep": other_rep, "sup": sup, "conv": conv, "other": other}
+
+
+def test_workspace_shows_a_session_tab_per_assigned_ongoing_conversation(login, setup):
+    second = ConversationFactory(queue=setup["billing"], representative=setup["rep"])
+    ConversationFactory(queue=setup["billing"], representative=setup["rep"], status=ConversationStatus.CLOSED)
+    body = login(setup["rep"]).get(reverse("conversations:workspace")).content.decode()
+    assert body.count('role="tab"') == 2
+    assert f'id="tab-{setup["conv"].pk}"' in body and f'id="tab-{second.pk}"' in body
+    assert f'id="tab-{setup["other"].pk}"' not in body
+    # The focused panel shows the sentiment with icon, label and trend, not colour alone.
+    assert 'data-level="negative"' in body and "Negative" in body and "trend Falling" in body
+    assert 'id="presence-select"' in body
+
+
+def test_workspace_focus_follows_the_query_parameter(login, setup):
+    second = ConversationFactory(queue=setup["billing"], representative=setup["rep"])
+    body = login(setup["rep"]).get(reverse("conversations:workspace") + f"?c={second.pk}").content.decode()
+    assert f'id="tab-{second.pk}" data-conversation="{second.pk}"\n              aria-controls="panel-{second.pk}" aria-selected="true"' in body
+
+
+def test_customer_text_is_escaped_everywhere(login, setup):
+    MessageFactory(conversation=setup["conv"], seq=1, text=XSS, sender=Sender.CUSTOMER)
+    setup["conv"].customer.name = XSS
+    setup["conv"].customer.save()
+    pages = [
+        (setup["rep"], reverse("conversations:workspace")),
+        (setup["sup"], reverse("conversations:ongoing")),
+        (setup["sup"], reverse("conversations:monitor", args=[setup["conv"].pk])),
+    ]
+    for staff, url in pages:
+        body = login(staff).get(url).content.decode()
+        assert "<script>window.pwned" not in body, url
+        assert "&lt;script&gt;" in body, url
+
+
+def test_ongoing_report_lists_only_the_supervisors_queues(login, setup):
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert f'data-conversation="{setup["conv"].pk}"' in body
+    assert f'data-conversation="{setup["other"].pk}"' not in body
+
+
+def test_admin_sees_every_queue_in_the_ongoing_report(login, setup):
+    body = login(AdminFactory()).get(reverse("conversations:ongoing")).content.decode()
+    assert f'<tr data-conversation="{setup["conv"].pk}"' in body
+    assert f'<tr data-conversation="{setup["other"].pk}"' in body
+
+
+def test_ongoing_filters_by_sentiment_and_sorts_most_negative_first(login, setup):
+    calm = ConversationFactory(queue=setup["billing"], sentiment_level=1)
+    worst = ConversationFactory(queue=setup["billing"], sentiment_level=-3)
+    client = login(setup["sup"])
+    body = client.get(reverse("conversations:ongoing") + "?sentiment=negative").content.decode()
+    assert f'<tr data-conversation="{calm.pk}"' not in body
+    assert f'<tr data-conversation="{worst.pk}"' in body
+    body = client.get(reverse("conversations:ongoing") + "?sort=sentiment").content.decode()
+    assert body.index(f'<tr data-conversation="{worst.pk}"') < body.index(f'<tr data-conversation="{setup["conv"].pk}"') < body.index(f'<tr data-conversation="{calm.pk}"')
+
+
+def test_representatives_cannot_open_the_supervisor_pages(login, setup):
+    client = login(setup["rep"])
+    assert client.get(reverse("conversations:ongoing")).status_code == 403
+    assert client.get(reverse("conversations:dashboard")).status_code == 403
+    assert client.get(reverse("conversations:route", args=[setup["conv"].pk])).status_code == 403
+
+
+def test_monitor_is_scoped_to_the_viewers_conversations(login, setup):
+    client = login(setup["sup"])
+    assert client.get(reverse("conversations:monitor", args=[setup["conv"].pk])).status_code == 200
+    assert client.get(reverse("conversations:monitor", args=[setup["other"].pk])).status_code == 404
+
+
+def test_monitor_highlights_the_messages_that_drove_the_drop(login, setup):
+    conv = setup["conv"]
+    MessageFactory(conversation=conv, seq=1, text="Hi", sentiment_level=0, scoring_status="scored")
+    MessageFactory(conversation=conv, seq=2, text="Still waiting", sentiment_level=-1, scoring_status="scored")
+    MessageFactory(conversation=conv, seq=3, text="Thanks", sender=Sender.REPRESENTATIVE)
+    MessageFactory(conversation=conv, seq=4, text="This is useless!", sentiment_level=-3, scoring_status="scored")
+    body = login(setup["sup"]).get(reverse("conversations:monitor", args=[conv.pk])).content.decode()
+    assert 'class="msg msg-customer drove-drop" data-seq="2"' in body
+    assert 'class="msg msg-customer drove-drop" data-seq="4"' in body
+    assert 'class="msg msg-customer" data-seq="1"' in body
+
+
+def test_assign_moves_the_conversation_to_the_chosen_representative(login, setup):
+    conv = ConversationFactory(queue=setup["billing"], status=ConversationStatus.OPEN)
+    rep2 = RepresentativeFactory(queues=[setup["billing"]])
+    response = login(setup["sup"]).post(reverse("conversations:assign", args=[conv.pk]), {"representative": rep2.pk})
+    assert response.status_code == 302
+    conv.refresh_from_db()
+    assert conv.representative == rep2 and conv.status == ConversationStatus.ACTIVE
+
+
+def test_assign_refuses_a_representative_outside_the_supervisors_queues(login, setup):
+    conv = setup["conv"]
+    login(setup["sup"]).post(reverse("conversations:assign", args=[conv.pk]), {"representative": setup["other_rep"].pk})
+    conv.refresh_from_db()
+    assert conv.representative == setup["rep"]
+
+
+def test_transfer_to_a_queue_leaves_the_conversation_unassigned_there(login, setup):
+    sup = SupervisorFactory(queues=[setup["billing"], setup["tech"]])
+    conv = setup["conv"]
+    response = login(sup).post(reverse("conversations:transfer", args=[conv.pk]), {"queue": setup["tech"].pk})
+    assert response.status_code == 302
+    conv.refresh_from_db()
+    assert conv.queue == setup["tech"] and conv.representative is None
+
+
+def test_transfer_to_a_representative(login, setup):
+    rep2 = RepresentativeFactory(queues=[setup["billing"]])
+    conv = setup["conv"]
+    login(setup["sup"]).post(reverse("conversations:transfer", args=[conv.pk]), {"representative": rep2.pk})
+    conv.refresh_from_db()
+    assert conv.representative == rep2
+
+
+def test_a_representative_corrects_a_message_in_their_conversation(login, setup):
+    msg = MessageFactory(conversation=setup["conv"], seq=1, text="Great, thanks a lot!!", sentiment_level=-2, scoring_status="scored")
+    response = login(setup["rep"]).post(
+        reverse("conversations:correct", args=[setup["conv"].pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.json()["ok"] is True
+    correction = SentimentCorrection.objects.get()
+    assert (correction.message, correction.model_level, correction.corrected_level) == (msg, -2, 2)
+
+
+def test_corrections_of_someone_elses_conversation_are_refused(login, setup):
+    MessageFactory(conversation=setup["other"], seq=1, sentiment_level=0)
+    response = login(setup["rep"]).post(reverse("conversations:correct", args=[setup["other"].pk, 1]), {"level": "2"})
+    assert response.status_code == 404
+    assert not SentimentCorrection.objects.exists()
+
+
+def test_corrections_list_is_for_admins(login, setup):
+    msg = MessageFactory(conversation=setup["conv"], seq=1, text="meh", sentiment_level=0)
+    SentimentCorrection.objects.create(message=msg, staff=setup["rep"], model_level=0, corrected_level=-1)
+    assert login(setup["sup"]).get(reverse("conversations:corrections")).status_code == 403
+    client = login(AdminFactory())
+    assert "meh" in client.get(reverse("conversations:corrections")).content.decode()
+    csv_body = client.get(reverse("conversations:corrections") + "?format=csv").content.decode()
+    assert csv_body.splitlines() == ["text,label", "meh,0"]
+
+
+def test_presence_form_fallback(login, setup):
+    login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.AWAY, "next": "/ongoing/"})
+    setup["sup"].refresh_from_db()
+    assert setup["sup"].presence == Presence.AWAY
+
+
+def test_chat_start_opens_a_conversation_and_the_chat_page(client, setup):
+    response = client.post(reverse("conversations:chat_start"), {"name": "Lucía", "queue": setup["billing"].pk})
+    assert response.status_code == 302
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and "Lucía" in page.content.decode()
+    # The customer never sees sentiment.
+    assert "sentiment" not in page.content.decode().split('id="chat"')[1].split("</section>")[0].replace("analysed", "")
+
+
+def test_chat_page_with_a_bad_token_is_404(client):
+    assert client.get(reverse("conversations:chat", args=["nope"])).status_code == 404
+
+
+def test_dashboard_renders_with_caveat_and_export(login, setup):
+    setup["conv"].status = ConversationStatus.CLOSED
+    setup["conv"].start_sentiment_level = SentimentLevel.NEUTRAL
+    setup["conv"].save()
+    client = login(setup["sup"])
+    body = client.get(reverse("conversations:dashboard")).content.decode()
+    assert "Not for decisions about employment" in body
+    assert "chart.umd.min.js" in body and 'id="chart-data"' in body
+    export = client.get(reverse("conversations:dashboard_export"))
+    assert export["Content-Type"].startswith("text/csv")
+    assert str(setup["conv"].pk) in export.content.decode()
+    assert str(setup["other"].pk) not in [line.split(",")[0] for line in export.content.decode().splitlines()]
+
+
+def test_home_sends_each_role_to_its_screen(login, setup):
+    assert login(setup["rep"]).get("/")["Location"] == reverse("conversations:workspace")
+    assert login(setup["sup"]).get("/")["Location"] == reverse("conversations:ongoing")
