@@ -54,6 +54,10 @@ run_center() {
   "$PY" manage.py seed_demo
   local host=${HOST:-127.0.0.1} port=${PORT:-8000}
   say "Sentiment center on http://$host:$port/  (sign in as admin / demo1234; Ctrl-C stops it)"
+  if [ "${DEMO_TRAFFIC:-1}" != "0" ]; then
+    say "Demo traffic: multilingual conversations in every queue (DEMO_TRAFFIC=0 turns it off)"
+    "$PY" manage.py demo_traffic --url "http://$host:$port" &
+  fi
   exec "$VENV/bin/daphne" -b "$host" -p "$port" sentiment_admin.asgi:application
 }
 

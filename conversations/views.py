@@ -23,7 +23,6 @@ from conversations.models import (
     Channel,
     Conversation,
     ConversationStatus,
-    Customer,
     Message,
     Presence,
     Queue,
@@ -384,6 +383,8 @@ def corrections(request):
 @require_http_methods(["GET", "POST"])
 def chat_start(request):
     """Demo/test entry point: a customer picks a queue and starts a chat (no sign-in)."""
+    from conversations.demo_traffic import representative_pick
+    from conversations.services.assignment import conversation_assign
     from conversations.services.ingest import conversation_create
 
     queues = list(Queue.objects.all())
@@ -395,6 +396,10 @@ def chat_start(request):
             error = "Enter your name and choose a topic."
         else:
             conversation = conversation_create(queue=queue, customer_name=name, channel=Channel.CHAT)
+            # Demo routing: the least busy Available representative of the queue takes it.
+            rep = representative_pick(queue)
+            if rep is not None:
+                conversation_assign(conversation=conversation, representative=rep)
             return redirect("conversations:chat", token=conversation.customer_token)
     return render(request, "conversations/chat_start.html", {"queues": queues, "error": error}, status=400 if error else 200)
 

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from conversations.demo_traffic import SCRIPTS, DemoTraffic, DirectDriver, representative_pick
+from conversations.models import Conversation, ConversationStatus, Message, Presence, Sender
+from conversations.services.demo import demo_data_load
+from tests.conversations.factories import QueueFactory, RepresentativeFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_scripts_cover_the_required_languages_and_several_queues():
+    assert {"en", "es", "fr", "de", "it", "pt", "ar", "hi"} <= {s.language for s in SCRIPTS}
+    assert len({s.queue for s in SCRIPTS}) >= 3
+    assert all(any(sender == "customer" for sender, _ in s.turns) for s in SCRIPTS)
+
+
+def test_representative_pick_prefers_available_and_least_busy():
+    queue = QueueFactory(name="Q")
+    away = RepresentativeFactory(queues=[queue], presence=Presence.AWAY)
+    busy = RepresentativeFactory(queues=[queue], presence=Presence.AVAILABLE)
+    free = RepresentativeFactory(queues=[queue], presence=Presence.AVAILABLE)
+    Conversation.objects.create(queue=queue, customer_id=_customer().pk, representative=busy, status=ConversationStatus.ACTIVE)
+    assert representative_pick(queue) == free
+    free.presence = busy.presence = Presence.OFFLINE
+    free.save(), busy.save()
+    assert representative_pick(queue) is None
+    assert away  # Away is never picked
+
+
+def _customer():
+    from tests.conversations.factories import CustomerFactory
+
+    return CustomerFactory()
+
+
+def test_demo_traffic_plays_conversations_through_the_services():
+    demo_data_load()
+    clock = itertools.count(0, 3)  # every tick is 3 "seconds" later
+    player = DemoTraffic(driver=DirectDriver(), concurrent=3, rate=100, seed=1, clock=lambda: next(clock), sleep=lambda s: None)
+    for _ in range(60):
+        player.tick()
+    assert player.stats["conversations"] >= 3 and player.stats["customer"] >= 5 and player.stats["replies"] >= 2
+    assert player.stats["errors"] == 0
+    assert Message.objects.filter(sender=Sender.CUSTOMER).count() == player.stats["customer"]
+    assert Message.objects.filter(sender=Sender.REPRESENTATIVE, author__isnull=False).exists()
+    assert Conversation.objects.filter(representative__isnull=False).exists()
