@@ -1,0 +1,179 @@
+"""Helpers for websocket tests over the real router (``sentiment_admin.asgi.application``).
+
+- ``staff_socket(staff)`` / ``chat_socket(conversation)`` / ``monitor_socket(staff, id)``:
+  connected ``WebsocketCommunicator``s, authenticated with a real session cookie.
+- ``next_frame(comm, type, **match)``: the next frame of a type (others are kept aside).
+- ``scoring_runtime``: fixture that runs the scoring pipeline the way the settings say:
+  in-process batcher (embedded default) or a Channels worker on the ``sentiment-scoring``
+  channel (Redis: ``SENTIMENT_SCORING_MODE=worker``), and stops it after the test.
+
+With Redis the channel-layer prefix is made unique to this test process, so test runs of
+other engineers on the same Redis never hear each other's groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import ChannelNameRouter
+from channels.testing import WebsocketCommunicator
+from channels.worker import Worker
+from django.conf import settings
+from django.test import Client
+
+from sentiment_admin import realtime
+
+ORIGIN = (b"origin", b"http://testserver")
+DEFAULT_TIMEOUT = 20.0
+
+
+def _isolate_channel_layer() -> None:
+    config = settings.CHANNEL_LAYERS["default"]
+    if "Redis" in config["BACKEND"]:
+        prefix = f"sentiment-test-{os.getpid()}"
+        if config.get("CONFIG", {}).get("prefix") != prefix:
+            config.setdefault("CONFIG", {})["prefix"] = prefix
+            from channels.layers import channel_layers
+
+            channel_layers.backends.clear()
+
+
+_isolate_channel_layer()
+
+
+def application():
+    from sentiment_admin.asgi import application as app
+
+    return app
+
+
+def _session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+async def session_cookie(staff) -> str:
+    return await database_sync_to_async(_session_cookie)(staff.user)
+
+
+async def connect(path: str, *, cookie: str | None = None, expect: bool = True) -> WebsocketCommunicator:
+    headers = [ORIGIN]
+    if cookie:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    comm = WebsocketCommunicator(application(), path, headers=headers)
+    connected, code = await comm.connect(timeout=DEFAULT_TIMEOUT)
+    comm.pending = []
+    if expect:
+        assert connected, f"{path} refused the connection ({code})"
+    else:
+        assert not connected, f"{path} accepted a connection it should refuse"
+    return comm
+
+
+async def staff_socket(staff) -> WebsocketCommunicator:
+    return await connect("/ws/staff/", cookie=await session_cookie(staff))
+
+
+async def monitor_socket(staff, conversation_id: int, *, expect: bool = True) -> WebsocketCommunicator:
+    return await connect(f"/ws/monitor/{conversation_id}/", cookie=await session_cookie(staff), expect=expect)
+
+
+async def chat_socket(conversation) -> WebsocketCommunicator:
+    return await connect(f"/ws/chat/{conversation.customer_token}/")
+
+
+def _matches(frame: dict, kind: str, match: dict) -> bool:
+    return frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items())
+
+
+async def next_frame(comm, kind: str, timeout: float = DEFAULT_TIMEOUT, **match) -> dict:
+    """The first frame of ``kind`` whose fields equal ``match``; other frames are kept in
+    ``comm.pending`` for later calls."""
+    for i, frame in enumerate(comm.pending):
+        if _matches(frame, kind, match):
+            return comm.pending.pop(i)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {kind} {match} within {timeout}s; got {comm.pending}")
+        try:
+            frame = await comm.receive_json_from(timeout=remaining)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no {kind} {match} within {timeout}s; got {comm.pending}") from None
+        if _matches(frame, kind, match):
+            return frame
+        comm.pending.append(frame)
+
+
+async def drain(comm, quiet: float = 0.3) -> list[dict]:
+    """Everything that arrives until the socket is quiet for ``quiet`` seconds."""
+    frames = list(comm.pending)
+    comm.pending = []
+    while True:
+        try:
+            frames.append(await comm.receive_json_from(timeout=quiet))
+        except asyncio.TimeoutError:
+            return frames
+
+
+async def send(comm, **frame) -> None:
+    await comm.send_json_to(frame)
+
+
+async def close_all(*comms) -> None:
+    for comm in comms:
+        try:
+            await comm.disconnect()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+async def scoring_runtime():
+    """Run the scoring pipeline on the test's loop the way production settings say."""
+    from insights.services.scoring import scoring_mode, scoring_runtime_stop
+
+    worker_task = None
+    if scoring_mode() == "worker":
+        from channels.layers import get_channel_layer
+
+        from sentiment_admin.routing import channel_routes
+
+        worker = Worker(
+            application=ChannelNameRouter(channel_routes),
+            channels=[realtime.SCORING_CHANNEL],
+            channel_layer=get_channel_layer(),
+        )
+        worker_task = asyncio.get_running_loop().create_task(worker.handle())
+    yield
+    if worker_task is not None:
+        worker_task.cancel()
+        try:
+            await worker_task
+        except (asyncio.CancelledError, Exception):
+            pass
+    await scoring_runtime_stop()
+
+
+async def wait_for(predicate, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.05):
+    """Poll a sync predicate (run through database_sync_to_async) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    check = database_sync_to_async(predicate)
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+ANGRY_EN = "This is terrible, I have waited for hours and nobody helps me"
+ANGRY_ES = "¡Esto es horrible, estoy muy enfadado!"
+HAPPY_EN = "Thank you so much, that fixed it, you are wonderful!"

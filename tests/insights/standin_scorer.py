@@ -1,0 +1,50 @@
+"""A stand-in scorer for the threshold × level table ONLY, where every level must be hit
+exactly (a real model cannot be steered to each of the seven bands on demand).
+
+It is injected through the pipeline's one seam, ``settings.SENTIMENT_SCORER`` (or by calling
+``scoring_results_store`` with its results). Texts look like ``"level:-2"``; anything else is
+"not scored" (an unsupported language). Every other test uses the real scorer.
+"""
+
+from __future__ import annotations
+
+BAND_CENTRES = {-3: -0.8, -2: -0.45, -1: -0.2, 0: 0.0, 1: 0.2, 2: 0.45, 3: 0.8}
+
+
+def result_for(text: str) -> dict:
+    if text.startswith("level:"):
+        level = int(text.split(":", 1)[1])
+        score = BAND_CENTRES[level]
+        return {
+            "language": "en",
+            "supported": True,
+            "probabilities": {"negative": max(0.0, -score), "neutral": 1 - abs(score), "positive": max(0.0, score)},
+            "score": score,
+            "level": level,
+            "confidence": 0.9,
+            "model_version": "stand-in",
+        }
+    return {
+        "language": "xx",
+        "supported": False,
+        "probabilities": None,
+        "score": None,
+        "level": None,
+        "confidence": None,
+        "model_version": "stand-in",
+    }
+
+
+class LevelScorer:
+    calls: list[list[str]] = []
+
+    def warm_up(self) -> None:
+        return None
+
+    def score(self, texts, *, language_hints=None, multilingual=True, base_language="en"):
+        LevelScorer.calls.append(list(texts))
+        return [result_for(t) for t in texts]
+
+
+def get_scorer() -> LevelScorer:
+    return LevelScorer()
