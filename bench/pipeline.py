@@ -1,0 +1,664 @@
+#!/usr/bin/env python
+"""End-to-end load benchmark of the live pipeline: customer message → stored → scored → score on
+the representative's and the supervisors' screens.
+
+    .venv/bin/python bench/pipeline.py                         # PostgreSQL + Redis, 2 web, 2 workers
+    .venv/bin/python bench/pipeline.py --workers 1,2 --rate 300 --duration 30   # scaling sweep
+    .venv/bin/python bench/pipeline.py --embedded               # SQLite + in-memory layer, 1 process
+
+For each entry of ``--workers`` it starts the center (``bin/center-production`` with K scoring
+workers on DATABASE_URL / REDIS_URL, or one Daphne on a fresh SQLite file with ``--embedded``),
+creates a bench queue, N representatives, M supervisors and an integration token through the
+services and the ORM in this process, logs the staff in by creating sessions, opens their
+``ws/staff/`` sockets (cookie + Origin, as a browser does), opens C customer ``ws/chat/<token>/``
+sockets, drives R messages per second in total for D seconds, waits for the scores to arrive,
+and prints ONE JSON line: end-to-end latency (send → ``conversation.scored`` on the
+representative's socket, and on every supervisor's socket) p50/p95/p99/max in ms, messages
+sent/acked/stored/scored/delivered, lost and duplicated counts, CPU seconds and peak RSS of
+every process (the center's, PostgreSQL's, Redis's and this client's), and, for a sweep,
+throughput per worker count.
+
+All traffic stays on loopback; every loop is bounded by --duration and --drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/sentiment_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+TEXTS = [
+    "Hi, I ordered a blender last week and it still has not arrived.",
+    "This is the third time I am writing about the same problem, it is unacceptable.",
+    "Thanks a lot, that fixed it! You have been really helpful.",
+    "Can you tell me when my refund will be processed?",
+    "I am really disappointed with the service, nobody answers my emails.",
+    "Great, the new router works perfectly now.",
+    "The app keeps crashing every time I try to pay.",
+    "Ok, I will wait for the technician tomorrow morning.",
+    "Why was I charged twice for the same order?",
+    "Perfect, thank you for the quick answer!",
+    "Hola, mi pedido llegó roto y nadie me responde.",
+    "Bonjour, je suis très satisfait de votre aide, merci.",
+    "Das ist schon wieder kaputt, ich bin wirklich verärgert.",
+    "Obrigado, o problema foi resolvido rapidamente.",
+    "I have been on hold for an hour, this is ridiculous!!!",
+    "Could you please update the delivery address on my account?",
+]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def latency_summary(values_s: list[float]) -> dict:
+    ms = [v * 1000 for v in values_s]
+    out = {"count": len(ms)}
+    for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+        value = percentile(ms, q)
+        out[name] = round(value, 1) if value is not None else None
+    out["max"] = round(max(ms), 1) if ms else None
+    out["mean"] = round(statistics.fmean(ms), 1) if ms else None
+    return out
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class ProcessSampler:
+    """Samples CPU times and RSS of the center's processes (and PostgreSQL, Redis, this client)."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.interval = interval
+        self.named: dict[int, str] = {}
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.peak_rss: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def track(self, pid: int, name: str) -> None:
+        self.named[pid] = name
+
+    def discover(self, root_pid: int | None) -> None:
+        """Name the center's processes from their command lines; add services and this client."""
+        psutil = self.psutil
+        self.track(os.getpid(), "bench-client")
+        if root_pid is not None:
+            try:
+                children = psutil.Process(root_pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                children = []
+            workers = 0
+            for child in sorted(children, key=lambda p: p.pid):
+                try:
+                    cmd = child.cmdline()
+                except psutil.Error:
+                    continue
+                joined = " ".join(cmd)
+                if "daphne" in joined and "-p" in cmd:
+                    self.track(child.pid, f"web:{cmd[cmd.index('-p') + 1]}")
+                elif "runworker" in joined:
+                    workers += 1
+                    self.track(child.pid, f"scoring-worker.{workers}")
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            name = proc.info.get("name") or ""
+            if name.startswith("redis-server"):
+                self.track(proc.pid, "redis-server")
+            elif name in ("postgres", "postmaster"):
+                self.track(proc.pid, "postgresql")
+
+    def _sample(self) -> None:
+        for pid, _name in list(self.named.items()):
+            try:
+                proc = self.psutil.Process(pid)
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    rss = proc.memory_info().rss
+            except self.psutil.Error:
+                continue
+            cpu = times.user + times.system
+            self.first.setdefault(pid, cpu)
+            self.last[pid] = cpu
+            self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self._sample()
+        grouped: dict[str, dict] = {}
+        for pid, name in self.named.items():
+            if pid not in self.last:
+                continue
+            entry = grouped.setdefault(name, {"cpu_seconds": 0.0, "peak_rss_mb": 0.0, "processes": 0})
+            entry["cpu_seconds"] += self.last[pid] - self.first[pid]
+            rss = self.peak_rss[pid] / 2**20
+            # A service made of many processes (PostgreSQL) reports the sum of their peaks.
+            entry["peak_rss_mb"] += rss
+            entry["processes"] += 1
+        for entry in grouped.values():
+            entry["cpu_seconds"] = round(entry["cpu_seconds"], 2)
+            entry["peak_rss_mb"] = round(entry["peak_rss_mb"], 1)
+        return dict(sorted(grouped.items()))
+
+
+def _wait_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the center exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+# --------------------------------------------------------------------------- database setup
+
+
+def recreate_postgres_database(url: str) -> None:
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    cfg = dj_database_url.parse(url)
+    params = {
+        k: v
+        for k, v in dict(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"], password=cfg["PASSWORD"]).items()
+        if v
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(cfg["NAME"])))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg["NAME"])))
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def django_setup(env: dict) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+@dataclass
+class Fixture:
+    queue_id: int
+    cookies: dict[str, list[str]]  # role -> cookie header per staff member
+    conversations: list[tuple[int, str]]  # (id, customer token)
+    warmup: list[tuple[int, str]]
+    api_token: str
+
+
+def create_fixture(*, reps: int, supervisors: int, conversations: int, warmup: int, run: int) -> Fixture:
+    """Queue, staff, sessions, an integration token and open conversations, via the services."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.db import connections
+
+    from conversations.models import Presence, Queue, Role
+    from conversations.services.assignment import conversation_assign
+    from conversations.services.ingest import conversation_create, integration_token_create
+    from conversations.services.staff import staff_create
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    queue = Queue.objects.create(name=f"Bench {run}")
+    staff: dict[str, list] = {"representative": [], "supervisor": []}
+    for role, count in (("representative", reps), ("supervisor", supervisors)):
+        for i in range(count):
+            member = staff_create(username=f"bench-{run}-{role}-{i}", password="bench-pass-123", role=role)
+            member.queues.set([queue])
+            member.presence = Presence.AVAILABLE
+            member.save(update_fields=["presence"])
+            staff[role].append(member)
+
+    def cookie_for(member) -> str:
+        session = store()
+        session[SESSION_KEY] = str(member.user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = member.user.get_session_auth_hash()
+        session.create()
+        return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+    cookies = {role: [cookie_for(m) for m in members] for role, members in staff.items()}
+    _token, raw = integration_token_create(name=f"bench {run}")
+
+    def open_conversations(n: int, prefix: str) -> list[tuple[int, str]]:
+        out = []
+        for i in range(n):
+            c = conversation_create(queue=queue, customer_name=f"{prefix} customer {i}")
+            rep = staff["representative"][i % len(staff["representative"])] if reps else None
+            if rep is not None:
+                c = conversation_assign(conversation=c, representative=rep)
+            out.append((c.pk, c.customer_token))
+        return out
+
+    fixture = Fixture(
+        queue_id=queue.pk,
+        cookies=cookies,
+        conversations=open_conversations(conversations, "bench"),
+        warmup=open_conversations(warmup, "warm-up"),
+        api_token=raw,
+    )
+    connections.close_all()
+    return fixture
+
+
+def database_counts(conversation_ids: list[int]) -> dict:
+    from django.db import connections
+    from django.db.models import Count
+
+    from conversations.models import Message, Sender
+
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids, sender=Sender.CUSTOMER)
+        .values("scoring_status")
+        .annotate(n=Count("id"))
+    )
+    by_status = {row["scoring_status"]: row["n"] for row in rows}
+    connections.close_all()
+    return by_status
+
+
+# --------------------------------------------------------------------------- the load
+
+
+@dataclass
+class Observed:
+    send_at: dict[int, float] = field(default_factory=dict)  # client_id -> send time
+    key_of: dict[int, tuple[int, int]] = field(default_factory=dict)  # client_id -> (conversation, seq)
+    errors: dict[str, int] = field(default_factory=dict)
+    # socket name -> (conversation, seq) -> arrival times of conversation.scored
+    scored: dict[str, dict[tuple[int, int], list[float]]] = field(default_factory=dict)
+    first_send: float | None = None
+    last_send: float | None = None
+
+
+async def _reader(ws, name: str, obs: Observed, *, customer_conversation: int | None = None) -> None:
+    import websockets
+
+    sink = obs.scored.setdefault(name, {})
+    try:
+        async for raw in ws:
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "conversation.scored":
+                sink.setdefault((int(frame["conversation"]), int(frame["seq"])), []).append(now)
+            elif kind == "message.ack" and customer_conversation is not None:
+                client_id = frame.get("client_id")
+                if isinstance(client_id, int):
+                    obs.key_of[client_id] = (customer_conversation, int(frame["seq"]))
+            elif kind == "error":
+                code = str(frame.get("code"))
+                obs.errors[code] = obs.errors.get(code, 0) + 1
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def _connect(url: str, *, origin: str, cookie: str | None = None):
+    from websockets.asyncio.client import connect
+
+    headers = {"Cookie": cookie} if cookie else None
+    return await connect(url, origin=origin, additional_headers=headers, max_size=2**22, open_timeout=30)
+
+
+async def drive(
+    *,
+    ports: list[int],
+    fixture: Fixture,
+    rate: float,
+    duration: float,
+    drain: float,
+    warmup_seconds: float,
+    seed: int,
+) -> tuple[Observed, dict]:
+    host = "127.0.0.1"
+    rng = random.Random(seed)
+    obs = Observed()
+    sockets = []
+    tasks = []
+
+    def port_for(i: int) -> int:
+        return ports[i % len(ports)]
+
+    staff_names = []
+    for role in ("representative", "supervisor"):
+        for i, cookie in enumerate(fixture.cookies[role]):
+            port = port_for(i)
+            ws = await _connect(f"ws://{host}:{port}/ws/staff/", origin=f"http://{host}:{port}", cookie=cookie)
+            name = f"{role}.{i}"
+            staff_names.append(name)
+            sockets.append(ws)
+            tasks.append(asyncio.create_task(_reader(ws, name, obs)))
+
+    async def open_customers(conversations):
+        out = []
+        for i, (cid, token) in enumerate(conversations):
+            port = port_for(i)
+            ws = await _connect(f"ws://{host}:{port}/ws/chat/{token}/", origin=f"http://{host}:{port}")
+            sockets.append(ws)
+            tasks.append(asyncio.create_task(_reader(ws, f"customer.{cid}", obs, customer_conversation=cid)))
+            out.append((cid, ws))
+        return out
+
+    customers = await open_customers(fixture.conversations)
+    warm = await open_customers(fixture.warmup)
+    await asyncio.sleep(0.5)  # let presence and group joins settle
+
+    rep_names = [n for n in staff_names if n.startswith("representative")]
+    sup_names = [n for n in staff_names if n.startswith("supervisor")]
+
+    # Warm-up: load the model in every scoring process; excluded from the figures.
+    next_id = -1
+    warm_keys_wanted = 0
+    if warm and warmup_seconds > 0:
+        count = max(len(warm), int(warmup_seconds * 10))
+        for i in range(count):
+            cid, ws = warm[i % len(warm)]
+            await ws.send(json.dumps({"type": "message.send", "text": rng.choice(TEXTS), "client_id": next_id}))
+            obs.send_at[next_id] = time.perf_counter()
+            next_id -= 1
+            await asyncio.sleep(warmup_seconds / count)
+        warm_keys_wanted = count
+        deadline = time.perf_counter() + 120
+        warm_ids = {cid for cid, _ in warm}
+        while time.perf_counter() < deadline:
+            got = {k for k in obs.scored.get(rep_names[0], {}) if k[0] in warm_ids} if rep_names else set()
+            if len(got) >= warm_keys_wanted:
+                break
+            await asyncio.sleep(0.2)
+        log(f"warm-up: {len(got)} of {warm_keys_wanted} messages scored")
+
+    # Measured load: message i goes at start + i / rate to conversation i % C.
+    total = int(rate * duration)
+    start = time.perf_counter()
+    obs.first_send = start
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        cid, ws = customers[i % len(customers)]
+        text = rng.choice(TEXTS)
+        now = time.perf_counter()
+        obs.send_at[i] = now
+        await ws.send(json.dumps({"type": "message.send", "text": text, "client_id": i}))
+    obs.last_send = time.perf_counter()
+    send_lag = obs.last_send - (start + (total - 1) / rate) if total else 0.0
+
+    # Drain: wait until every acknowledged message's score reached every staff socket.
+    measured_ids = {cid for cid, _ in fixture.conversations}
+    deadline = time.perf_counter() + drain
+    while time.perf_counter() < deadline:
+        wanted = {k for cid_, k in obs.key_of.items() if cid_ >= 0}
+        acked_all = sum(1 for i in range(total) if i in obs.key_of) + sum(obs.errors.values()) >= total
+        done = acked_all and all(
+            wanted <= set(obs.scored.get(name, {})) for name in rep_names + sup_names
+        )
+        if done:
+            break
+        await asyncio.sleep(0.1)
+    drained_at = time.perf_counter()
+
+    for ws in sockets:
+        await ws.close()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Representatives only see their own conversations: join on the socket that got it.
+    measured = {i: k for i, k in obs.key_of.items() if i >= 0 and k[0] in measured_ids}
+    rep_lat, sup_lat = [], []
+    delivered_rep, delivered_all_sup = 0, 0
+    for client_id, key in measured.items():
+        sent = obs.send_at[client_id]
+        rep_arrivals = [t for name in rep_names for t in obs.scored.get(name, {}).get(key, [])]
+        if rep_arrivals:
+            delivered_rep += 1
+            rep_lat.append(min(rep_arrivals) - sent)
+        sup_arrivals = [obs.scored.get(name, {}).get(key) for name in sup_names]
+        if sup_names and all(sup_arrivals):
+            delivered_all_sup += 1
+            sup_lat.extend(min(a) - sent for a in sup_arrivals)
+    duplicates = sum(
+        len(times) - 1
+        for name in rep_names + sup_names
+        for key, times in obs.scored.get(name, {}).items()
+        if key[0] in measured_ids
+    )
+    last_arrival = max(
+        (max(times) for name in rep_names for key, times in obs.scored.get(name, {}).items() if key[0] in measured_ids),
+        default=start,
+    )
+    window = max(last_arrival - start, 1e-9)
+    result = {
+        "sent": total,
+        "acked": len(measured),
+        "delivered_representative": delivered_rep,
+        "delivered_every_supervisor": delivered_all_sup,
+        # Acknowledged but never on screen, plus sent but neither acknowledged nor refused.
+        "lost": len(measured) - delivered_rep + max(0, total - len(measured) - sum(obs.errors.values())),
+        "lost_supervisor": (len(measured) - delivered_all_sup) if sup_names else None,
+        "duplicated_on_screen": duplicates,
+        "errors": obs.errors,
+        "latency_ms_representative": latency_summary(rep_lat),
+        "latency_ms_supervisor": latency_summary(sup_lat),
+        "offered_rate_per_s": rate,
+        "achieved_send_rate_per_s": round(total / max(obs.last_send - start, 1e-9), 1) if total else 0,
+        "send_lag_s": round(send_lag, 3),
+        "delivered_throughput_per_s": round(delivered_rep / window, 1),
+        "drain_s": round(drained_at - obs.last_send, 2),
+    }
+    return obs, result
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_once(args, *, workers: int, run: int, env: dict) -> dict:
+    embedded = args.embedded
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{run}-"))
+    center_env = dict(env)
+    center_env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "sentiment_admin.settings.local",
+            "DJANGO_DEBUG": "0",
+            "DEMO_TRAFFIC": "0",
+            "LOG_LEVEL": "WARNING",
+            "CUSTOMER_RATE_LIMIT_PER_MINUTE": str(args.customer_rate_limit),
+            "SENTIMENT_TORCH_THREADS": str(args.torch_threads or max(1, (os.cpu_count() or 2) // max(1, workers))),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    python = str(Path(sys.executable))
+    if embedded:
+        center_env.pop("DATABASE_URL", None)
+        center_env.pop("REDIS_URL", None)
+        center_env["SENTIMENT_VAR_DIR"] = str(run_dir)
+        center_env["SENTIMENT_SCORING_MODE"] = "inprocess"
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=center_env, check=True)
+        ports = [args.port]
+        daphne = str(Path(python).parent / "daphne")
+        argv = [daphne, "-b", "127.0.0.1", "-p", str(args.port), "sentiment_admin.asgi:application"]
+    else:
+        recreate_postgres_database(center_env["DATABASE_URL"])
+        flush_redis(center_env["REDIS_URL"])
+        ports = [args.port + i for i in range(args.web)]
+        argv = [
+            python, str(ROOT / "bin" / "center-production"), "--settings", "sentiment_admin.settings.local",
+            "--web", str(args.web), "--workers", str(workers), "--port", str(args.port),
+            "--log-dir", str(run_dir / "logs"), "--grace", "5",
+        ]
+    log(f"run {run}: starting the center ({'embedded' if embedded else f'{args.web} web, {workers} workers'}); logs in {run_dir}")
+    with open(run_dir / "center.out", "wb") as out:
+        center = subprocess.Popen(argv, cwd=ROOT, env=center_env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        for port in ports:
+            _wait_port("127.0.0.1", port, center, timeout=180)
+        if not embedded:
+            deadline = time.monotonic() + 30  # the runner says "ready" once every port listens
+            while b"ready:" not in (run_dir / "center.out").read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        django_env = {k: v for k, v in center_env.items() if k not in ("PYTHONUNBUFFERED",)}
+        django_setup(django_env)
+        fixture = create_fixture(
+            reps=args.reps, supervisors=args.supervisors, conversations=args.conversations,
+            warmup=max(workers, 2) * 2, run=run,
+        )
+        sampler = ProcessSampler()
+        sampler.discover(center.pid)
+        if embedded:
+            sampler.track(center.pid, f"web:{args.port} (scoring in-process)")
+        # CPU is sampled over the whole drive, the short warm-up (model loading) included.
+        sampler.start()
+        _obs, obs_result = asyncio.run(
+            drive(
+                ports=ports, fixture=fixture, rate=args.rate, duration=args.duration, drain=args.drain,
+                warmup_seconds=args.warmup, seed=args.seed + run,
+            )
+        )
+        processes = sampler.stop()
+        counts = database_counts([cid for cid, _ in fixture.conversations])
+    finally:
+        _stop_group(center)
+    stored = sum(counts.values())
+    scored = counts.get("scored", 0) + counts.get("not_scored", 0)
+    return {
+        "mode": "embedded (SQLite, in-memory layer, in-process scoring)" if embedded else "PostgreSQL + Redis",
+        "web_processes": len(ports),
+        "scoring_workers": 0 if embedded else workers,
+        "representatives": args.reps,
+        "supervisors": args.supervisors,
+        "conversations": args.conversations,
+        "duration_s": args.duration,
+        **{k: obs_result[k] for k in ("sent", "acked")},
+        "stored": stored,
+        "scored": scored,
+        "pending_after_drain": counts.get("pending", 0),
+        **{k: v for k, v in obs_result.items() if k not in ("sent", "acked")},
+        "processes": processes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="End-to-end load benchmark of the sentiment pipeline.")
+    parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory layer, one Daphne process")
+    parser.add_argument("--workers", default="2", help="scoring worker counts to sweep, e.g. 1,2 (default 2)")
+    parser.add_argument("--web", type=int, default=2, help="Daphne processes (default 2)")
+    parser.add_argument("--reps", type=int, default=10, help="representatives (N, default 10)")
+    parser.add_argument("--supervisors", type=int, default=2, help="supervisors (M, default 2)")
+    parser.add_argument("--conversations", type=int, default=100, help="concurrent conversations (C, default 100)")
+    parser.add_argument("--rate", type=float, default=100.0, help="customer messages per second in total (R)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (D, default 60)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up traffic, not measured")
+    parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last scores")
+    parser.add_argument("--port", type=int, default=8201, help="first port of the center (default 8201)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="SENTIMENT_TORCH_THREADS per process "
+                        "(default: cores / workers)")
+    parser.add_argument("--customer-rate-limit", type=int, default=600,
+                        help="CUSTOMER_RATE_LIMIT_PER_MINUTE in the center (default 600: the bench's "
+                        "customers send faster than a person types)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.duration > 600 or args.rate <= 0 or args.rate > 5000:
+        parser.error("--duration must be in (0, 600] and --rate in (0, 5000]")
+    if args.reps < 1 or args.conversations < 1:
+        parser.error("--reps and --conversations must be at least 1")
+
+    env = dict(os.environ)
+    if not args.embedded:
+        env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+        env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    worker_counts = [1] if args.embedded else [int(w) for w in str(args.workers).split(",") if w.strip()]
+    runs = []
+    for run, workers in enumerate(worker_counts, start=1):
+        runs.append(run_once(args, workers=workers, run=run, env=env))
+    command = "bench/pipeline.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if len(runs) == 1:
+        out = {"command": command.strip(), **runs[0]}
+    else:
+        base = runs[0]["delivered_throughput_per_s"] or 1e-9
+        out = {
+            "command": command.strip(),
+            "sweep": [
+                {
+                    "scoring_workers": r["scoring_workers"],
+                    "delivered_throughput_per_s": r["delivered_throughput_per_s"],
+                    "speedup": round(r["delivered_throughput_per_s"] / base, 2),
+                    "p99_ms_representative": r["latency_ms_representative"]["p99"],
+                    "lost": r["lost"],
+                }
+                for r in runs
+            ],
+            "runs": runs,
+        }
+    print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
