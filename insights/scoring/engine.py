@@ -331,12 +331,13 @@ def make_result(language: str | None, probs: np.ndarray, version: str) -> ScoreR
     p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
     p = p / p.sum() if p.sum() > 0 else np.full(3, 1 / 3)
     probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p)}
-    score = float(np.clip(p[2] - p[0], -1.0, 1.0))
+    # Round first, so that the level always agrees with the score that is reported.
+    score = round(float(np.clip(p[2] - p[0], -1.0, 1.0)), 6)
     return ScoreResult(
         language=language,
         supported=True,
         probabilities=probabilities,
-        score=round(score, 6),
+        score=score,
         level=int(level_for_score(score)),
         confidence=round(float(p.max()), 6),
         model_version=version,

@@ -20,6 +20,8 @@ LABELS = ("negative", "neutral", "positive")
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_META = "head.json"
+# Encoder layers (hidden_states indices, 12 = last) whose mean and first-token vectors feed the head.
+LAYERS = (9, 10, 11, 12)
 
 
 def pool_hidden_states(

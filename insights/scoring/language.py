@@ -231,12 +231,13 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
         sr, hr = serbian_latin_votes(text)
         if sr > hr or (hint == "sr-Latn" and hr == 0):
             code = "sr-Latn"
-    elif code in ("id", "ms") or (hint in ("ms", "id") and code in ("tl", "so", "sw")):
+    elif code in ("id", "ms", "tl", "so", "sw"):
+        # langdetect has no Malay, and short Malay/Indonesian is often called Tagalog/Somali.
         ms, ind = malay_votes(text)
-        if ms > ind or (hint == "ms" and ind == 0):
+        if ms > ind or (code == "id" and hint == "ms" and ind == 0):
             code = "ms"
-        elif code != "id" and ind > 0:
-            code = "id"
+        elif ind > 0 or (code != "id" and hint in ("ms", "id")):
+            code = "id" if ind >= ms and hint != "ms" else "ms"
     elif code in ("mk", "bg", "ru", "uk") and (
         any(_SERBIAN_CYRILLIC_CUES.match(w) for w in _words(text))
         or (hint == "sr-Cyrl" and len(text.strip()) < SHORT_TEXT)

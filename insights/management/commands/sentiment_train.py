@@ -1,0 +1,116 @@
+"""python manage.py sentiment_train --data DIR [--data MORE ...]
+
+Retrains what the project trains itself (the classifier head over the frozen encoder) from a
+labelled set: a directory in the UMSAB layout (<language>/train_text.txt + train_labels.txt;
+<language>/val_* if present picks the best epoch and is reported) or a CSV of text,label
+(label 0/1/2 or negative/neutral/positive). Give --data several times to combine sets, e.g.
+UMSAB plus the corrections that agents submitted (sentiment_corrections_export). The project's
+hand-written customer-service examples are added unless --no-customer-service.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Train the sentiment head on labelled data (UMSAB layout directories or text,label CSVs)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", action="append", required=True,
+                            help="UMSAB-layout directory or CSV file (repeatable)")
+        parser.add_argument("--output", default=None,
+                            help="where to write head.safetensors + head.json "
+                                 "(default: the package's weights/ directory)")
+        parser.add_argument("--no-customer-service", action="store_true",
+                            help="leave out the bundled hand-written customer-service examples")
+        parser.add_argument("--customer-service-weight", type=float, default=3.0)
+        parser.add_argument("--epochs", type=int, default=30)
+        parser.add_argument("--hidden", type=int, default=256)
+        parser.add_argument("--dropout", type=float, default=0.5)
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
+               hidden, dropout, seed, **options):
+        import torch
+        from tqdm import tqdm
+
+        from insights.scoring.engine import BundledBackend, _threads
+        from insights.scoring.head import LAYERS, WEIGHTS_DIR, save_head
+        from insights.scoring.model import ModelUnavailable, default_model_dir
+        from insights.scoring.training import (
+            extract_features, load_csv, load_customer_service_examples, load_split, macro_f1,
+            predict, shuffled, train_head,
+        )
+
+        train, val = [], []
+        for source in data:
+            path = Path(source)
+            try:
+                if path.is_dir():
+                    train += [e for group in load_split(path, "train").values() for e in group]
+                    try:
+                        val += [e for group in load_split(path, "val").values() for e in group]
+                    except ValueError:
+                        pass
+                elif path.is_file():
+                    train += load_csv(path)
+                else:
+                    raise CommandError(f"--data {source}: no such file or directory")
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--data {source}: {exc}") from exc
+        if not val:  # hold out a tenth to pick the epoch
+            items = shuffled(train, seed)
+            cut = max(1, len(items) // 10)
+            val, train = items[:cut], items[cut:]
+        extra = [] if no_customer_service else load_customer_service_examples()
+        if len(train) + len(extra) < 30:
+            raise CommandError(f"only {len(train)} training examples: too few to train on")
+
+        torch.set_num_threads(_threads())
+        try:
+            backend = BundledBackend(default_model_dir(), head_dir=None)
+        except ModelUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        backend.layers = list(LAYERS)
+        bar = lambda chunks: tqdm(chunks, desc="encoding", unit="batch", file=sys.stderr)  # noqa: E731
+        started = time.monotonic()
+        texts = [e.text for e in train + extra]
+        x_all = extract_features(backend, texts, progress=bar)
+        x_val = extract_features(backend, [e.text for e in val], progress=bar)
+        y_all = np.array([e.label for e in train + extra])
+        y_val = np.array([e.label for e in val])
+        weights = np.array([1.0] * len(train) + [customer_service_weight] * len(extra))
+        head, best_epoch = train_head(
+            x_all, y_all, weights=weights, x_val=x_val, y_val=y_val, hidden=hidden, epochs=epochs,
+            dropout=dropout, seed=seed, log=lambda m: self.stderr.write(m),
+        )
+        val_f1 = macro_f1(y_val, predict(head, x_val).argmax(1))
+        per_group = {}
+        for group in sorted({e.group for e in val}):
+            idx = [i for i, e in enumerate(val) if e.group == group]
+            per_group[group] = round(macro_f1(y_val[idx], predict(head, x_val[idx]).argmax(1)), 2)
+        meta = {
+            "encoder": backend.version.split("+")[0],
+            "layers": list(LAYERS),
+            "pooling": ["mean", "first"],
+            "train_examples": len(train),
+            "customer_service_examples": len(extra),
+            "data": [Path(d).name for d in data],
+            "epochs": epochs,
+            "best_epoch": best_epoch,
+            "dropout": dropout,
+            "seed": seed,
+            "val_macro_f1": round(val_f1, 2),
+            "val_per_group": per_group,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        out = Path(output) if output else WEIGHTS_DIR
+        save_head(head, meta, out)
+        self.stdout.write(json.dumps(meta, ensure_ascii=False))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from insights.scoring.language import SUPPORTED_LANGUAGES, detect_language
+
+
+def test_the_spec_lists_41_supported_language_entries():
+    assert len(SUPPORTED_LANGUAGES) == 41
+    for code in ("ms", "id", "sr-Cyrl", "sr-Latn", "zh-HK", "zh-Hans", "zh-Hant", "hr", "no"):
+        assert code in SUPPORTED_LANGUAGES
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I have been waiting for two hours and nobody answers", "en"),
+        ("Llevo dos horas esperando y nadie me contesta", "es"),
+        ("Ich warte seit zwei Stunden und niemand antwortet", "de"),
+        ("我已经等了两个小时了，没有人回复我", "zh-Hans"),
+        ("我已經等了兩個小時了，沒有人回覆我", "zh-Hant"),
+        ("你哋啲嘢咁耐都未到，我等咗兩個鐘", "zh-HK"),
+        ("二時間も待っています", "ja"),
+        ("두 시간째 기다리고 있어요", "ko"),
+        ("Спасибо, теперь всё работает", "ru"),
+    ],
+)
+def test_detects_common_languages(text, expected):
+    assert detect_language(text) == expected
+
+
+def test_detection_is_deterministic():
+    text = "ok merci"
+    assert len({detect_language(text) for _ in range(20)}) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Мој број поруџбине је 72015", "Ћао, ђе си, треба ми помоћ", "Хвала, сада све ради"],
+)
+def test_serbian_cyrillic_is_not_mislabelled_macedonian_or_bulgarian(text):
+    assert detect_language(text) == "sr-Cyrl"
+
+
+def test_macedonian_stays_macedonian_and_unsupported():
+    code = detect_language("Ѓорѓи ќе дојде утре, ѕвездите се убави")
+    assert code == "mk"
+    assert code not in SUPPORTED_LANGUAGES
+
+
+def test_serbian_latin_cues_beat_croatian():
+    assert detect_language("Hvala, to je rešilo problem, sve radi lepo") == "sr-Latn"
+    assert detect_language("Hvala, to je riješilo problem, sve radi lijepo") != "sr-Latn"
+
+
+def test_malay_is_told_from_indonesian():
+    assert detect_language("Saya tak faham kenapa bayaran belum masuk ke akaun saya") == "ms"
+    assert detect_language("Nombor pesanan saya ialah 38820, boleh semak?") == "ms"
+    assert detect_language("Saya nggak bisa bayar karena aplikasinya error terus") == "id"
+
+
+def test_hint_is_a_prior_for_short_texts():
+    assert detect_language("ok", hint="es") == "es"
+    assert detect_language("ok", hint="fr") == "fr"
+    # ...but not across scripts, and not against a clear longer text
+    assert detect_language("спасибо", hint="en") == "ru"
+    assert detect_language("Merci beaucoup pour votre aide rapide", hint="en") == "fr"
+
+
+@pytest.mark.parametrize("text", ["😡😡", "!!!", "48213", "  ", ""])
+def test_text_without_letters_has_no_language(text):
+    assert detect_language(text) is None
