@@ -214,6 +214,7 @@ class HttpDriver:
         session.create()
         csrf = secrets.token_hex(16)  # an unmasked 32-character secret, same in cookie and header
         self.base = base_url.rstrip("/")
+        self.warmed = False
         self.integration = httpx.Client(base_url=self.base, timeout=timeout, headers={"Authorization": f"Bearer {key}"})
         self.staff = httpx.Client(
             base_url=self.base, timeout=timeout,
@@ -230,7 +231,23 @@ class HttpDriver:
     def create(self, *, queue: Queue, customer: str, channel: str) -> int:
         data = self._ok(self.integration.post("/api/conversations/", json={
             "queue": queue.pk, "customer": {"name": customer}, "channel": channel}))
+        if not self.warmed:
+            self._warm_up(data["chat_ws_path"])
         return int(data["id"])
+
+    def _warm_up(self, path: str) -> None:
+        """Open (and close) one customer socket first, so the server starts its scoring runtime
+        from a consumer on its event loop before the first REST message arrives."""
+        from websockets.sync.client import connect
+
+        ws_base = "ws" + self.base[len("http"):]
+        try:
+            with connect(ws_base + path, origin=self.base, open_timeout=10):
+                pass
+            self.warmed = True
+        except Exception as exc:  # scoring still starts with the first staff page
+            logger.warning("demo traffic: could not open the chat socket %s: %s", path, exc)
+            self.warmed = True
 
     def assign(self, conversation: int, rep: StaffMember) -> None:
         self._ok(self.staff.post(f"/api/conversations/{conversation}/assign/", json={"representative": rep.pk}))

@@ -1,0 +1,108 @@
+"""A real Daphne for the browser tests (and the screenshot script): its own SQLite file (or
+``BROWSER_DATABASE_URL`` for PostgreSQL), the in-process scorer, the demo organisation.
+
+The server runs the test settings in a subprocess; the tests talk to it only through the
+browser and through :meth:`LiveServer.orm`, which runs a snippet of Django code against the
+same database in a short-lived process (for setup that has no page, e.g. thresholds).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, *, settings_module: str = "sentiment_admin.settings.test", log_name: str = "daphne.log") -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="sentiment-browser-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "SENTIMENT_VAR_DIR": str(self.tmp),
+            "SENTIMENT_SCORING_MODE": "inprocess",
+            "CHANNELS_PREFIX": f"browser{secrets.token_hex(4)}",
+            "DEMO_TRAFFIC": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        # SQLite file by default; a dedicated PostgreSQL database only when asked for.
+        self.env.pop("DATABASE_URL", None)
+        if os.environ.get("BROWSER_DATABASE_URL"):
+            self.env["DATABASE_URL"] = os.environ["BROWSER_DATABASE_URL"]
+        self.log_path = self.tmp / log_name
+        self.proc: subprocess.Popen | None = None
+
+    def manage(self, *args: str, timeout: float = 180) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def orm(self, code: str) -> str:
+        """Run Django code against the server's database; returns what it prints."""
+        script = "import django; django.setup()\n" + code
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"orm snippet failed:\n{result.stderr}")
+        return result.stdout.strip()
+
+    def start(self) -> LiveServer:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("seed_demo")
+        log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
+             "sentiment_admin.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()}")
+            try:
+                urllib.request.urlopen(self.url + "/login/", timeout=2).read()
+                return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"daphne did not answer:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
