@@ -22,7 +22,7 @@ from sentiment_admin import realtime
 def _locked(conversation: Conversation | int) -> Conversation:
     pk = conversation if isinstance(conversation, int) else conversation.pk
     return (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
         .select_related("queue", "customer", "representative__user")
         .get(pk=pk)
     )

@@ -154,7 +154,7 @@ def _rate_limit_check(conversation: Conversation) -> None:
 def _next_seq(conversation_id: int) -> Conversation:
     """Lock the conversation row, allocate the next sequence number, return the fresh row."""
     conversation = (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
         .select_related("queue", "customer", "representative__user")
         .get(pk=conversation_id)
     )

@@ -185,7 +185,7 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
 @transaction.atomic
 def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> int:
     conversation = (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
         .select_related("queue", "customer", "representative__user")
         .get(pk=conversation_id)
     )
@@ -209,9 +209,9 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
         message.scored_at = now
         if supported:
             score = float(result["score"])
-            level = result.get("level")
             message.sentiment_score = score
-            message.sentiment_level = int(level) if level is not None else int(level_for_score(score))
+            # insights.levels is the one place for the bands (the scorer's own level agrees).
+            message.sentiment_level = int(level_for_score(score))
             message.confidence = result.get("confidence")
             message.probabilities = result.get("probabilities")
             message.scoring_status = ScoringStatus.SCORED

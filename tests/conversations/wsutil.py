@@ -115,11 +115,10 @@ async def drain(comm, quiet: float = 0.3) -> list[dict]:
     """Everything that arrives until the socket is quiet for ``quiet`` seconds."""
     frames = list(comm.pending)
     comm.pending = []
-    while True:
-        try:
-            frames.append(await comm.receive_json_from(timeout=quiet))
-        except asyncio.TimeoutError:
-            return frames
+    # receive_nothing() waits without cancelling the application (a timed-out receive would).
+    while not await comm.receive_nothing(timeout=quiet, interval=0.02):
+        frames.append(await comm.receive_json_from())
+    return frames
 
 
 async def send(comm, **frame) -> None:
