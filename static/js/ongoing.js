@@ -256,7 +256,29 @@ function onFrame(frame) {
   }
 }
 
-const socket = new LiveSocket("/ws/staff/", {onFrame, catchUp: false, onStatus: connectionBadge(document.getElementById("conn-status"))});
+// After a reconnect, anything may have changed while we were away: reload the rows and the
+// notification list from the server (same filters), then carry on with live frames.
+const badge = connectionBadge(document.getElementById("conn-status"));
+let wasDown = false;
+async function resync() {
+  try {
+    const response = await fetch(location.href, {credentials: "same-origin"});
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const rows = doc.querySelector("#report tbody");
+    const notes = doc.getElementById("notification-list");
+    if (rows) tbody.replaceChildren(...rows.children);
+    if (notes) notifList.replaceChildren(...notes.children);
+    root.querySelector(".no-notifications").hidden = notifList.children.length > 0;
+    tick();
+    applyView();
+  } catch (err) { /* the next reconnect tries again */ }
+}
+function onStatus(state) {
+  badge(state);
+  if (state === "reconnecting") wasDown = true;
+  if (state === "live" && wasDown) { wasDown = false; resync(); }
+}
+const socket = new LiveSocket("/ws/staff/", {onFrame, catchUp: false, onStatus});
 const presence = wirePresence(socket, staffId);
 tick();
 applyView();

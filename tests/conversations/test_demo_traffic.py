@@ -48,3 +48,18 @@ def test_demo_traffic_plays_conversations_through_the_services():
     assert Message.objects.filter(sender=Sender.CUSTOMER).count() == player.stats["customer"]
     assert Message.objects.filter(sender=Sender.REPRESENTATIVE, author__isnull=False).exists()
     assert Conversation.objects.filter(representative__isnull=False).exists()
+
+
+def test_history_backfill_feeds_the_dashboard_once():
+    from conversations.demo_traffic import demo_history_load
+    from insights.dashboard import DashboardFilters, dashboard_build
+    from tests.conversations.factories import AdminFactory
+
+    demo_data_load()
+    created = demo_history_load(days=5)
+    assert created >= 5 * 6
+    assert demo_history_load(days=5) == 0  # idempotent
+    board = dashboard_build(AdminFactory(), DashboardFilters.default())
+    assert board.conversation_count == created
+    assert len(board.over_time) == 5
+    assert board.start_end[0].conversations == created

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conversations.demo_traffic import DemoTraffic, DirectDriver, HttpDriver
+from conversations.demo_traffic import DemoTraffic, DirectDriver, HttpDriver, demo_history_load
 from conversations.services.demo import demo_data_load
 
 
@@ -20,10 +20,16 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=1.5, help="actions (messages, replies) per second overall")
         parser.add_argument("--concurrent", type=int, default=6, help="conversations going at once")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--history-days", type=int, default=14,
+                            help="on a fresh database, back-fill this many days of closed conversations for the "
+                                 "historical dashboard (0 = none; skipped when any closed conversation exists)")
         parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the server to answer")
 
-    def handle(self, *args, url, direct, duration, rate, concurrent, seed, wait, **options):
+    def handle(self, *args, url, direct, duration, rate, concurrent, seed, wait, history_days, **options):
         demo_data_load()
+        backfilled = demo_history_load(days=history_days)
+        if backfilled:
+            self.stdout.write(f"Back-filled {backfilled} closed conversations over {history_days} days for the dashboard.")
         if direct:
             driver = DirectDriver()
         else:
