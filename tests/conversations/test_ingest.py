@@ -1,0 +1,164 @@
+"""Ingest: a message is stored first, with its sequence number; bad input is refused with a
+clear reason; sequence numbers never collide under concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from conversations.models import ConversationStatus, Message, ScoringStatus, Sender
+from conversations.services.ingest import (
+    MessageRejected,
+    RateLimited,
+    clean_text,
+    conversation_create,
+    integration_token_authenticate,
+    integration_token_create,
+    message_ingest,
+    representative_reply,
+)
+from insights.selectors import sentiment_settings_get
+from tests.conversations.factories import ConversationFactory, QueueFactory, RepresentativeFactory
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n", "\x00\x01\x02", 17, None])
+def test_empty_or_non_text_is_rejected(text):
+    with pytest.raises(MessageRejected) as exc:
+        clean_text(text)
+    assert exc.value.code in ("empty", "invalid")
+
+
+def test_too_long_is_rejected_with_the_limit_in_the_message(settings):
+    settings.MESSAGE_MAX_CHARS = 10
+    with pytest.raises(MessageRejected) as exc:
+        clean_text("x" * 11)
+    assert exc.value.code == "too_long" and "10" in exc.value.message
+    assert clean_text("x" * 10) == "x" * 10
+
+
+def test_control_characters_are_stripped_but_newlines_and_tabs_kept():
+    assert clean_text("a\x00b\x07c\r\nd\te\x1b") == "abc\nd\te"
+    assert clean_text("broken \ud800 surrogate") == "broken  surrogate"
+
+
+def test_html_and_emoji_are_stored_verbatim():
+    assert clean_text("<script>alert(1)</script> 😡") == "<script>alert(1)</script> 😡"
+
+
+@pytest.mark.django_db
+def test_customer_message_is_stored_with_the_next_sequence_number():
+    conversation = ConversationFactory()
+    first = message_ingest(conversation=conversation, text="hello")
+    reply = representative_reply(conversation=conversation, text="hi, how can I help?")
+    second = message_ingest(conversation=conversation.pk, text="my order is late")
+    assert [first.seq, reply.seq, second.seq] == [1, 2, 3]
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 3 and conversation.last_message_at is not None
+    assert first.sender == Sender.CUSTOMER and first.scoring_status == ScoringStatus.PENDING
+    assert reply.sender == Sender.REPRESENTATIVE and reply.scoring_status == ScoringStatus.NOT_APPLICABLE
+
+
+@pytest.mark.django_db
+def test_monitoring_off_stores_messages_as_skipped():
+    org = sentiment_settings_get()
+    org.monitoring_enabled = False
+    org.save()
+    message = message_ingest(conversation=ConversationFactory(), text="hello")
+    assert message.scoring_status == ScoringStatus.SKIPPED
+
+
+@pytest.mark.django_db
+def test_opted_out_conversation_stores_messages_as_skipped():
+    message = message_ingest(conversation=ConversationFactory(scoring_opt_out=True), text="hello")
+    assert message.scoring_status == ScoringStatus.SKIPPED
+
+
+@pytest.mark.django_db
+def test_closed_conversation_refuses_messages():
+    conversation = ConversationFactory(status=ConversationStatus.CLOSED)
+    with pytest.raises(MessageRejected) as exc:
+        message_ingest(conversation=conversation, text="hello?")
+    assert exc.value.code == "conversation_closed"
+
+
+@pytest.mark.django_db
+def test_rate_limit_per_customer_refuses_and_stores_nothing(settings):
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 2
+    conversation = ConversationFactory()
+    message_ingest(conversation=conversation, text="1")
+    message_ingest(conversation=conversation, text="2")
+    with pytest.raises(RateLimited):
+        message_ingest(conversation=conversation, text="3")
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 2 and Message.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_rejected_message_does_not_use_a_sequence_number():
+    conversation = ConversationFactory()
+    with pytest.raises(MessageRejected):
+        message_ingest(conversation=conversation, text="  ")
+    assert message_ingest(conversation=conversation, text="ok").seq == 1
+
+
+@pytest.mark.django_db
+def test_conversation_create_reuses_a_customer_by_external_id():
+    queue = QueueFactory()
+    a = conversation_create(queue=queue, customer_name="Ana", customer_external_id="crm-1", scoring_opt_out=True)
+    b = conversation_create(queue=queue, customer_name="Ana S.", customer_external_id="crm-1")
+    assert a.customer_id == b.customer_id and a.scoring_opt_out and not b.scoring_opt_out
+    assert a.customer_token != b.customer_token and a.status == ConversationStatus.OPEN
+
+
+@pytest.mark.django_db
+def test_reply_author_is_kept():
+    rep = RepresentativeFactory()
+    conversation = ConversationFactory(representative=rep)
+    reply = representative_reply(conversation=conversation, text="Hello", author=rep)
+    assert reply.author == rep
+
+
+@pytest.mark.django_db
+def test_integration_tokens_store_only_a_hash():
+    token, raw = integration_token_create(name="Web chat")
+    assert raw not in token.key_hash and len(token.key_hash) == 64
+    assert integration_token_authenticate(raw) == token
+    assert integration_token_authenticate(raw + "x") is None
+    token.active = False
+    token.save()
+    assert integration_token_authenticate(raw) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_share_a_sequence_number():
+    """On PostgreSQL (DATABASE_URL): row lock + F() under real concurrency. SQLite serialises
+    writers by design, and its in-memory shared-cache test database reports "table is
+    locked" instead of waiting, so there is nothing meaningful to race there."""
+    if connection.vendor == "sqlite":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    conversation = ConversationFactory()
+    errors: list[Exception] = []
+    per_thread = 8
+
+    def write(n: int) -> None:
+        try:
+            for i in range(per_thread):
+                if i % 2:
+                    representative_reply(conversation=conversation.pk, text=f"reply {n}-{i}")
+                else:
+                    message_ingest(conversation=conversation.pk, text=f"message {n}-{i}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    seqs = sorted(Message.objects.filter(conversation=conversation).values_list("seq", flat=True))
+    assert seqs == list(range(1, 4 * per_thread + 1))
