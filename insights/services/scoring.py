@@ -67,7 +67,7 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 13 to 19 digits, optionally grouped by spaces or dashes (card numbers).
 _CARD_RE = re.compile(r"(?<![\w])\d(?:[ -]?\d){12,18}(?![\w])")
 # 7 to 15 digits with the usual phone punctuation, optionally starting with + or 00.
-_PHONE_RE = re.compile(r"(?<![\w+])\+?\d(?:[\s().-]{0,2}\d){6,14}(?![\w])")
+_PHONE_RE = re.compile(r"(?<![\w+(])(?:\+|\(\s?)?\d(?:[\s().-]{0,2}\d){6,14}(?![\w])")
 
 
 def mask_personal_data(text: str) -> str:
@@ -278,7 +278,8 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
 
 
 async def score_batch(message_ids: Sequence[int]) -> int:
-    """Claim, score (in a thread) and store one batch. Returns how many were stored."""
+    """Claim, score (in a thread) and store one batch. Returns how many texts went through
+    the model (0 when everything was already scored or skipped)."""
     jobs, options = await database_sync_to_async(scoring_claim)(list(message_ids))
     if not jobs:
         return 0
@@ -291,7 +292,8 @@ async def score_batch(message_ids: Sequence[int]) -> int:
         base_language=options.base_language,
     )
     pairs = [(job.message_id, result) for job, result in zip(jobs, results)]
-    return await database_sync_to_async(scoring_results_store)(pairs)
+    await database_sync_to_async(scoring_results_store)(pairs)
+    return len(jobs)
 
 
 class ScoringBatcher:
@@ -343,8 +345,8 @@ class ScoringBatcher:
 
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
-                await score_batch(chunk)
-                self.batches += 1
+                if await score_batch(chunk):
+                    self.batches += 1
                 return
             except asyncio.CancelledError:
                 raise

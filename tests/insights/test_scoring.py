@@ -1,0 +1,114 @@
+"""The scoring pipeline: micro-batches off the event loop, crash recovery, idempotent storing,
+privacy masking, gating by the monitoring toggle and the opt-out. Real scorer, real sockets."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conversations.models import Message, ScoringStatus, Sender
+from conversations.services.ingest import message_ingest, representative_reply
+from insights.models import SentimentAlert
+from insights.services.scoring import (
+    mask_personal_data,
+    pending_message_ids,
+    scoring_claim,
+    scoring_results_store,
+    scoring_runtime_current,
+)
+from tests.conversations.factories import ConversationFactory, MessageFactory, RepresentativeFactory
+from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fixture)
+    ANGRY_EN,
+    HAPPY_EN,
+    close_all,
+    drain,
+    next_frame,
+    scoring_runtime,
+    staff_socket,
+    wait_for,
+)
+from tests.insights.standin_scorer import result_for
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("mail me at ana.garcia+x@example.co.uk now", "mail me at [email] now"),
+        ("card 4111 1111 1111 1111 was charged twice", "card [card] was charged twice"),
+        ("card 4111-1111-1111-1111!", "card [card]!"),
+        ("call +34 612 345 678 please", "call [phone] please"),
+        ("call (555) 123-4567", "call [phone]"),
+        ("order 12345 is late", "order 12345 is late"),
+        ("I waited 2 hours", "I waited 2 hours"),
+    ],
+)
+def test_personal_data_is_masked_before_the_model(text, expected):
+    assert mask_personal_data(text) == expected
+
+
+@pytest.mark.django_db
+def test_claim_masks_and_only_takes_pending_customer_messages():
+    conversation = ConversationFactory()
+    customer = message_ingest(conversation=conversation, text="I am angry, mail me at a@b.com")
+    reply = representative_reply(conversation=conversation, text="sorry!")
+    jobs, options = scoring_claim([customer.pk, reply.pk])
+    assert [j.message_id for j in jobs] == [customer.pk]
+    assert jobs[0].text == "I am angry, mail me at [email]"
+    assert options.multilingual is True and options.base_language == "en"
+    assert Message.objects.get(pk=customer.pk).text.endswith("a@b.com")  # stored verbatim
+
+
+@pytest.mark.django_db
+def test_a_result_stored_twice_is_stored_and_alerted_once():
+    conversation = ConversationFactory(representative=RepresentativeFactory())
+    message = message_ingest(conversation=conversation, text="level:-3")
+    result = result_for("level:-3")
+    assert scoring_results_store([(message.pk, result)]) == 1
+    assert scoring_results_store([(message.pk, result)]) == 0  # a re-queued duplicate
+    assert SentimentAlert.objects.filter(conversation=conversation).count() == 2  # one per audience
+    assert pending_message_ids() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scoring_runtime")
+async def test_messages_left_pending_by_a_crash_are_scored_at_start():
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=2)
+    # Stored before the crash, never scored.
+    for seq, text in ((1, ANGRY_EN), (2, HAPPY_EN)):
+        await database_sync_to_async(MessageFactory)(
+            conversation=conversation, seq=seq, text=text, sender=Sender.CUSTOMER, scoring_status=ScoringStatus.PENDING
+        )
+    rep_ws = await staff_socket(rep)  # the first socket starts this process's scoring runtime
+    try:
+        first = await next_frame(rep_ws, "conversation.scored", seq=1)
+        second = await next_frame(rep_ws, "conversation.scored", seq=2)
+        assert first["level_value"] < 0 < second["level_value"]
+        assert await database_sync_to_async(pending_message_ids)() == []
+    finally:
+        await close_all(rep_ws)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scoring_runtime")
+async def test_a_burst_is_scored_in_micro_batches_not_one_pass_per_message(settings):
+    settings.SENTIMENT_BATCH_WINDOW_MS = 150
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 100
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep)
+    rep_ws = await staff_socket(rep)
+    try:
+        def burst():
+            for i in range(12):
+                message_ingest(conversation=conversation, text=f"{ANGRY_EN} ({i})")
+
+        before = scoring_runtime_current().batches if scoring_runtime_current() else 0
+        await database_sync_to_async(burst)()
+        for seq in range(1, 13):
+            await next_frame(rep_ws, "conversation.scored", seq=seq)
+        passes = scoring_runtime_current().batches - before
+        assert 1 <= passes <= 3, f"{passes} forward passes for 12 messages"
+        frames = await drain(rep_ws, quiet=0.3)
+        assert len([f for f in frames if f["type"] == "alert.raised"]) == 1
+    finally:
+        await close_all(rep_ws)
