@@ -423,6 +423,8 @@ def demo_history_load(*, days: int = 14, seed: int = 7) -> int:
                                       language=script.language, model_version="demo-history")
                     msg = Message.objects.create(conversation=conv, seq=seq, **fields)
                     Message.objects.filter(pk=msg.pk).update(created_at=at)
+                if level < 0 and rng.random() < 0.5:
+                    level += 1  # many conversations recover by the end
                 Conversation.objects.filter(pk=conv.pk).update(
                     created_at=start, accepted_at=start + dt.timedelta(seconds=rng.uniform(5, 90)),
                     closed_at=at, last_message_at=at, last_seq=seq, start_sentiment_level=first_level,

@@ -255,6 +255,7 @@ class Dashboard:
     languages: list[Breakdown]
     representatives: list[Breakdown]
     ended_negative: list[Conversation]
+    ended_negative_count: int
     start_end: list[StartEnd]
     alerts: dict[str, int]
 
@@ -292,7 +293,8 @@ def dashboard_build(viewer: StaffMember, filters: DashboardFilters) -> Dashboard
         channels=by_channel(conversations),
         languages=by_language(conversations),
         representatives=by_representative(conversations),
-        ended_negative=ended_negative(conversations),
+        ended_negative=ended_negative(conversations, limit=20),
+        ended_negative_count=conversations.filter(status=ConversationStatus.CLOSED, sentiment_level__lt=0).count(),
         start_end=start_vs_end(conversations),
         alerts=alert_counts(conversations),
     )

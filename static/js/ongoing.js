@@ -74,12 +74,12 @@ function buildRow(frame) {
   const id = String(frame.conversation);
   const tr = el("tr", {dataset: {conversation: id, queue: String(frame.queue ?? ""), levelValue: "", score: "",
     status: frame.status || "", created: frame.created_at || new Date().toISOString(), accepted: frame.accepted_at || ""}},
-  el("td", {class: "col-customer"}), el("td", {class: "col-queue"}), el("td", {class: "col-rep"}),
-  el("td", {class: "col-status"}), el("td", {class: "col-channel"}), el("td", {class: "col-language"}),
-  el("td", {class: "col-wait"}), el("td", {class: "col-handle"}),
-  el("td", {class: "col-sentiment"}, renderSentiment(null, {slug: "not_scored", trend: "steady"})),
-  el("td", {class: "col-last"}, el("time", {text: "–"})),
-  el("td", {class: "col-actions"},
+  el("td", {class: "col-customer", "data-label": "Customer"}), el("td", {class: "col-queue", "data-label": "Queue"}), el("td", {class: "col-rep", "data-label": "Representative"}),
+  el("td", {class: "col-status", "data-label": "Status"}), el("td", {class: "col-channel", "data-label": "Channel"}), el("td", {class: "col-language", "data-label": "Language"}),
+  el("td", {class: "col-wait", "data-label": "Wait time"}), el("td", {class: "col-handle", "data-label": "Handle time"}),
+  el("td", {class: "col-sentiment", "data-label": "Sentiment"}, renderSentiment(null, {slug: "not_scored", trend: "steady"})),
+  el("td", {class: "col-last", "data-label": "Last message"}, el("time", {text: "–"})),
+  el("td", {class: "col-actions", "data-label": "Actions"},
     el("a", {class: "button small", href: monitorUrl(id)}, "Monitor", el("span", {class: "visually-hidden", text: ` ${frame.customer || ""}`})), " ",
     el("a", {class: "button small", href: routeUrl(id)}, "Assign / Transfer", el("span", {class: "visually-hidden", text: ` ${frame.customer || ""}`}))));
   tbody.append(tr);

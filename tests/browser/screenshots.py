@@ -78,7 +78,7 @@ def main() -> None:
             rita.locator(".session-tab", has_text="Lucía Fernández").click()
             panel = rita.locator(".session-panel:not([hidden])")
             panel.locator("textarea").fill("Lo siento mucho, Lucía. Ya estoy revisando tu cuenta.")
-            panel.locator("button[type=submit]").click()
+            panel.locator(".reply-form button[type=submit]").click()
             chat.wait_for_timeout(1500)
             chat.screenshot(path=str(OUT / "chat.png"))
 
