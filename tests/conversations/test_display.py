@@ -1,0 +1,35 @@
+from conversations.display import (
+    drop_driver_seqs,
+    duration_text,
+    level_to_training_label,
+    sentiment_view,
+)
+
+
+def test_drop_drivers_are_negative_messages_lower_than_the_previous_scored_one():
+    scored = [(1, 1), (2, 0), (4, -1), (5, None), (6, -1), (7, -3), (9, 2), (10, -2)]
+    assert drop_driver_seqs(scored) == {4, 7, 10}
+
+
+def test_a_first_message_that_is_already_negative_drove_the_drop():
+    assert drop_driver_seqs([(1, -2), (2, -2)]) == {1}
+
+
+def test_unscored_messages_are_skipped_not_treated_as_neutral():
+    assert drop_driver_seqs([(1, -1), (2, None), (3, -1)]) == {1}
+
+
+def test_every_level_has_an_icon_a_label_and_the_trend_has_an_arrow_and_a_word():
+    for level in (-3, -2, -1, 0, 1, 2, 3, None):
+        view = sentiment_view(level, "falling")
+        assert view.icon and view.label and view.slug
+        assert (view.trend_arrow, view.trend_label) == ("↘", "Falling")
+    assert sentiment_view(-2).icon == "▼▼" and sentiment_view(None).label == "Not scored"
+
+
+def test_durations_are_compact():
+    assert [duration_text(s) for s in (None, 5, 65, 3725)] == ["–", "5s", "1m 05s", "1h 02m"]
+
+
+def test_training_labels_from_levels():
+    assert [level_to_training_label(l) for l in (-3, -1, 0, 1, 3)] == [0, 0, 1, 2, 2]
