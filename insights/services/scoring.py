@@ -327,6 +327,16 @@ class ScoringBatcher:
         return list(dict.fromkeys(ids))  # de-duplicate, keep order
 
     async def _run(self) -> None:
+        from insights.scoring import ModelUnavailable
+
+        try:  # load the model now (in a thread), not on the first customer's message
+            scorer = pipeline_scorer()
+            if hasattr(scorer, "warm_up"):
+                await asyncio.to_thread(scorer.warm_up)
+        except ModelUnavailable as exc:
+            logger.error("sentiment model unavailable; messages are stored and stay pending: %s", exc)
+        except Exception:
+            logger.exception("could not warm up the sentiment model")
         try:
             recovered = await database_sync_to_async(pending_message_ids)()
             if recovered:
