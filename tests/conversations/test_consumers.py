@@ -425,3 +425,25 @@ async def test_customer_flood_is_rate_limited_with_a_clear_error(settings):
         assert count == 3
     finally:
         await close_all(customer)
+
+
+async def test_nothing_is_pushed_when_the_transaction_rolls_back():
+    from django.db import transaction
+
+    from conversations.services.ingest import message_ingest
+
+    w = await make_world()
+    rep_ws = await staff_socket(w["rep"])
+
+    def failing():
+        with transaction.atomic():
+            message_ingest(conversation=w["conversation"], text=ANGRY_EN)
+            raise RuntimeError("something later in the same transaction failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            await database_sync_to_async(failing)()
+        assert not [f for f in await drain(rep_ws, quiet=0.5) if f["type"] in ("message.created", "conversation.scored")]
+        assert not await database_sync_to_async(Message.objects.exists)()
+    finally:
+        await close_all(rep_ws)

@@ -133,11 +133,32 @@ async def close_all(*comms) -> None:
             pass
 
 
+_scorer_ready: list[bool] = []
+
+
+async def _require_scorer() -> None:
+    """Load the pipeline's scorer once per test process (in a thread); fail fast and clearly
+    when the model is missing instead of every test timing out."""
+    if _scorer_ready:
+        return
+    from insights.scoring import ModelUnavailable
+    from insights.services.scoring import pipeline_scorer
+
+    scorer = pipeline_scorer()
+    try:
+        if hasattr(scorer, "warm_up"):
+            await asyncio.to_thread(scorer.warm_up)
+    except ModelUnavailable as exc:
+        pytest.fail(f"the sentiment model is unavailable ({exc}); run `python manage.py sentiment_build`")
+    _scorer_ready.append(True)
+
+
 @pytest.fixture
 async def scoring_runtime():
     """Run the scoring pipeline on the test's loop the way production settings say."""
     from insights.services.scoring import scoring_mode, scoring_runtime_stop
 
+    await _require_scorer()
     worker_task = None
     if scoring_mode() == "worker":
         from channels.layers import get_channel_layer

@@ -112,3 +112,36 @@ async def test_a_burst_is_scored_in_micro_batches_not_one_pass_per_message(setti
         assert len([f for f in frames if f["type"] == "alert.raised"]) == 1
     finally:
         await close_all(rep_ws)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_worker_mode_scores_through_the_scoring_channel(settings):
+    """The Redis topology's code path, on whatever layer this run uses: ingest sends
+    ``score.messages`` to the ``sentiment-scoring`` channel and a Channels worker scores."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+    from channels.routing import ChannelNameRouter
+    from channels.worker import Worker
+
+    from insights.services.scoring import scoring_runtime_stop
+    from sentiment_admin import realtime
+    from sentiment_admin.routing import channel_routes
+    from tests.conversations.wsutil import _require_scorer, chat_socket
+
+    settings.SENTIMENT_SCORING_MODE = "worker"
+    await _require_scorer()
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep)
+    worker = Worker(ChannelNameRouter(channel_routes), [realtime.SCORING_CHANNEL], get_channel_layer())
+    task = asyncio.get_running_loop().create_task(worker.handle())
+    rep_ws = await staff_socket(rep)
+    customer = await chat_socket(conversation)
+    try:
+        await customer.send_json_to({"type": "message.send", "text": ANGRY_EN})
+        scored = await next_frame(rep_ws, "conversation.scored", seq=1)
+        assert scored["level_value"] < 0
+    finally:
+        await close_all(rep_ws, customer)
+        task.cancel()
+        await scoring_runtime_stop()
