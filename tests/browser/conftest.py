@@ -49,16 +49,36 @@ def server(live_server_proc):
 
 @pytest.fixture(scope="session")
 def scoring_ready(live_server_proc):
-    """The sentiment model loads (bundled encoder built and a trained head present), warmed up
-    so the first timed message does not pay for loading it."""
-    out = live_server_proc.orm(
-        "from insights.scoring.engine import get_scorer\n"
-        "try:\n"
-        "    get_scorer().warm_up(); print('ok')\n"
-        "except Exception as exc:\n"
-        "    print('unavailable:', exc)\n"
-    )
-    return out.splitlines()[-1] if out else "unavailable"
+    """Warm the server's own scorer with one message (so the first timed message does not pay
+    for loading the model) and say whether scoring works here ("ok" or the reason it does not)."""
+    url = live_server_proc.url
+    out = live_server_proc.orm(f"""
+import time, httpx
+from websockets.sync.client import connect
+from conversations.models import Conversation, Message
+from conversations.services.ingest import integration_token_create
+_, key = integration_token_create(name="browser tests warm-up")
+headers = {{"Authorization": "Bearer " + key}}
+c = httpx.post("{url}/api/conversations/", json={{"queue": "Billing", "customer": {{"name": "Warm-up"}}}}, headers=headers).json()
+with connect("ws" + "{url}"[4:] + c["chat_ws_path"], origin="{url}"):
+    pass
+httpx.post("{url}/api/conversations/%d/messages/" % c["id"], json={{"text": "Thank you, that was very helpful!"}}, headers=headers)
+deadline = time.monotonic() + 120
+status = "pending"
+while time.monotonic() < deadline:
+    status = Message.objects.get(conversation_id=c["id"], seq=1).scoring_status
+    if status != "pending":
+        break
+    time.sleep(0.3)
+Conversation.objects.filter(pk=c["id"]).update(status="closed")
+print("ok" if status == "scored" else "unavailable: the warm-up message stayed " + status)
+""")
+    result = out.splitlines()[-1] if out else "unavailable"
+    if result != "ok":
+        reasons = [line for line in live_server_proc.log().splitlines() if "unavailable" in line or "missing" in line]
+        if reasons:
+            result += " (" + reasons[-1][-200:] + ")"
+    return result
 
 
 @pytest.fixture
