@@ -22,7 +22,9 @@ Flow
    thread; ``async_to_sync`` runs them on the batcher's own loop, so the in-memory layer is
    only ever used from its loop.
 4. Crash recovery: when a runtime starts (the first consumer connecting in a Daphne process,
-   or a worker's first message) every message still ``pending`` is queued again. Storing is
+   or a worker's first message) every message still ``pending`` is queued again, and every
+   runtime sweeps every 15 s for messages pending for more than 10 s (stored by another
+   process, lost with a Redis restart, or waiting for a model that was unavailable). Storing is
    conditional on the message still being ``pending`` (under the conversation's row lock), so
    a message scored twice is stored once and announced once.
 
@@ -39,6 +41,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.db import database_sync_to_async
@@ -60,6 +63,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SCORER = "insights.scoring.get_scorer"
 RETRY_DELAYS = (0.5, 2.0, 5.0)
+# Every runtime also sweeps for messages pending longer than SWEEP_MIN_AGE (a message stored
+# by another process, a channel message lost with a Redis restart, a model that came back).
+SWEEP_INTERVAL_SECONDS = 15.0
+SWEEP_MIN_AGE_SECONDS = 10.0
 
 # --- privacy ---------------------------------------------------------------------------------
 
@@ -103,13 +110,12 @@ class ScoringOptions:
     base_language: str
 
 
-def pending_message_ids(*, limit: int = 10_000) -> list[int]:
+def pending_message_ids(*, limit: int = 10_000, older_than_seconds: float | None = None) -> list[int]:
     """Customer messages stored but never scored (crash recovery), oldest first."""
-    return list(
-        Message.objects.filter(scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
+    qs = Message.objects.filter(scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
+    if older_than_seconds:
+        qs = qs.filter(created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds))
+    return list(qs.order_by("created_at", "id").values_list("id", flat=True)[:limit])
 
 
 def scoring_claim(message_ids: Sequence[int]) -> tuple[list[ScoringJob], ScoringOptions]:
@@ -303,6 +309,7 @@ class ScoringBatcher:
         self.loop = loop
         self.queue: asyncio.Queue[list[int]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
+        self.sweeper: asyncio.Task | None = None
         self.batches = 0  # forward passes run (tests and benchmarks read it)
 
     def alive(self) -> bool:
@@ -310,6 +317,13 @@ class ScoringBatcher:
 
     def start(self) -> None:
         self.task = self.loop.create_task(self._run(), name="sentiment-scoring-batcher")
+        self.sweeper = self.loop.create_task(self._sweep(), name="sentiment-scoring-sweeper")
+
+    async def _sweep(self) -> None:
+        async def submit(ids: list[int]) -> None:
+            self.submit_nowait(ids)
+
+        await _sweep_forever(submit)
 
     def submit_nowait(self, message_ids: Iterable[int]) -> None:
         """Queue ids; call on the batcher's loop (``loop.call_soon_threadsafe`` from elsewhere)."""
@@ -371,17 +385,33 @@ class ScoringBatcher:
                 await asyncio.sleep(delay)
 
     async def stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            try:
-                await self.task
-            except (asyncio.CancelledError, Exception):
-                pass
+        for task in (self.sweeper, self.task):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+
+async def _sweep_forever(submit) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            ids = await database_sync_to_async(pending_message_ids)(older_than_seconds=SWEEP_MIN_AGE_SECONDS)
+            if ids:
+                logger.info("sweep: %d message(s) still pending, queued again", len(ids))
+                await submit(ids)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("could not sweep for pending messages")
 
 
 _lock = threading.Lock()
 _batcher: ScoringBatcher | None = None
 _requeued_loops: weakref.WeakSet = weakref.WeakSet()
+_worker_mode_sweepers: list[asyncio.Task] = []
 
 
 def _batcher_for_running_loop() -> ScoringBatcher:
@@ -406,6 +436,7 @@ async def scoring_runtime_start() -> ScoringBatcher | None:
         loop = asyncio.get_running_loop()
         if loop not in _requeued_loops:
             _requeued_loops.add(loop)
+            _worker_mode_sweepers.append(loop.create_task(_sweep_forever(_send_to_workers), name="sentiment-sweeper"))
             ids = await database_sync_to_async(pending_message_ids)()
             if ids:
                 await _send_to_workers(ids)
@@ -423,9 +454,15 @@ async def scoring_runtime_stop() -> None:
     global _batcher
     batcher = _batcher
     _batcher = None
-    if batcher is not None and not batcher.loop.is_closed():
-        if batcher.loop is asyncio.get_running_loop():
-            await batcher.stop()
+    loop = asyncio.get_running_loop()
+    if batcher is not None and batcher.loop is loop:
+        await batcher.stop()
+    for task in list(_worker_mode_sweepers):
+        if task.get_loop() is loop:
+            task.cancel()
+            _worker_mode_sweepers.remove(task)
+        elif task.done():
+            _worker_mode_sweepers.remove(task)
 
 
 def scoring_runtime_current() -> ScoringBatcher | None:

@@ -145,3 +145,25 @@ async def test_worker_mode_scores_through_the_scoring_channel(settings):
         await close_all(rep_ws, customer)
         task.cancel()
         await scoring_runtime_stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scoring_runtime")
+async def test_messages_stored_by_another_process_are_swept_up(monkeypatch):
+    from insights.services import scoring
+
+    monkeypatch.setattr(scoring, "SWEEP_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(scoring, "SWEEP_MIN_AGE_SECONDS", 0)
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
+    rep_ws = await staff_socket(rep)  # the runtime is running
+    try:
+        await drain(rep_ws, quiet=0.3)
+        # Stored by a process with no scoring runtime (nobody queued it).
+        await database_sync_to_async(MessageFactory)(
+            conversation=conversation, seq=1, text=ANGRY_EN, scoring_status=ScoringStatus.PENDING
+        )
+        scored = await next_frame(rep_ws, "conversation.scored", seq=1)
+        assert scored["level_value"] < 0
+    finally:
+        await close_all(rep_ws)
