@@ -46,7 +46,7 @@ def _announce(conv: Conversation, *, old_rep_id: int | None, old_queue_id: int) 
             removed_groups.append(realtime.queue_group(old_queue_id))
         if removed_groups:
             events.broadcast_conversation_removed(conversation_id=pk, groups=removed_groups)
-        if new_rep_id and new_rep_id != old_rep_id or old_queue_id != queue_id:
+        if (new_rep_id and new_rep_id != old_rep_id) or old_queue_id != queue_id:
             events.broadcast_conversation_assigned(conversation_id=pk, queue_id=queue_id, representative_id=new_rep_id)
         events.broadcast_conversation_updated(payload=payload)
 
