@@ -28,6 +28,14 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def live_server_proc():
     server = LiveServer().start()
+    # Both thresholds at Slightly negative, so the flows do not hang on the model's calibration
+    # of "Negative" for a given angry sentence.
+    server.orm(
+        "from django.contrib.auth import get_user_model\n"
+        "from insights.services.settings import sentiment_settings_update\n"
+        "sentiment_settings_update(actor=get_user_model().objects.get(username='admin'),"
+        " representative_threshold=-1, supervisor_threshold=-1)\n"
+    )
     yield server
     server.stop()
 

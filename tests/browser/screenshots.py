@@ -98,10 +98,10 @@ def main() -> None:
             monitor.goto(f"/conversations/{conversation}/route/")
             monitor.screenshot(path=str(OUT / "assign-transfer.png"))
 
-            admin = login(browser, server, "admin")
+            admin = login(browser, server, "admin", height=1700)
             admin.goto("/dashboard/")
             admin.wait_for_timeout(1500)
-            admin.screenshot(path=str(OUT / "dashboard.png"), full_page=True)
+            admin.screenshot(path=str(OUT / "dashboard.png"))
             admin.goto("/insights/sentiment/")
             admin.screenshot(path=str(OUT / "insights-settings.png"), full_page=True)
 
