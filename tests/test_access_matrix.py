@@ -1,0 +1,520 @@
+"""The access-control matrix, as one parametrised test.
+
+Principals: anonymous, representative, supervisor, admin, and a channel integration (Bearer
+key). Cases:
+
+- every HTTP endpoint of the URLconf (resolved at collection time, so a new endpoint shows up
+  here and fails until its access policy is declared in ``POLICIES``), for every principal,
+  against an object in the principal's scope ("own") and out of it ("other");
+- every websocket route, for every principal, in scope and out of it, and with a foreign
+  Origin (origin checking on: refused);
+- every event type a client can send (``realtime.CLIENT_*``) on every websocket route;
+- every session-authenticated POST without a CSRF token (``Client(enforce_csrf_checks=True)``).
+
+Representatives see only their conversations, supervisors only their queues' conversations,
+admins everything; only admins change settings. Outcomes: ``ok`` (allowed: 2xx, a redirect
+that is not to a login page, or a validation error after authorisation), ``denied`` (401,
+403 or 404, a refused websocket, an error frame), ``login`` (redirect to a login page).
+A 500 is always a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from conversations.models import Presence
+from conversations.services.ingest import integration_token_create
+from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert, SentimentSettings
+from sentiment_admin import realtime
+from sentiment_admin.routing import websocket_urlpatterns
+from tests.conversations.factories import (
+    AdminFactory,
+    ConversationFactory,
+    MessageFactory,
+    QueueFactory,
+    RepresentativeFactory,
+    SupervisorFactory,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PRINCIPALS = ("anonymous", "representative", "supervisor", "admin", "integration")
+STAFF = ("representative", "supervisor", "admin")
+OK, DENIED, LOGIN, ANY = "ok", "denied", "login", "any"
+
+# --------------------------------------------------------------------------- policies
+# who: "public" | "staff" | "supervisor" (supervisors and admins) | "admin" | "integration" | "token"
+# scope: whether the object in the URL must be visible to the principal (conversations,
+# notifications); "own" objects are in scope for everyone allowed, "other" only for admins.
+
+
+@dataclass(frozen=True)
+class Policy:
+    who: str
+    methods: tuple[str, ...] = ("GET",)
+    scoped: bool = False
+
+
+POLICIES: dict[str, Policy] = {
+    "home": Policy("staff"),
+    "login": Policy("public", ("GET",)),
+    "logout": Policy("public", ("POST",)),
+    "insights:home": Policy("admin"),
+    "insights:sentiment": Policy("admin", ("GET", "POST")),
+    "insights:queue_override": Policy("admin", ("POST",)),
+    "conversations:workspace": Policy("staff"),
+    "conversations:ongoing": Policy("supervisor"),
+    "conversations:presence": Policy("staff", ("POST",)),
+    "conversations:monitor": Policy("staff", scoped=True),
+    "conversations:route": Policy("supervisor", scoped=True),
+    "conversations:assign": Policy("supervisor", ("POST",), scoped=True),
+    "conversations:transfer": Policy("supervisor", ("POST",), scoped=True),
+    "conversations:correct": Policy("staff", ("POST",), scoped=True),
+    "conversations:corrections": Policy("admin"),
+    "conversations:dashboard": Policy("supervisor"),
+    "conversations:dashboard_export": Policy("supervisor"),
+    "conversations:chat_start": Policy("public", ("GET", "POST")),
+    "conversations:chat": Policy("token"),
+    "api:conversations": Policy("integration", ("POST",)),
+    "api:messages": Policy("integration", ("GET", "POST")),
+    "api:replies": Policy("integration", ("POST",)),
+    "api:presence": Policy("staff", ("POST",)),
+    "api:notification-ack": Policy("staff", ("POST",), scoped=True),
+    "api:snooze": Policy("staff", ("POST",), scoped=True),
+    "api:assign": Policy("supervisor", ("POST",), scoped=True),
+    "api:transfer": Policy("supervisor", ("POST",), scoped=True),
+    "api:close": Policy("staff", ("POST",), scoped=True),
+    # Django's admin site: only administrators (is_staff) get in; the rest go to its login.
+    "admin:*": Policy("admin"),
+}
+
+# Request bodies that are harmless (a validation error at worst) once access is granted.
+JSON_BODIES = {
+    "api:conversations": {"queue": "__queue__", "customer": {"name": "Matrix"}},
+    "api:messages": {"text": "hello from the matrix"},
+    "api:replies": {"text": "reply from the matrix"},
+    "api:presence": {"presence": "available"},
+    "api:snooze": {"minutes": 5},
+    "api:assign": {},
+    "api:transfer": {},
+    "api:close": {},
+    "api:notification-ack": {},
+}
+
+
+def _iter_patterns(patterns, prefix="", namespace=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+            yield from _iter_patterns(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), f"{namespace}{p.name}" if p.name else None, p
+
+
+def http_endpoints() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(url name, route, kwargs names) of every named endpoint in the URLconf."""
+    found = []
+    for route, name, pattern in _iter_patterns(get_resolver().url_patterns):
+        if route.startswith("django-admin/"):
+            # Django's admin site has one gate (is_staff, which only administrators get) and
+            # Django's own per-model permissions behind it: its index stands for all of it.
+            if name == "admin:index":
+                found.append((name, route, ()))
+            continue
+        if name is None:
+            found.append((f"<unnamed {route}>", route, ()))
+            continue
+        kwargs = tuple(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else ()
+        found.append((name, route, kwargs))
+    return found
+
+
+def policy_for(name: str) -> Policy | None:
+    if name.startswith("admin:"):
+        return POLICIES["admin:*"]
+    return POLICIES.get(name)
+
+
+def expected_http(policy: Policy, principal: str, target: str) -> str:
+    who = policy.who
+    if who == "public":
+        return ANY if principal in PRINCIPALS else OK
+    if who == "token":
+        return OK if target == "own" else DENIED
+    if who == "integration":
+        return OK if principal == "integration" else DENIED
+    # Session endpoints from here on.
+    if principal in ("anonymous", "integration"):
+        return LOGIN  # pages redirect to the login page; the JSON API answers 401
+    allowed = {
+        "staff": STAFF,
+        "supervisor": ("supervisor", "admin"),
+        "admin": ("admin",),
+    }[who]
+    if principal not in allowed:
+        return DENIED
+    if policy.scoped and target == "other" and principal != "admin":
+        return DENIED
+    return OK
+
+
+# --------------------------------------------------------------------------- websockets
+
+
+def ws_routes() -> list[str]:
+    return [str(p.pattern) for p in websocket_urlpatterns]
+
+
+def expected_ws_connect(route: str, principal: str, target: str) -> str:
+    if "chat" in route:
+        return OK if target == "own" else DENIED  # the customer token is the credential
+    if principal not in STAFF:
+        return DENIED
+    if "monitor" in route and target == "other" and principal != "admin":
+        return DENIED
+    return OK
+
+
+CLIENT_EVENTS = sorted(v for k, v in vars(realtime).items() if k.startswith("CLIENT_"))
+
+# Which client events each route handles; the rest must be refused with ``unknown_type``.
+ROUTE_EVENTS = {
+    "staff": set(CLIENT_EVENTS),
+    "monitor": {realtime.CLIENT_PING, realtime.CLIENT_CATCH_UP},
+    "chat": {realtime.CLIENT_PING, realtime.CLIENT_CATCH_UP, realtime.CLIENT_SEND_MESSAGE},
+}
+
+
+def route_kind(route: str) -> str:
+    for kind in ROUTE_EVENTS:
+        if kind in route:
+            return kind
+    return route
+
+
+def expected_ws_event(route: str, event: str, principal: str, target: str) -> str:
+    kind = route_kind(route)
+    if event not in ROUTE_EVENTS.get(kind, set()):
+        return DENIED
+    if event == realtime.CLIENT_PING or kind in ("monitor", "chat"):
+        return OK  # the socket itself is the scope: it only ever reaches its conversation
+    if event == realtime.CLIENT_SET_PRESENCE:
+        return OK
+    if event == realtime.CLIENT_SEND_MESSAGE:
+        # Only the conversation's representative replies to the customer.
+        return OK if principal == "representative" and target == "own" else DENIED
+    # catch_up, notification.ack, conversation.snooze: scoped to the viewer
+    if target == "other" and principal != "admin":
+        return DENIED
+    return OK
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # http | csrf | ws | ws-origin | undeclared
+    principal: str
+    target: str  # own | other
+    name: str  # url name or websocket route
+    method: str = "GET"
+    event: str = ""
+    expected: str = OK
+
+    @property
+    def id(self) -> str:
+        what = self.event or self.method
+        return f"{self.kind}-{self.name}-{what}-{self.principal}-{self.target}"
+
+
+def _cases() -> list[Case]:
+    cases = []
+    for name, _route, kwargs in http_endpoints():
+        policy = policy_for(name)
+        if policy is None:
+            cases.append(Case("undeclared", "-", "-", name))
+            continue
+        scoped = any(k in ("conversation_id", "notification_id", "token", "seq") for k in kwargs)
+        targets = ("own", "other") if scoped else ("own",)
+        for method in policy.methods:
+            for principal in PRINCIPALS:
+                for target in targets:
+                    cases.append(Case("http", principal, target, name, method,
+                                      expected=expected_http(policy, principal, target)))
+            if method == "POST" and policy.who in ("public", "staff", "supervisor", "admin") and name != "logout":
+                principal = {"public": "anonymous", "staff": "representative", "supervisor": "supervisor"}.get(
+                    policy.who, "admin")
+                cases.append(Case("csrf", principal, "own", name, method, expected=DENIED))
+    cases.append(Case("csrf", "anonymous", "own", "login", "POST", expected=DENIED))
+    # One case per (route, principal): it opens the route in and out of scope, then sends
+    # every client event type in and out of scope (one world per case keeps PostgreSQL's
+    # transactional flush off the critical path).
+    for route in ws_routes():
+        for principal in ("anonymous", *STAFF):
+            cases.append(Case("ws", principal, "own+other", route))
+        allowed = "anonymous" if "chat" in route else ("admin" if "monitor" in route else "representative")
+        cases.append(Case("ws-origin", allowed, "own", route, expected=DENIED))
+    return cases
+
+
+CASES = _cases()
+
+
+# --------------------------------------------------------------------------- the world
+
+
+class _NoScorer:
+    """Access is what is measured here, not scoring: keep the model out of every socket."""
+
+    def score(self, texts, **kwargs):
+        return [{"supported": False, "score": None, "language": None, "model_version": "none"} for _ in texts]
+
+
+def no_scorer() -> _NoScorer:
+    return _NoScorer()
+
+
+@pytest.fixture
+def world(settings):
+    settings.SENTIMENT_SCORER = "tests.test_access_matrix.no_scorer"
+    SentimentSettings.objects.update_or_create(
+        pk=SentimentSettings.SINGLETON_PK, defaults={"monitoring_enabled": False}
+    )
+    queue, other_queue = QueueFactory(name="Matrix A"), QueueFactory(name="Matrix B")
+    rep = RepresentativeFactory(queues=[queue])
+    sup = SupervisorFactory(queues=[queue], presence=Presence.AVAILABLE)
+    admin = AdminFactory()
+    other_rep = RepresentativeFactory(queues=[other_queue])
+    other_sup = SupervisorFactory(queues=[other_queue])
+    own = ConversationFactory(queue=queue, representative=rep)
+    other = ConversationFactory(queue=other_queue, representative=other_rep)
+    for c in (own, other):
+        MessageFactory(conversation=c, seq=1, text="my parcel is late")
+        type(c).objects.filter(pk=c.pk).update(last_seq=1)
+    own_alert = SentimentAlert.objects.create(
+        conversation=own, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2)
+    other_alert = SentimentAlert.objects.create(
+        conversation=other, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2)
+    notifications = {
+        s: NotificationRecipient.objects.create(alert=own_alert, staff=m).pk
+        for s, m in (("representative", rep), ("supervisor", sup), ("admin", admin))
+    }
+    other_notification = NotificationRecipient.objects.create(alert=other_alert, staff=other_sup).pk
+    _token, key = integration_token_create(name="matrix")
+    return {
+        "queue": queue, "staff": {"representative": rep, "supervisor": sup, "admin": admin},
+        "own": own, "other": other, "notifications": notifications,
+        "other_notification": other_notification, "key": key,
+    }
+
+
+def _kwargs(world, name: str, kwargs_names, principal: str, target: str) -> dict:
+    conversation = world["own"] if target == "own" else world["other"]
+    out = {}
+    for k in kwargs_names:
+        if k == "conversation_id":
+            out[k] = conversation.pk
+        elif k == "seq":
+            out[k] = 1
+        elif k == "token":
+            out[k] = conversation.customer_token if target == "own" else "no-such-token-" + "x" * 20
+        elif k == "notification_id":
+            mine = world["notifications"].get(principal, world["notifications"]["supervisor"])
+            out[k] = mine if target == "own" else world["other_notification"]
+        elif k == "app_label":
+            out[k] = "conversations"
+        else:
+            raise AssertionError(f"the matrix does not know how to fill <{k}> in {name}")
+    return out
+
+
+def _classify(response) -> str:
+    status = response.status_code
+    assert status < 500, f"server error {status}: {response.content[:500]!r}"
+    if status in (301, 302, 303):
+        location = response.headers.get("Location", "")
+        return LOGIN if "/login/" in location else OK
+    if status in (401, 403, 404):
+        return DENIED
+    return OK
+
+
+def _http(world, case: Case, *, csrf: bool = False):
+    import json
+
+    from django.urls import reverse
+
+    names = {name: kwargs for name, _route, kwargs in http_endpoints()}
+    url = reverse(case.name, kwargs=_kwargs(world, case.name, names[case.name], case.principal, case.target))
+    client = Client(enforce_csrf_checks=csrf)
+    headers = {}
+    if case.principal in STAFF:
+        client.force_login(world["staff"][case.principal].user)
+    elif case.principal == "integration":
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {world['key']}"
+    if case.method == "GET":
+        return client.get(url, **headers)
+    if case.name.startswith("api:"):
+        body = dict(JSON_BODIES.get(case.name, {}))
+        if body.get("queue") == "__queue__":
+            body["queue"] = world["queue"].pk
+        return client.post(url, data=json.dumps(body), content_type="application/json", **headers)
+    return client.post(url, data={}, **headers)
+
+
+async def _ws_connect(world, case: Case, *, origin: bytes = b"http://testserver"):
+    from tests.conversations.wsutil import _session_cookie
+
+    route = case.name
+    conversation = world["own"] if case.target == "own" else world["other"]
+    path = "/" + route.replace("<int:conversation_id>", str(conversation.pk))
+    if "chat" in route:
+        token = conversation.customer_token if case.target == "own" else "no-such-token-" + "x" * 20
+        path = f"/ws/chat/{token}/"
+    headers = [(b"origin", origin)]
+    if case.principal in STAFF:
+        cookie = await database_sync_to_async(_session_cookie)(world["staff"][case.principal].user)
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    from sentiment_admin.asgi import application
+
+    comm = WebsocketCommunicator(application, path, headers=headers)
+    connected, _code = await comm.connect(timeout=10)
+    return comm, connected
+
+
+def _event_frame(world, case: Case) -> dict:
+    conversation = world["own"] if case.target == "own" else world["other"]
+    if case.event == realtime.CLIENT_SEND_MESSAGE:
+        return {"type": case.event, "conversation": conversation.pk, "text": "matrix says hi", "client_id": "m-1"}
+    if case.event == realtime.CLIENT_CATCH_UP:
+        return {"type": case.event, "conversation": conversation.pk, "after_seq": 0}
+    if case.event == realtime.CLIENT_SET_PRESENCE:
+        return {"type": case.event, "presence": Presence.AVAILABLE}
+    if case.event == realtime.CLIENT_ACK_NOTIFICATION:
+        mine = world["notifications"].get(case.principal, world["notifications"]["supervisor"])
+        return {"type": case.event, "notification": mine if case.target == "own" else world["other_notification"]}
+    if case.event == realtime.CLIENT_SNOOZE:
+        return {"type": case.event, "conversation": conversation.pk, "minutes": 5}
+    return {"type": case.event}
+
+
+async def _ws_event(comm, world, case: Case) -> str:
+    """Send the event, then a ping; the consumer handles frames in order, so everything it
+    answered to the event arrives before the pong."""
+    await comm.send_json_to(_event_frame(world, case))
+    if case.event != realtime.CLIENT_PING:
+        await comm.send_json_to({"type": realtime.CLIENT_PING})
+    frames = []
+    while True:
+        frame = await comm.receive_json_from(timeout=10)
+        frames.append(frame)
+        if frame.get("type") == realtime.PONG:
+            break
+    errors = [f for f in frames if f.get("type") == realtime.ERROR]
+    for error in errors:
+        assert error.get("code") and error.get("message"), f"an error frame without code/message: {error}"
+    return DENIED if errors else OK
+
+
+async def _ws_case(world, case: Case) -> None:
+    if case.kind == "ws-origin":
+        comm, connected = await _ws_connect(world, case, origin=b"http://evil.example")
+        if connected:
+            await comm.disconnect()
+        assert not connected, f"{case.name} accepted a websocket from a foreign Origin"
+        return
+    mismatches = []
+    for target in ("own", "other"):
+        sub = Case("ws-connect", case.principal, target, case.name)
+        expected = expected_ws_connect(case.name, case.principal, target)
+        comm, connected = await _ws_connect(world, sub)
+        if connected:
+            await comm.disconnect()
+        if (OK if connected else DENIED) != expected:
+            mismatches.append(f"connect {target}: expected {expected}, got {'accepted' if connected else 'refused'}")
+    if expected_ws_connect(case.name, case.principal, "own") == OK:
+        targets = ("own", "other") if route_kind(case.name) == "staff" else ("own",)
+        comm, connected = await _ws_connect(world, Case("ws-connect", case.principal, "own", case.name))
+        assert connected
+        try:
+            for event in CLIENT_EVENTS:
+                for target in targets:
+                    sub = Case("ws-event", case.principal, target, case.name, event=event)
+                    expected = expected_ws_event(case.name, event, case.principal, target)
+                    outcome = await asyncio.wait_for(_ws_event(comm, world, sub), timeout=30)
+                    if outcome != expected:
+                        mismatches.append(f"{event} ({target}): expected {expected}, got {outcome}")
+        finally:
+            await comm.disconnect()
+    assert not mismatches, f"{case.name} as {case.principal}: " + "; ".join(mismatches)
+
+
+# Websocket cases run the consumers' database calls in other threads: they need committed
+# data (transaction=True). HTTP cases run in the test's transaction, which is much faster.
+PARAMS = [
+    pytest.param(c, id=c.id, marks=pytest.mark.django_db(transaction=c.kind.startswith("ws"))) for c in CASES
+]
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_access(case: Case, world):
+    if case.kind == "undeclared":
+        pytest.fail(f"{case.name} has no access policy: declare who may use it in POLICIES")
+    if case.kind.startswith("ws"):
+        async_to_sync(_ws_case)(world, case)
+        return
+    if case.kind in ("http", "csrf"):
+        response = _http(world, case, csrf=case.kind == "csrf")
+        if case.kind == "csrf":
+            assert response.status_code == 403, f"{case.name} accepted a POST without a CSRF token"
+            return
+        outcome = _classify(response)
+        if case.expected != ANY:
+            # A refusal is a refusal: pages send anonymous users (and the admin site sends
+            # non-admins) to a login page, the JSON API answers 401/403/404.
+            refused = {LOGIN: DENIED}
+            assert refused.get(outcome, outcome) == refused.get(case.expected, case.expected), (
+                f"{case.method} {case.name} as {case.principal} ({case.target}): "
+                f"expected {case.expected}, got {response.status_code} {response.content[:300]!r}"
+            )
+
+
+
+def test_production_settings_use_secure_cookies_and_strict_transport(tmp_path):
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.DEBUG, "
+        "s.SECURE_HSTS_SECONDS > 0, s.SECURE_PROXY_SSL_HEADER is not None)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="sentiment_admin.settings.production",
+        DJANGO_SECRET_KEY="s" * 30 + "-Qz8!" + "t4" * 20,
+        DJANGO_ALLOWED_HOSTS="center.example.com",
+        SENTIMENT_VAR_DIR=str(tmp_path),
+    )
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-6:] == ["True", "True", "True", "False", "True", "True"]
+
+
+def test_every_websocket_route_checks_the_origin():
+    from channels.security.websocket import OriginValidator
+
+    from sentiment_admin.asgi import application
+
+    assert isinstance(application.application_mapping["websocket"], OriginValidator)
