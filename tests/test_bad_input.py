@@ -1,0 +1,560 @@
+"""Bad input, each with a clear error and nothing lost or corrupted.
+
+Over the customer chat websocket and the integration REST API (both reach
+``message_ingest``): empty and whitespace-only messages, over-limit and 1 MB messages,
+invalid UTF-8, control characters, emoji-only and mixed-language text, HTML/script text
+(stored verbatim, escaped on every page), malformed JSON and unknown event types on every
+websocket route, unknown and other people's conversation ids, out-of-range thresholds posted
+directly, forged and replayed webhook signatures, and a flood from one customer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+from django.test import Client
+from django.urls import reverse
+
+from conversations.models import Conversation, ConversationStatus, Message, ScoringStatus, Sender
+from conversations.services.ingest import integration_token_create
+from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
+from insights.selectors import sentiment_settings_get
+from tests.conversations.factories import (
+    AdminFactory,
+    ConversationFactory,
+    CustomerFactory,
+    QueueFactory,
+    RepresentativeFactory,
+    SupervisorFactory,
+)
+from tests.conversations.wsutil import (
+    chat_socket,
+    close_all,
+    connect,
+    monitor_socket,
+    next_frame,
+    scoring_runtime,  # noqa: F401  (fixture)
+    send,
+    session_cookie,
+    staff_socket,
+    wait_for,
+)
+
+ONE_MB = "x" * (1024 * 1024)
+SCRIPT = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
+
+
+def _customer_messages(conversation_id: int) -> list[tuple[int, str]]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, sender=Sender.CUSTOMER)
+        .order_by("seq")
+        .values_list("seq", "text")
+    )
+
+
+# --------------------------------------------------------------------------- REST
+
+
+@pytest.fixture
+def api(db):
+    queue = QueueFactory(name="Bad input")
+    rep = RepresentativeFactory(queues=[queue])
+    conversation = ConversationFactory(queue=queue, representative=rep)
+    _token, key = integration_token_create(name="bad input")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    def post(conversation_id=None, *, raw: bytes | None = None, **body):
+        url = reverse("api:messages", args=[conversation_id or conversation.pk])
+        data = raw if raw is not None else json.dumps(body)
+        return client.post(url, data=data, content_type="application/json")
+
+    return {"conversation": conversation, "post": post, "client": client, "queue": queue}
+
+
+def _error(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] and body["error"]["message"], body
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "empty"),
+        ("   \n\t  ", "empty"),
+        ("\x00\x01\x07\x1b", "empty"),  # nothing but control characters
+        (None, "invalid"),
+        (42, "invalid"),
+        (["a"], "invalid"),
+        ("x" * 4001, "too_long"),
+    ],
+    ids=["empty", "whitespace", "control-only", "null", "number", "list", "over-limit"],
+)
+def test_rest_rejects_bad_text_with_a_clear_error_and_stores_nothing(api, text, code):
+    response = api["post"](text=text)
+    assert response.status_code == 400
+    assert _error(response)["code"] == code
+    assert _customer_messages(api["conversation"].pk) == []
+    assert Conversation.objects.get(pk=api["conversation"].pk).last_seq == 0
+
+
+def test_message_limit_is_the_setting_and_the_limit_itself_is_accepted(api):
+    assert django_settings.MESSAGE_MAX_CHARS == 4000
+    response = api["post"](text="y" * 4000)
+    assert response.status_code == 201
+    assert _customer_messages(api["conversation"].pk) == [(1, "y" * 4000)]
+
+
+def test_rest_rejects_a_one_megabyte_body(api):
+    response = api["post"](text=ONE_MB)
+    assert response.status_code == 400
+    assert _error(response)["code"] in ("too_large", "too_long")
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"text": "caf\xe9 \xff\xfe"}', b"\xc3\x28", b'{"text": "\xed\xa0\x80"}'],
+    ids=["latin-1-bytes", "truncated-sequence", "encoded-surrogate"],
+)
+def test_rest_rejects_invalid_utf8(api, raw):
+    response = api["post"](raw=raw)
+    assert response.status_code == 400
+    assert _error(response)["code"] == "invalid_json"
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"', b"{" * 10000], ids=["broken", "array", "string", "deep"])
+def test_rest_rejects_malformed_json(api, raw):
+    response = api["post"](raw=raw)
+    assert response.status_code == 400
+    assert _error(response)["code"] in ("invalid_json", "invalid")
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+def test_control_characters_are_stripped_but_newlines_and_tabs_kept(api):
+    response = api["post"](text="hello\x00 wo\x07rld\r\n\tbye\x1b[31m")
+    assert response.status_code == 201
+    assert _customer_messages(api["conversation"].pk) == [(1, "hello world\n\tbye[31m")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["😡😡😡", "🙂👍", "Hola, I need help con mi pedido, c'est urgent!", SCRIPT, "Ω≈ç√∫˜µ≤≥÷ 𝕿𝖊𝖘𝖙 ‮reversed‬"],
+    ids=["angry-emoji", "happy-emoji", "mixed-language", "html-script", "unicode"],
+)
+def test_unusual_but_valid_text_is_stored_verbatim(api, text):
+    response = api["post"](text=text)
+    assert response.status_code == 201, response.content
+    assert _customer_messages(api["conversation"].pk) == [(1, text)]
+    # Read back through the API exactly as stored.
+    listed = api["client"].get(reverse("api:messages", args=[api["conversation"].pk])).json()
+    assert [m["text"] for m in listed["messages"]] == [text]
+
+
+def test_unknown_conversation_ids_are_404(api):
+    for url in (
+        reverse("api:messages", args=[987654]),
+        reverse("api:replies", args=[987654]),
+    ):
+        response = api["client"].post(url, data=json.dumps({"text": "hi"}), content_type="application/json")
+        assert response.status_code == 404
+        assert _error(response)["code"] == "not_found"
+    assert not Message.objects.exists()
+
+
+def test_a_closed_conversation_refuses_messages_with_a_clear_error(api):
+    Conversation.objects.filter(pk=api["conversation"].pk).update(status=ConversationStatus.CLOSED)
+    response = api["post"](text="are you there?")
+    assert response.status_code == 409
+    assert _error(response)["code"] == "conversation_closed"
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+def test_a_flood_from_one_customer_is_rate_limited_with_a_clear_error(api, settings):
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 5
+    statuses = [api["post"](text=f"message {i}").status_code for i in range(8)]
+    assert statuses == [201] * 5 + [429] * 3
+    response = api["post"](text="one more")
+    error = _error(response)
+    assert error["code"] == "rate_limited" and "5 per minute" in error["message"]
+    assert int(response["Retry-After"]) > 0
+    # Nothing lost or corrupted: the accepted messages have contiguous sequence numbers.
+    assert _customer_messages(api["conversation"].pk) == [(i + 1, f"message {i}") for i in range(5)]
+    assert Conversation.objects.get(pk=api["conversation"].pk).last_seq == 5
+
+
+def test_the_rate_limit_is_per_customer(api, settings):
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 2
+    other = ConversationFactory(queue=api["queue"], customer=CustomerFactory())
+    for _ in range(2):
+        assert api["post"](text="mine").status_code == 201
+    assert api["post"](text="mine").status_code == 429
+    assert api["post"](other.pk, text="someone else").status_code == 201
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@pytest.fixture
+def admin_client(db):
+    admin = AdminFactory()
+    client = Client()
+    client.force_login(admin.user)
+    return client
+
+
+@pytest.mark.parametrize("value", ["99", "-99", "4", "0.5", "abc", ""], ids=["99", "-99", "4", "half", "text", "blank"])
+def test_out_of_range_thresholds_posted_directly_change_nothing(admin_client, value):
+    before = sentiment_settings_get()
+    form = {
+        "monitoring_enabled": "on",
+        "representative_threshold": value,
+        "supervisor_threshold": str(before.supervisor_threshold),
+        "multilingual_enabled": "on",
+        "base_language": "en",
+    }
+    response = admin_client.post(reverse("insights:sentiment"), form)
+    assert response.status_code == 400
+    assert b"representative_threshold" in response.content or b"Select a valid choice" in response.content
+    after = SentimentSettings.objects.get(pk=before.pk)
+    assert after.representative_threshold == before.representative_threshold
+    assert not SettingsAuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["99", "-4", "abc"])
+def test_out_of_range_queue_override_posted_directly_changes_nothing(admin_client, value):
+    queue = QueueFactory()
+    response = admin_client.post(
+        reverse("insights:queue_override"),
+        {"queue": queue.pk, "representative_threshold": value, "supervisor_threshold": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"not saved" in response.content
+    assert not QueueSentimentOverride.objects.exists()
+    assert not SettingsAuditEntry.objects.exists()
+
+
+def test_out_of_range_thresholds_through_the_service_are_refused(db):
+    from django.core.exceptions import ValidationError
+
+    from insights.services.settings import sentiment_settings_update
+
+    admin = AdminFactory()
+    for field in ("representative_threshold", "supervisor_threshold"):
+        with pytest.raises(ValidationError):
+            sentiment_settings_update(actor=admin.user, **{field: 42})
+    with pytest.raises(ValidationError):
+        sentiment_settings_update(actor=admin.user, retention_days=-1)
+    assert not SettingsAuditEntry.objects.exists()
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def test_webhook_signatures_reject_forgeries_tampering_and_replays():
+    from insights.services.webhooks import webhook_signature, webhook_verify
+
+    secret, body, now = "s3cret", b'{"event":"alert.raised","level":-2}', int(time.time())
+    header = webhook_signature(secret=secret, timestamp=now, body=body)
+    assert webhook_verify(secret=secret, header=header, body=body, now=now)
+    # Forged: signed with another secret, or a made-up MAC.
+    assert not webhook_verify(secret=secret, header=webhook_signature(secret="guess", timestamp=now, body=body),
+                              body=body, now=now)
+    assert not webhook_verify(secret=secret, header=f"t={now},v1={'0' * 64}", body=body, now=now)
+    # Tampered body, or a timestamp moved to make an old signature look fresh.
+    assert not webhook_verify(secret=secret, header=header, body=body.replace(b"-2", b"-3"), now=now)
+    moved = header.replace(f"t={now}", f"t={now + 1}")
+    assert not webhook_verify(secret=secret, header=moved, body=body, now=now)
+    # Replayed later than the tolerance window.
+    assert not webhook_verify(secret=secret, header=header, body=body, now=now + 301)
+    # Garbage headers are a clean False, never an exception.
+    for garbage in ("", "v1=abc", "t=notanumber,v1=abc", "t=1", ",,,", "t=1,v1=" + "é" * 10):
+        assert not webhook_verify(secret=secret, header=garbage, body=body, now=now)
+
+
+def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
+    import httpx
+
+    from insights.models import AlertAudience, AlertKind, SentimentAlert
+    from insights.services.webhooks import SIGNATURE_HEADER, webhook_deliver, webhook_verify
+
+    SentimentSettings.objects.update_or_create(
+        pk=SentimentSettings.SINGLETON_PK,
+        defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "receiver-secret"},
+    )
+    alert = SentimentAlert.objects.create(
+        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD,
+        level=-2, threshold=-2,
+    )
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    assert webhook_deliver(alert_id=alert.pk, delays=(), client=httpx.Client(transport=httpx.MockTransport(handler)))
+    request = seen[0]
+    assert webhook_verify(secret="receiver-secret", header=request.headers[SIGNATURE_HEADER], body=request.content)
+    assert not webhook_verify(secret="another-secret", header=request.headers[SIGNATURE_HEADER], body=request.content)
+
+
+# --------------------------------------------------------------------------- pages escape
+
+
+@pytest.fixture
+def hostile(db):
+    queue = QueueFactory(name="Hostile")
+    rep = RepresentativeFactory(queues=[queue])
+    sup = SupervisorFactory(queues=[queue])
+    admin = AdminFactory()
+    customer = CustomerFactory(name=SCRIPT)
+    conversation = ConversationFactory(queue=queue, representative=rep, customer=customer, subject=SCRIPT)
+    Message.objects.create(conversation=conversation, seq=1, sender=Sender.CUSTOMER, text=SCRIPT,
+                           scoring_status=ScoringStatus.SCORED, sentiment_score=-0.5, sentiment_level=-2)
+    Conversation.objects.filter(pk=conversation.pk).update(last_seq=1, sentiment_level=-2, sentiment_score=-0.5)
+    return {"rep": rep, "sup": sup, "admin": admin, "conversation": conversation}
+
+
+def _pages(conversation):
+    from tests.test_access_matrix import http_endpoints
+
+    for name, _route, kwargs in http_endpoints():
+        if name in ("logout",) or name.startswith("api:"):
+            continue
+        values = {}
+        for k in kwargs:
+            if k == "conversation_id":
+                values[k] = conversation.pk
+            elif k == "token":
+                values[k] = conversation.customer_token
+            elif k == "seq":
+                values[k] = 1
+            else:
+                values = None
+                break
+        if values is not None:
+            yield name, reverse(name, kwargs=values)
+
+
+def test_html_in_customer_text_is_stored_verbatim_and_escaped_on_every_page(hostile):
+    conversation = hostile["conversation"]
+    assert Message.objects.get(conversation=conversation, seq=1).text == SCRIPT
+    rendered = []
+    for role in ("rep", "sup", "admin", None):
+        client = Client()
+        if role:
+            client.force_login(hostile[role].user)
+        for name, url in _pages(conversation):
+            response = client.get(url)
+            if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+                continue
+            body = response.content.decode()
+            assert "<script>alert(" not in body, f"{name} as {role} renders customer HTML unescaped"
+            assert "onerror=alert(1)>" not in body.replace("&gt;", ""), f"{name} as {role}: unescaped attribute"
+            if "&lt;script&gt;alert(" in body:
+                rendered.append((role, name))
+    # The hostile text did reach the pages that show it (escaped).
+    names = {name for _role, name in rendered}
+    assert {"conversations:monitor", "conversations:workspace", "conversations:chat"} <= names, rendered
+
+
+def test_csv_export_is_not_a_formula_injection_vector(hostile):
+    client = Client()
+    client.force_login(hostile["admin"].user)
+    response = client.get(reverse("conversations:corrections") + "?format=csv")
+    assert response.status_code == 200
+    assert not any(line.startswith(("=", "+", "@")) for line in response.content.decode().splitlines()[1:])
+
+
+# --------------------------------------------------------------------------- websockets
+
+
+@pytest.fixture
+def no_model(settings):
+    """Input handling is measured here, not scoring: keep the model out of these sockets."""
+    settings.SENTIMENT_SCORER = "tests.test_access_matrix.no_scorer"
+
+
+@database_sync_to_async
+def _ws_world():
+    queue = QueueFactory(name="WS bad input")
+    rep = RepresentativeFactory(queues=[queue])
+    sup = SupervisorFactory(queues=[queue])
+    other_queue = QueueFactory(name="Someone else's")
+    other = ConversationFactory(queue=other_queue, representative=RepresentativeFactory(queues=[other_queue]))
+    conversation = ConversationFactory(queue=queue, representative=rep)
+    return {"rep": rep, "sup": sup, "conversation": conversation, "other": other}
+
+
+async def _raw(comm, text: str | None = None, data: bytes | None = None) -> None:
+    await comm.send_to(text_data=text, bytes_data=data)
+
+
+async def _socket_still_works(comm) -> None:
+    await send(comm, type="ping")
+    await next_frame(comm, "pong", timeout=10)
+
+
+MALFORMED = [
+    ("{not json", None, "invalid_json"),
+    ("   ", None, "invalid_json"),
+    ("[1, 2, 3]", None, "invalid"),
+    ('"just a string"', None, "invalid"),
+    ("null", None, "invalid"),
+    ('{"no_type": 1}', None, "invalid"),
+    ('{"type": 5}', None, "invalid"),
+    ('{"type": "no.such.event"}', None, "unknown_type"),
+    ('{"type": "' + "x" * 5000 + '"}', None, "unknown_type"),
+    ("[" * 100000 + "]" * 100000, None, "invalid_json"),
+    (None, b"\xff\xfe binary", "invalid_json"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_malformed_frames_and_unknown_event_types_on_every_websocket_route():
+    w = await _ws_world()
+    sockets = {
+        "staff": await staff_socket(w["rep"]),
+        "monitor": await monitor_socket(w["sup"], w["conversation"].pk),
+        "chat": await chat_socket(w["conversation"]),
+    }
+    from sentiment_admin.routing import websocket_urlpatterns
+
+    assert len(websocket_urlpatterns) == len(sockets), "a new websocket route: add it to this test"
+    try:
+        for route, comm in sockets.items():
+            for text, data, code in MALFORMED:
+                await _raw(comm, text, data)
+                error = await next_frame(comm, "error", timeout=10)
+                assert error["code"] == code, (route, (text or "")[:40], error)
+                assert error["message"], error
+                assert len(json.dumps(error)) < 1000, "errors must not echo huge input back"
+            await _socket_still_works(comm)
+    finally:
+        await close_all(*sockets.values())
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_bad_field_values_in_known_events_get_clear_errors():
+    w = await _ws_world()
+    rep = await staff_socket(w["rep"])
+    chat = await chat_socket(w["conversation"])
+    try:
+        for frame, code in (
+            ({"type": "catch_up", "conversation": "abc", "after_seq": 0}, "invalid"),
+            ({"type": "catch_up", "conversation": 1.5, "after_seq": 0}, "invalid"),
+            ({"type": "catch_up", "conversation": w["conversation"].pk, "after_seq": -1}, "invalid"),
+            ({"type": "catch_up", "conversation": True, "after_seq": 0}, "invalid"),
+            ({"type": "catch_up", "conversation": 987654, "after_seq": 0}, "not_found"),
+            ({"type": "catch_up", "conversation": w["other"].pk, "after_seq": 0}, "not_found"),
+            ({"type": "message.send", "conversation": w["other"].pk, "text": "hi"}, "not_found"),
+            ({"type": "conversation.snooze", "conversation": w["other"].pk, "minutes": 5}, "not_found"),
+            ({"type": "conversation.snooze", "conversation": w["conversation"].pk, "minutes": -5}, "invalid"),
+            ({"type": "notification.ack", "notification": 987654}, "not_found"),
+            ({"type": "presence.set", "presence": "on_the_moon"}, "invalid_presence"),
+            ({"type": "message.send", "conversation": w["conversation"].pk, "text": "x", "client_id": "c" * 500},
+             "invalid"),
+        ):
+            await rep.send_json_to(frame)
+            error = await next_frame(rep, "error", timeout=10)
+            assert error["code"] == code, (frame, error)
+        for frame, code in (
+            ({"type": "message.send", "text": ""}, "empty"),
+            ({"type": "message.send", "text": " \n\t "}, "empty"),
+            ({"type": "message.send", "text": None}, "invalid"),
+            ({"type": "message.send", "text": {"nested": "object"}}, "invalid"),
+            ({"type": "message.send", "text": "x" * 4001}, "too_long"),
+            ({"type": "message.send", "text": ONE_MB, "client_id": "big"}, "too_long"),
+            ({"type": "catch_up", "after_seq": "zero"}, "invalid"),
+        ):
+            await chat.send_json_to(frame)
+            error = await next_frame(chat, "error", timeout=10)
+            assert error["code"] == code, (frame["type"], str(frame.get("text"))[:20], error)
+            assert len(json.dumps(error)) < 2000, "errors must not echo the 1 MB message back"
+        await _socket_still_works(rep)
+        await _socket_still_works(chat)
+    finally:
+        await close_all(rep, chat)
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_unknown_and_other_peoples_conversations_cannot_be_monitored_or_chatted():
+    w = await _ws_world()
+    cookie = await session_cookie(w["rep"])
+    for path in (f"/ws/monitor/{w['other'].pk}/", "/ws/monitor/987654/", "/ws/monitor/0/"):
+        await connect(path, cookie=cookie, expect=False)
+    for token in ("unknown-token-0123456789", "a" * 64, "../../etc/passwd"):
+        from channels.testing import WebsocketCommunicator
+
+        from sentiment_admin.asgi import application
+
+        comm = WebsocketCommunicator(application, f"/ws/chat/{token}/", headers=[(b"origin", b"http://testserver")])
+        try:
+            connected, _ = await comm.connect(timeout=10)
+        except ValueError:  # no route matched: refused before any consumer ran
+            connected = False
+        assert not connected, token
+        if connected:
+            await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_a_flood_on_the_chat_socket_is_rate_limited_and_nothing_is_lost(settings):
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 5
+    w = await _ws_world()
+    chat = await chat_socket(w["conversation"])
+    try:
+        for i in range(8):
+            await send(chat, type="message.send", text=f"flood {i}", client_id=f"f-{i}")
+        acks = [await next_frame(chat, "message.ack", client_id=f"f-{i}", timeout=10) for i in range(5)]
+        errors = [await next_frame(chat, "error", timeout=10) for _ in range(3)]
+    finally:
+        await close_all(chat)
+    assert [a["seq"] for a in acks] == [1, 2, 3, 4, 5]
+    assert {e["code"] for e in errors} == {"rate_limited"}
+    assert all(e["retry_after"] > 0 and "per minute" in e["message"] for e in errors)
+    assert sorted(e["client_id"] for e in errors) == ["f-5", "f-6", "f-7"]
+    stored = await database_sync_to_async(_customer_messages)(w["conversation"].pk)
+    assert stored == [(i + 1, f"flood {i}") for i in range(5)]
+
+
+@pytest.mark.model
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scoring_runtime")
+async def test_emoji_mixed_language_and_html_messages_are_scored_and_delivered_verbatim():
+    w = await _ws_world()
+    rep = await staff_socket(w["rep"])
+    chat = await chat_socket(w["conversation"])
+    texts = ["😡😡😡", "Hola, I need help con mi pedido, c'est urgent!", SCRIPT, "\u200b\u200bok\u200b"]
+    try:
+        for i, text in enumerate(texts):
+            await send(chat, type="message.send", text=text, client_id=i)
+            await next_frame(chat, "message.ack", client_id=i)
+        created = [await next_frame(rep, "message.created", seq=i + 1) for i in range(len(texts))]
+        scored = [await next_frame(rep, "conversation.scored", seq=i + 1, timeout=60) for i in range(len(texts))]
+    finally:
+        await close_all(rep, chat)
+    assert [c["text"] for c in created] == texts
+    assert all("level" in s for s in scored)
+    conversation_id = w["conversation"].pk
+
+    def statuses():
+        return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq")
+                    .values_list("scoring_status", flat=True))
+
+    final = await wait_for(lambda: (s := statuses()) and ScoringStatus.PENDING not in s and s)
+    assert set(final) <= {ScoringStatus.SCORED, ScoringStatus.NOT_SCORED}
+    assert await database_sync_to_async(_customer_messages)(conversation_id) == list(enumerate(texts, start=1))
