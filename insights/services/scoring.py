@@ -283,15 +283,25 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
 # --- the asynchronous runtime ------------------------------------------------------------------
 
 
+def _warm_up() -> None:
+    scorer = pipeline_scorer()
+    if hasattr(scorer, "warm_up"):
+        scorer.warm_up()
+
+
+def _score_texts(texts: list[str], **options) -> list:
+    """Runs in a worker thread: getting the scorer may load the model, scoring is CPU work."""
+    return pipeline_scorer().score(texts, **options)
+
+
 async def score_batch(message_ids: Sequence[int]) -> int:
     """Claim, score (in a thread) and store one batch. Returns how many texts went through
     the model (0 when everything was already scored or skipped)."""
     jobs, options = await database_sync_to_async(scoring_claim)(list(message_ids))
     if not jobs:
         return 0
-    scorer = pipeline_scorer()
     results = await asyncio.to_thread(
-        scorer.score,
+        _score_texts,
         [job.text for job in jobs],
         language_hints=[job.language_hint for job in jobs],
         multilingual=options.multilingual,
@@ -344,9 +354,7 @@ class ScoringBatcher:
         from insights.scoring import ModelUnavailable
 
         try:  # load the model now (in a thread), not on the first customer's message
-            scorer = pipeline_scorer()
-            if hasattr(scorer, "warm_up"):
-                await asyncio.to_thread(scorer.warm_up)
+            await asyncio.to_thread(_warm_up)
         except ModelUnavailable as exc:
             logger.error("sentiment model unavailable; messages are stored and stay pending: %s", exc)
         except Exception:

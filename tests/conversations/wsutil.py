@@ -144,10 +144,13 @@ async def _require_scorer() -> None:
     from insights.scoring import ModelUnavailable
     from insights.services.scoring import pipeline_scorer
 
-    scorer = pipeline_scorer()
-    try:
+    def warm_up() -> None:
+        scorer = pipeline_scorer()
         if hasattr(scorer, "warm_up"):
-            await asyncio.to_thread(scorer.warm_up)
+            scorer.warm_up()
+
+    try:
+        await asyncio.to_thread(warm_up)
     except ModelUnavailable as exc:
         pytest.fail(f"the sentiment model is unavailable ({exc}); run `python manage.py sentiment_build`")
     _scorer_ready.append(True)
