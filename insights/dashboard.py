@@ -158,7 +158,7 @@ def _breakdown(conversations: QuerySet[Conversation], key_field: str, label_fiel
             sums[key] = (total + row["avg"] * row["n"], count + row["n"])
     for key, group in groups.items():
         total, count = sums[key]
-        group.average_score = round(total / count, 3) if count else None
+        group.average_score = round(total / count, 3) + 0.0 if count else None  # no "-0.0"
     return sorted(groups.values(), key=lambda g: (-g.total, g.label))
 
 
