@@ -217,3 +217,20 @@ def test_assign_and_transfer_are_for_supervisors_of_the_queue(staff_client):
     assert moved.status_code == 200 and moved.json()["queue"] == other.pk and moved.json()["representative"] is None
     # It left the supervisor's queues: no longer theirs.
     assert post(client, f"/api/conversations/{conversation.pk}/transfer/", {"queue": queue.pk}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_integration_token_command_creates_lists_and_revokes():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("integration_token", "create", "Web chat", stdout=out)
+    raw = out.getvalue().strip()
+    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 400
+    listing = StringIO()
+    call_command("integration_token", "list", stdout=listing)
+    assert "Web chat" in listing.getvalue() and raw not in listing.getvalue()
+    call_command("integration_token", "revoke", raw[:10], stdout=StringIO())
+    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 401
