@@ -22,8 +22,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from conversations import events
-from conversations.models import Conversation, ConversationStatus, Presence, Queue, Role
+from conversations import frames
+from conversations.models import Conversation, ConversationStatus, Queue, Role
 from conversations.selectors import conversations_visible_to, staff_for_user
 from conversations.services.ingest import MessageRejected, RateLimited, message_ingest, representative_reply
 from conversations.services.presence import (
@@ -215,10 +215,10 @@ class StaffConsumer(BaseConsumer):
 
         def read():
             conversation = self._visible(conversation_id)
-            return events.catch_up_frames(conversation=conversation, after_seq=after_seq)
+            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
 
-        frames, last_seq = await database_sync_to_async(read)()
-        for frame in frames:
+        replay, last_seq = await database_sync_to_async(read)()
+        for frame in replay:
             await self.send_frame(frame)
         await self.send_json({"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq})
 
@@ -354,10 +354,10 @@ class MonitorConsumer(BaseConsumer):
 
         def read():
             conversation = Conversation.objects.get(pk=self.conversation_id)
-            return events.catch_up_frames(conversation=conversation, after_seq=after_seq)
+            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
 
-        frames, last_seq = await database_sync_to_async(read)()
-        for frame in frames:
+        replay, last_seq = await database_sync_to_async(read)()
+        for frame in replay:
             await self.send_frame(frame)
         await self.send_json(
             {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
@@ -426,10 +426,10 @@ class CustomerChatConsumer(BaseConsumer):
 
         def read():
             conversation = Conversation.objects.get(pk=self.conversation_id)
-            return events.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
+            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
 
-        frames, last_seq = await database_sync_to_async(read)()
-        for frame in frames:
+        replay, last_seq = await database_sync_to_async(read)()
+        for frame in replay:
             await self.send_frame(frame)
         await self.send_json(
             {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, frames
 from conversations.models import Conversation, ConversationStatus, Queue, Role, StaffMember
 from sentiment_admin import realtime
 
@@ -33,7 +33,7 @@ def _reload(pk: int) -> Conversation:
 
 
 def _announce(conv: Conversation, *, old_rep_id: int | None, old_queue_id: int) -> None:
-    payload = events.conversation_payload(conv)
+    payload = frames.conversation_payload(conv)
     new_rep_id = conv.representative_id
     queue_id = conv.queue_id
     pk = conv.pk

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, frames
 from conversations.models import (
     Channel,
     Conversation,
@@ -134,7 +133,7 @@ def conversation_create(
     conversation = Conversation.objects.select_related("queue", "customer", "representative__user").get(
         pk=conversation.pk
     )
-    payload = events.conversation_payload(conversation)
+    payload = frames.conversation_payload(conversation)
     transaction.on_commit(lambda: events.broadcast_conversation_updated(payload=payload))
     return conversation
 
@@ -185,7 +184,7 @@ def message_ingest(*, conversation: Conversation | int, text) -> Message:
         conversation=conv, seq=conv.last_seq, sender=Sender.CUSTOMER, text=cleaned, scoring_status=status
     )
     message.conversation = conv
-    payload = events.message_payload(message)
+    payload = frames.message_payload(message)
     rep_id = conv.representative_id
 
     def after_commit() -> None:
@@ -224,8 +223,8 @@ def representative_reply(
     message.conversation = conv
     if author is not None:
         message.author = author
-    payload = events.message_payload(message)
-    customer_payload = events.message_payload(message, for_customer=True)
+    payload = frames.message_payload(message)
+    customer_payload = frames.message_payload(message, for_customer=True)
     rep_id = conv.representative_id
     transaction.on_commit(
         lambda: events.broadcast_message_created(

@@ -52,6 +52,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from conversations import events as conversation_events
+from conversations import frames as conversation_frames
 from conversations.models import Conversation, Message, ScoringStatus, Sender
 from insights import rules
 from insights.levels import level_for_score
@@ -258,7 +259,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
             conversation.save(
                 update_fields=["sentiment_score", "sentiment_level", "sentiment_trend", "start_sentiment_level", "language"]
             )
-        payload = conversation_events.scored_payload(
+        payload = conversation_frames.scored_payload(
             message,
             conversation_score=conversation.sentiment_score,
             conversation_level=conversation.sentiment_level,

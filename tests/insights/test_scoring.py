@@ -25,7 +25,6 @@ from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fi
     next_frame,
     scoring_runtime,
     staff_socket,
-    wait_for,
 )
 from tests.insights.standin_scorer import result_for
 

@@ -1,0 +1,142 @@
+"""The JSON frames of the websocket contract (``docs/events.md``), built in one place so that
+live events and catch-up replies are identical. Payloads are built while the service's
+transaction is open; ``conversations.events`` sends them after commit."""
+
+from __future__ import annotations
+
+from insights.levels import level_label, level_slug
+from sentiment_admin import realtime
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def message_payload(message, *, for_customer: bool = False) -> dict:
+    """``message.created``. The customer's version never carries sentiment (it carries none)."""
+    author = message.author.display_name if message.author_id and message.author else ""
+    payload = {
+        "type": realtime.MESSAGE_CREATED,
+        "conversation": message.conversation_id,
+        "seq": message.seq,
+        "sender": message.sender,
+        "text": message.text,
+        "created_at": _iso(message.created_at),
+        "author": author,
+    }
+    if not for_customer:
+        payload["queue"] = message.conversation.queue_id
+        payload["scoring_status"] = message.scoring_status
+    return payload
+
+
+def sentiment_fields(conversation) -> dict:
+    level = conversation.sentiment_level
+    return {
+        "conversation_score": conversation.sentiment_score,
+        "conversation_level": level_slug(level),
+        "conversation_level_value": level,
+        "conversation_label": level_label(level),
+        "trend": conversation.sentiment_trend,
+    }
+
+
+def scored_payload(message, *, conversation_score, conversation_level, trend) -> dict:
+    """``conversation.scored`` for one customer message and the conversation after it."""
+    level = message.sentiment_level
+    return {
+        "type": realtime.CONVERSATION_SCORED,
+        "conversation": message.conversation_id,
+        "queue": message.conversation.queue_id,
+        "seq": message.seq,
+        "score": message.sentiment_score,
+        "level": level_slug(level),
+        "level_value": level,
+        "label": level_label(level),
+        "confidence": message.confidence,
+        "language": message.language,
+        "supported": message.scoring_status == "scored",
+        "trend": trend,
+        "conversation_score": conversation_score,
+        "conversation_level": level_slug(conversation_level),
+        "conversation_level_value": conversation_level,
+        "conversation_label": level_label(conversation_level),
+    }
+
+
+def conversation_payload(conversation) -> dict:
+    """``conversation.updated``: one row of the Ongoing conversations report."""
+    rep = conversation.representative
+    payload = {
+        "type": realtime.CONVERSATION_UPDATED,
+        "conversation": conversation.pk,
+        "queue": conversation.queue_id,
+        "queue_name": conversation.queue.name,
+        "status": conversation.status,
+        "representative": conversation.representative_id,
+        "representative_name": rep.display_name if rep else "",
+        "customer": conversation.customer.name,
+        "channel": conversation.channel,
+        "language": conversation.language,
+        "scoring_opt_out": conversation.scoring_opt_out,
+        "last_message_at": _iso(conversation.last_message_at),
+        "last_seq": conversation.last_seq,
+        "created_at": _iso(conversation.created_at),
+        "accepted_at": _iso(conversation.accepted_at),
+    }
+    payload.update(sentiment_fields(conversation))
+    return payload
+
+
+
+# --- catch-up (the same frames as live, read back from the store) ---------------------------
+
+CATCH_UP_LIMIT = 1000
+
+
+def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False) -> tuple[list[dict], int]:
+    """The frames a client missed after ``after_seq``: each message as ``message.created``
+    and, for staff, each scored customer message's ``conversation.scored`` (with the
+    conversation's sentiment as it was after that message). Returns (frames, last_seq)."""
+    from conversations.models import Message, ScoringStatus, Sender
+    from insights import rules
+
+    messages = list(
+        Message.objects.filter(conversation=conversation, seq__gt=after_seq)
+        .select_related("author__user")
+        .order_by("seq")[:CATCH_UP_LIMIT]
+    )
+    scores: list[float] = []
+    if not for_customer:
+        earlier = list(
+            Message.objects.filter(
+                conversation=conversation,
+                seq__lte=after_seq,
+                sender=Sender.CUSTOMER,
+                scoring_status=ScoringStatus.SCORED,
+            )
+            .order_by("-seq")
+            .values_list("sentiment_score", flat=True)[: rules.AGGREGATE_WINDOW]
+        )
+        scores = list(reversed(earlier))
+    frames: list[dict] = []
+    last_seq = after_seq
+    for message in messages:
+        message.conversation = conversation
+        last_seq = max(last_seq, message.seq)
+        frames.append(message_payload(message, for_customer=for_customer))
+        if for_customer or message.sender != Sender.CUSTOMER:
+            continue
+        if message.scoring_status == ScoringStatus.SCORED:
+            scores.append(message.sentiment_score)
+        if message.scoring_status in (ScoringStatus.SCORED, ScoringStatus.NOT_SCORED):
+            sentiment = rules.conversation_sentiment(scores)
+            frames.append(
+                scored_payload(
+                    message,
+                    conversation_score=sentiment.score,
+                    conversation_level=sentiment.level,
+                    trend=sentiment.trend,
+                )
+            )
+    return frames, last_seq
