@@ -120,7 +120,7 @@ def main() -> None:
             phone = login(browser, server, "sam", width=390, height=844)
             phone.goto("/ongoing/")
             settle(phone, 1000)
-            phone.screenshot(path=str(OUT / "ongoing-mobile.png"))
+            phone.screenshot(path=str(OUT / "ongoing-mobile.png"), full_page=True)
             browser.close()
     finally:
         if traffic is not None:
