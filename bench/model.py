@@ -1,0 +1,215 @@
+"""Benchmark of the default sentiment model, side by side with an XLM-R-base-sized classifier.
+
+    .venv/bin/python bench/model.py                 # both models, short messages + tweets, val F1
+    .venv/bin/python bench/model.py --no-f1         # timing only
+
+Each model runs in its own subprocess (so load time and peak memory are its own) on the same
+texts, with the same torch thread count (SENTIMENT_TORCH_THREADS, default 2):
+- load: from nothing in memory to a first result;
+- single: one short customer message per call, p50/p99 over repeated calls, through the full
+  ``score()`` path (language detection included) and the model alone;
+- batched: messages per second through ``score()`` in batches of SENTIMENT_MAX_BATCH (32), for
+  short customer messages and for UMSAB validation tweets (longer);
+- peak RSS of the process.
+The XLM-R-base-sized model is ``XLMRobertaForSequenceClassification`` built from the default
+``XLMRobertaConfig`` (278M parameters) with random weights, fp32, fed by the same tokenizer:
+fine for timing, meaningless for accuracy. Macro-F1 on UMSAB val is for the default model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(os.environ.get("UMSAB_DIR", ROOT.parent / "shared" / "data" / "umsab"))
+
+SHORT = [
+    "I've waited two hours, this is ridiculous", "my order number is 48213",
+    "thanks, that fixed it", "Llevo dos horas esperando, es ridículo",
+    "mon numéro de commande est 48213", "danke, das hat es behoben",
+    "Can you check the status of my refund?", "The app crashes every time I open it",
+    "Perfect, thank you so much!", "Esperei duas horas, isso é ridículo",
+    "Il pacco non è ancora arrivato", "我的订单号是 48213",
+    "Спасибо, всё работает", "Saya tak faham kenapa bayaran belum masuk",
+    "Where is my package?", "This is the third time I'm asking",
+]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(kind: str, with_f1: bool, repeats: int) -> dict:
+    import numpy as np
+    import torch
+
+    from insights.scoring.engine import BundledBackend, SentimentScorer, _threads
+
+    torch.set_num_threads(_threads())
+    started = time.perf_counter()
+    if kind == "default":
+        backend = BundledBackend()
+    else:
+        backend = XlmrBaseBackend()
+    scorer = SentimentScorer(backend=backend)
+    scorer.score([SHORT[0]])
+    load = time.perf_counter() - started
+
+    for text in SHORT:  # warm-up
+        scorer.score([text])
+    single, model_only = [], []
+    for i in range(repeats):
+        text = SHORT[i % len(SHORT)]
+        t = time.perf_counter()
+        scorer.score([text])
+        single.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        backend.predict([text])
+        model_only.append(time.perf_counter() - t)
+
+    short_batch = SHORT * 32  # 512 messages
+    t = time.perf_counter()
+    scorer.score(short_batch)
+    short_rate = len(short_batch) / (time.perf_counter() - t)
+
+    tweets = []
+    for lang_dir in sorted(DATA.iterdir()) if DATA.exists() else []:
+        f = lang_dir / "val_text.txt"
+        if f.exists():
+            tweets += f.read_text("utf-8").splitlines()[:64]
+    tweet_rate = None
+    if tweets:
+        t = time.perf_counter()
+        scorer._predict(tweets, backend)
+        tweet_rate = len(tweets) / (time.perf_counter() - t)
+
+    out = {
+        "model": backend.version,
+        "parameters_m": round(_n_params(backend) / 1e6, 1),
+        "load_s": round(load, 2),
+        "single_score_ms_p50": round(1000 * percentile(single, 50), 2),
+        "single_score_ms_p99": round(1000 * percentile(single, 99), 2),
+        "single_model_ms_p50": round(1000 * percentile(model_only, 50), 2),
+        "single_model_ms_p99": round(1000 * percentile(model_only, 99), 2),
+        "batched_short_msgs_per_s": round(short_rate, 1),
+        "batched_tweets_msgs_per_s": round(tweet_rate, 1) if tweet_rate else None,
+        "peak_rss_mb": round(rss_mb()),
+        "threads": torch.get_num_threads(),
+    }
+    if with_f1 and kind == "default" and DATA.exists():
+        from insights.scoring.training import load_split, macro_f1
+
+        per = {}
+        for language, examples in load_split(DATA, "val").items():
+            probs = scorer._predict([e.text for e in examples], backend)
+            per[language] = round(macro_f1([e.label for e in examples], np.argmax(probs, 1)), 2)
+        out["umsab_val_macro_f1"] = {"per_language": per, "average": round(sum(per.values()) / len(per), 2)}
+    return out
+
+
+def _n_params(backend) -> int:
+    model = getattr(backend, "model", None)
+    if model is not None:
+        return sum(p.numel() for p in model.parameters())
+    from safetensors import safe_open
+
+    with safe_open(str(backend.path / "model.safetensors"), "pt") as fh:  # the int8 linears hide theirs
+        total = sum(fh.get_slice(k).get_shape().numel() if hasattr(fh.get_slice(k).get_shape(), "numel")
+                    else _prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+    return total + sum(p.numel() for p in backend.head.parameters())
+
+
+def _prod(shape) -> int:
+    out = 1
+    for n in shape:
+        out *= n
+    return out
+
+
+class XlmrBaseBackend:
+    """XLM-R-base-sized sequence classifier, random weights, fp32, the bundled tokenizer."""
+
+    def __init__(self) -> None:
+        import torch
+        from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+        from insights.scoring.model import TextNormalizer, bundled_model_path
+        from tokenizers import Tokenizer
+
+        torch.manual_seed(0)
+        self.model = XLMRobertaForSequenceClassification(XLMRobertaConfig(num_labels=3)).eval()
+        path = bundled_model_path()
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=256)
+        self.normalize = TextNormalizer.from_dir(path)
+        self.version = "xlm-roberta-base-sized (random weights, fp32)"
+        self._torch = torch
+
+    def token_lengths(self, texts):
+        return [len(e.ids) for e in self.tokenizer.encode_batch([self.normalize(t) for t in texts])]
+
+    def predict(self, texts):
+        torch = self._torch
+        enc = self.tokenizer.encode_batch([self.normalize(t) for t in texts])
+        width = max(len(e.ids) for e in enc)
+        ids = torch.full((len(enc), width), 1, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, e in enumerate(enc):
+            ids[r, : len(e.ids)] = torch.tensor(e.ids)
+            mask[r, : len(e.ids)] = 1
+        with torch.inference_mode():
+            return torch.softmax(self.model(input_ids=ids, attention_mask=mask).logits, -1).double().numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-f1", action="store_true")
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--worker", choices=["default", "xlmr-base"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, not args.no_f1, args.repeats)))
+        return
+    results = {}
+    for kind in ("default", "xlmr-base"):
+        cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(args.repeats)]
+        if args.no_f1:
+            cmd.append("--no-f1")
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr[-3000:])
+            raise SystemExit(f"{kind} benchmark failed")
+        results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+    d, x = results["default"], results["xlmr-base"]
+    keys = ["parameters_m", "load_s", "single_score_ms_p50", "single_score_ms_p99",
+            "single_model_ms_p50", "single_model_ms_p99", "batched_short_msgs_per_s",
+            "batched_tweets_msgs_per_s", "peak_rss_mb"]
+    print(f"{'':28} {'default':>12} {'xlmr-base':>12} {'ratio':>8}")
+    for k in keys:
+        a, b = d.get(k), x.get(k)
+        ratio = ""
+        if a and b:
+            ratio = f"{(a / b if 'per_s' in k else b / a):.1f}x"
+        print(f"{k:28} {a!s:>12} {b!s:>12} {ratio:>8}")
+    print(f"default model: {d['model']}")
+    if "umsab_val_macro_f1" in d:
+        print("UMSAB val macro-F1:", json.dumps(d["umsab_val_macro_f1"]))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
