@@ -175,10 +175,12 @@ def test_customer_service_phrasing_in_several_languages(real_scorer):
 @pytest.mark.model
 def test_real_scorer_keeps_input_order_across_batches(real_scorer):
     texts = (NEGATIVE + NEUTRAL + POSITIVE) * 3
-    one_by_one = [real_scorer.score([t])[0].score for t in texts[:15]]
-    batched = [r.score for r in real_scorer.score(texts)]
-    assert batched[:15] == pytest.approx(one_by_one, abs=0.05)
-    assert batched[:15] == batched[15:30] == batched[30:]
+    one_by_one = [real_scorer.score([t])[0] for t in texts[:15]]
+    batched = real_scorer.score(texts)
+    top = lambda r: max(r.probabilities, key=r.probabilities.get)  # noqa: E731
+    assert [top(r) for r in batched] == [top(r) for r in one_by_one] * 3
+    # Dynamic int8 quantises activations per batch, so a score moves a little with its batch.
+    assert [r.score for r in batched[:15]] == pytest.approx([r.score for r in one_by_one], abs=0.15)
 
 
 @pytest.mark.model
