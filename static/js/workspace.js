@@ -83,7 +83,9 @@ function buildSession(info) {
     el("header", {class: "comm-header"},
       el("div", {}, el("h2", {class: "comm-customer", text: name}), el("p", {class: "hint", text: meta})),
       el("div", {class: "comm-sentiment", "aria-live": "polite"},
-        el("span", {class: "comm-sentiment-title", text: "Customer sentiment"}), commSentiment)),
+        el("span", {class: "comm-sentiment-title", text: "Customer sentiment"}), commSentiment),
+      el("button", {type: "button", class: "end-button", dataset: {conversation: id}}, "End conversation",
+        el("span", {class: "visually-hidden", text: ` with ${name}`}))),
     el("div", {class: "panel-alert", role: "alert", hidden: true}),
     el("ol", {class: "transcript", "aria-label": `Transcript with ${name}`}),
     el("form", {class: "reply-form", dataset: {conversation: id}},
@@ -144,6 +146,7 @@ function onFrame(frame) {
     case "alert.raised": {
       if (!section || (frame.audience && frame.audience !== "representative")) return;
       const text = `Alert: the customer's sentiment is ${frame.label}`;
+      if (document.hidden && !document.title.startsWith("⚠")) document.title = `⚠ ${document.title}`;
       if (focusedId() === id) showPanelAlert(id, text);
       else {
         const badge = tab(id).querySelector(".tab-alert");
@@ -214,3 +217,26 @@ root.addEventListener("keydown", (event) => {
   }
 });
 wireCorrections(root);
+
+// The browser tab's title carries a ⚠ while an alert arrived unseen; it clears on return.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && document.title.startsWith("⚠ ")) document.title = document.title.slice(2);
+});
+
+// End conversation: the REST close endpoint; conversation.updated (closed) removes the session.
+root.addEventListener("click", async (event) => {
+  const button = event.target.closest(".end-button");
+  if (!button) return;
+  button.disabled = true;
+  const url = root.dataset.closeUrl.replace("/0/", `/${button.dataset.conversation}/`);
+  try {
+    const response = await fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "Content-Type": "application/json"}, body: "{}"});
+    if (!response.ok) throw new Error(String(response.status));
+    removeSession(button.dataset.conversation);
+  } catch (err) {
+    button.disabled = false;
+    const status = panel(button.dataset.conversation)?.querySelector(".reply-status");
+    if (status) status.textContent = "Could not end the conversation; try again.";
+  }
+});

@@ -166,6 +166,10 @@ def test_assign_and_transfer_move_the_conversation_between_the_right_screens(act
     panel.get_by_label(re.compile("Reply to")).fill("Hi, Raj from technical support here.")
     panel.get_by_role("button", name="Send").click()
     expect(chat.locator(".msg-representative .msg-text")).to_have_text("Hi, Raj from technical support here.", timeout=5_000)
+    # Ending it closes the session and takes it off the report.
+    panel.get_by_role("button", name="End conversation").click()
+    expect(tab(raj, customer)).to_have_count(0, timeout=5_000)
+    expect(row(sup, customer)).to_have_count(0, timeout=5_000)
 
 
 def test_an_admin_saves_a_threshold_and_the_next_alert_follows_it(scored, actors, server):
