@@ -30,6 +30,12 @@ def tab(page, customer: str):
     return page.locator(".session-tab", has=page.locator(".tab-name", has_text=customer))
 
 
+def tabs_order(page, first: str, second: str) -> bool:
+    """True when ``second``'s tab comes right after ``first``'s."""
+    names = page.locator(".session-tab .tab-name").all_inner_texts()
+    return names.index(second) == names.index(first) + 1
+
+
 def set_thresholds(server, *, representative: int, supervisor: int) -> None:
     server.orm(
         "from django.contrib.auth import get_user_model\n"
@@ -95,7 +101,11 @@ def test_a_session_not_in_focus_shows_the_alert_on_its_tab(scored, actors):
     expect(badge).to_have_text(re.compile("Alert"))
     # The focused session shows no alert; opening the other session shows it in its panel.
     expect(rep.locator(f"#panel-{tab(rep, first).get_attribute('data-conversation')} .panel-alert")).to_be_hidden()
-    tab(rep, second).click()
+    # Keyboard: the session tabs are a tablist (arrow keys move between sessions).
+    tab(rep, first).focus()
+    assert tabs_order(rep, first, second)  # a new session opens as the last tab
+    rep.keyboard.press("ArrowRight")
+    expect(tab(rep, second)).to_have_attribute("aria-selected", "true")
     expect(rep.locator(".session-panel:not([hidden]) .panel-alert")).to_be_visible()
     expect(badge).to_be_hidden()
 
