@@ -524,7 +524,7 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
     center_env = dict(env)
     center_env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "sentiment_admin.settings.local",
+            "DJANGO_SETTINGS_MODULE": args.settings,
             "DJANGO_DEBUG": "0",
             "DEMO_TRAFFIC": "0",
             "LOG_LEVEL": "WARNING",
@@ -548,10 +548,12 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         flush_redis(center_env["REDIS_URL"])
         ports = [args.port + i for i in range(args.web)]
         argv = [
-            python, str(ROOT / "bin" / "center-production"), "--settings", "sentiment_admin.settings.local",
+            python, str(ROOT / "bin" / "center-production"), "--settings", args.settings,
             "--web", str(args.web), "--workers", str(workers), "--port", str(args.port),
             "--log-dir", str(run_dir / "logs"), "--grace", "5",
         ]
+        if args.settings != "sentiment_admin.settings.local":
+            argv.append("--skip-model")
     log(f"run {run}: starting the center ({'embedded' if embedded else f'{args.web} web, {workers} workers'}); logs in {run_dir}")
     with open(run_dir / "center.out", "wb") as out:
         center = subprocess.Popen(argv, cwd=ROOT, env=center_env, stdout=out, stderr=subprocess.STDOUT,
@@ -623,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CUSTOMER_RATE_LIMIT_PER_MINUTE in the center (default 600: the bench's "
                         "customers send faster than a person types)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--settings", default="sentiment_admin.settings.local",
+                        help="settings module of the center (default: local, with DEBUG and demo traffic off; "
+                        "tests.fault_settings measures the pipeline without the model)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600 or args.rate <= 0 or args.rate > 5000:
         parser.error("--duration must be in (0, 600] and --rate in (0, 5000]")
