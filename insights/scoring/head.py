@@ -78,3 +78,37 @@ def load_head(directory: Path = WEIGHTS_DIR) -> tuple[SentimentHead, dict]:
     head.load_state_dict(state)
     head.eval()
     return head, meta
+
+
+TOP_LAYERS_WEIGHTS = "top_layers.safetensors"
+
+
+def save_top_layers(state: dict[str, torch.Tensor], directory: Path = WEIGHTS_DIR) -> None:
+    """Fine-tuned encoder layers, linear weights as int8 per output channel (the serving precision)."""
+    from safetensors.torch import save_file
+
+    out = {}
+    for name, value in state.items():
+        value = value.detach().float()
+        if value.dim() == 2:
+            scale = value.abs().amax(dim=1).clamp(min=1e-8) / 127.0
+            out[name] = torch.round(value / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+            out[name + ".scale"] = scale.contiguous()
+        else:
+            out[name] = value.contiguous()
+    save_file(out, str(Path(directory) / TOP_LAYERS_WEIGHTS), metadata={"format": "pt"})
+
+
+def load_top_layers(directory: Path = WEIGHTS_DIR) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    raw = load_file(str(Path(directory) / TOP_LAYERS_WEIGHTS))
+    state = {}
+    for name, value in raw.items():
+        if name.endswith(".scale"):
+            continue
+        if value.dtype == torch.int8:
+            state[name] = value.float() * raw[name + ".scale"][:, None]
+        else:
+            state[name] = value.float()
+    return state

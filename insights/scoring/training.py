@@ -117,7 +117,7 @@ def train_head(
     head.scale.copy_(x.std(0).clamp(min=1e-4))
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(y) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = _schedule(opt, lr, steps)
     best = (-1.0, None, 0)
     for epoch in range(epochs):
         head.train()
@@ -139,6 +139,15 @@ def train_head(
         log(f"best val macro-F1 {best[0]:.2f} at epoch {best[2]}/{epochs}")
     head.eval()
     return head, (best[2] if best[1] is not None else epochs)
+
+
+def _schedule(opt, max_lr, total_steps: int):
+    """One-cycle (10% warm-up, cosine decay); constant for runs too short for one."""
+    import torch
+
+    if total_steps < 20:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=0.1)
 
 
 def predict(head, features: np.ndarray) -> np.ndarray:
@@ -169,3 +178,156 @@ def extract_features(backend, texts: Sequence[str], *, batch_size: int = 32,
             out = np.zeros((len(texts), feats.shape[1]), dtype=np.float32)
         out[chunk] = feats
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def finetune_top_layers(
+    backend,
+    train: Sequence[Example],
+    val: Sequence[Example],
+    *,
+    n_layers: int,
+    weights: Sequence[float],
+    epochs: int = 3,
+    layer_lr: float = 4e-5,
+    head_lr: float = 1e-3,
+    hidden: int = 256,
+    dropout: float = 0.3,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+):
+    """Fine-tune the encoder's top ``n_layers`` layers together with a new head.
+
+    The layers below stay frozen: their output is computed once (with the int8 encoder that
+    serves) and cached per text, so an epoch costs only the top layers' forward and backward.
+    ``backend`` is a :class:`BundledBackend` built with ``head_dir=None``. Returns
+    (top-layer state dict keyed "<layer index>.<param>", head, best epoch, val macro-F1).
+    """
+    import copy
+
+    import torch
+
+    from .head import LAYERS, SentimentHead, pool_hidden_states
+    from .model import load_bundled_encoder
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    n_total = backend.encoder.config.num_hidden_layers
+    start = n_total - n_layers
+    frozen_layers = [layer for layer in LAYERS if layer <= start]
+    tuned_layers = [layer for layer in LAYERS if layer > start]
+
+    def cache(texts):
+        enc = backend._encode(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
+        tokens, frozen = [None] * len(texts), [None] * len(texts)
+        chunks = [order[i : i + 64] for i in range(0, len(order), 64)]
+        for chunk in progress(chunks) if progress else chunks:
+            width = max(len(enc[i].ids) for i in chunk)
+            ids = torch.full((len(chunk), width), backend.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                ids[row, : len(enc[i].ids)] = torch.tensor(enc[i].ids)
+                mask[row, : len(enc[i].ids)] = 1
+            with torch.inference_mode():
+                hs = backend.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+                pooled = pool_hidden_states(hs, mask, frozen_layers) if frozen_layers else torch.zeros(len(chunk), 0)
+            for row, i in enumerate(chunk):
+                tokens[i] = hs[start][row, : len(enc[i].ids)].clone().half()
+                frozen[i] = pooled[row].clone()
+        return tokens, torch.stack(frozen)
+
+    log(f"caching layer {start} outputs")
+    t_train, f_train = cache([e.text for e in train])
+    t_val, f_val = cache([e.text for e in val])
+    y_train = torch.tensor([e.label for e in train])
+    y_val = np.array([e.label for e in val])
+    w_train = torch.tensor(list(weights), dtype=torch.float32)
+
+    fp32, _, _ = load_bundled_encoder(backend.path, quantize=False)
+    top = torch.nn.ModuleList([copy.deepcopy(fp32.encoder.layer[i]) for i in range(start, n_total)])
+    del fp32
+    head = SentimentHead(2 * 384 * len(LAYERS), hidden=hidden, dropout=dropout)
+
+    def pad(tokens, idx):
+        width = max(tokens[i].shape[0] for i in idx)
+        x = torch.zeros(len(idx), width, tokens[idx[0]].shape[1])
+        m = torch.zeros(len(idx), width, dtype=torch.long)
+        for row, i in enumerate(idx):
+            n = tokens[i].shape[0]
+            x[row, :n] = tokens[i].float()
+            m[row, :n] = 1
+        return x, m
+
+    def features(layers, x, m, frozen):
+        ext = (1.0 - m[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        states = {start: x}
+        for k, layer in enumerate(layers):
+            out = layer(x, attention_mask=ext)
+            x = out[0] if isinstance(out, tuple) else out
+            states[start + 1 + k] = x
+        mm = m.unsqueeze(-1).float()
+        parts = [frozen]
+        for layer in tuned_layers:
+            h = states[layer]
+            parts += [(h * mm).sum(1) / mm.sum(1).clamp(min=1), h[:, 0]]
+        return torch.cat(parts, -1)
+
+    by_length = sorted(range(len(train)), key=lambda i: t_train[i].shape[0])
+    val_by_length = sorted(range(len(val)), key=lambda i: t_val[i].shape[0])
+    with torch.no_grad():
+        top.eval()
+        feats = []
+        for s in range(0, len(train), 128):
+            idx = by_length[s : s + 128]
+            x, m = pad(t_train, idx)
+            feats.append(features(top, x, m, f_train[idx]))
+        feats = torch.cat(feats)
+        head.mean.copy_(feats.mean(0))
+        head.scale.copy_(feats.std(0).clamp(min=1e-4))
+
+    def evaluate(layers):
+        layers.eval()
+        head.eval()
+        probs = np.zeros((len(val), 3))
+        with torch.inference_mode():
+            for s in range(0, len(val), 128):
+                idx = val_by_length[s : s + 128]
+                x, m = pad(t_val, idx)
+                probs[idx] = torch.softmax(head(features(layers, x, m, f_val[idx])), -1).numpy()
+        return macro_f1(y_val, probs.argmax(1))
+
+    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": layer_lr},
+                             {"params": head.parameters(), "lr": head_lr}], weight_decay=0.01)
+    lengths = [t.shape[0] for t in t_train]
+    per_epoch = math.ceil(len(train) / batch_size)
+    sched = _schedule(opt, [layer_lr, head_lr], epochs * per_epoch)
+    best = (-1.0, None, 0)
+    for epoch in range(epochs):
+        top.train()
+        head.train()
+        order = sorted(range(len(train)), key=lambda i: lengths[i] + rng.random() * 8)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        rng.shuffle(batches)
+        for idx in progress(batches) if progress else batches:
+            x, m = pad(t_train, idx)
+            loss = torch.nn.functional.cross_entropy(head(features(top, x, m, f_train[idx])), y_train[idx],
+                                                     reduction="none")
+            loss = (loss * w_train[idx]).sum() / w_train[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        f1 = evaluate(top)
+        log(f"epoch {epoch + 1}/{epochs}: val macro-F1 {f1:.2f}")
+        if f1 > best[0]:
+            best = (f1, (copy.deepcopy(top.state_dict()), copy.deepcopy(head.state_dict())), epoch + 1)
+    top.load_state_dict(best[1][0])
+    head.load_state_dict(best[1][1])
+    head.eval()
+    state = {}
+    for k, layer_number in enumerate(range(start, n_total)):
+        for name, value in top[k].state_dict().items():
+            state[f"{layer_number}.{name}"] = value
+    return state, head, best[2], best[0]

@@ -35,18 +35,21 @@ class Command(BaseCommand):
         parser.add_argument("--hidden", type=int, default=256)
         parser.add_argument("--dropout", type=float, default=0.5)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--finetune-layers", type=int, default=0,
+                            help="also fine-tune the encoder's top N layers (stored int8, ~1.8 MB each); "
+                                 "0 = train the head only over the frozen encoder")
 
     def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
-               hidden, dropout, seed, **options):
+               hidden, dropout, seed, finetune_layers=0, **options):
         import torch
         from tqdm import tqdm
 
         from insights.scoring.engine import BundledBackend, _threads
-        from insights.scoring.head import LAYERS, WEIGHTS_DIR, save_head
+        from insights.scoring.head import LAYERS, TOP_LAYERS_WEIGHTS, WEIGHTS_DIR, save_head, save_top_layers
         from insights.scoring.model import ModelUnavailable, default_model_dir
         from insights.scoring.training import (
-            extract_features, load_csv, load_customer_service_examples, load_split, macro_f1,
-            predict, shuffled, train_head,
+            extract_features, finetune_top_layers, load_csv, load_customer_service_examples,
+            load_split, macro_f1, predict, shuffled, train_head,
         )
 
         train, val = [], []
@@ -81,24 +84,42 @@ class Command(BaseCommand):
         backend.layers = list(LAYERS)
         bar = lambda chunks: tqdm(chunks, desc="encoding", unit="batch", file=sys.stderr)  # noqa: E731
         started = time.monotonic()
-        texts = [e.text for e in train + extra]
-        x_all = extract_features(backend, texts, progress=bar)
-        x_val = extract_features(backend, [e.text for e in val], progress=bar)
-        y_all = np.array([e.label for e in train + extra])
-        y_val = np.array([e.label for e in val])
         weights = np.array([1.0] * len(train) + [customer_service_weight] * len(extra))
-        head, best_epoch = train_head(
-            x_all, y_all, weights=weights, x_val=x_val, y_val=y_val, hidden=hidden, epochs=epochs,
-            dropout=dropout, seed=seed, log=lambda m: self.stderr.write(m),
-        )
-        val_f1 = macro_f1(y_val, predict(head, x_val).argmax(1))
+        out = Path(output) if output else WEIGHTS_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        if finetune_layers > 0:
+            top_state, head, best_epoch, _ = finetune_top_layers(
+                backend, train + extra, val, n_layers=finetune_layers, weights=weights,
+                epochs=epochs, seed=seed, hidden=hidden, dropout=dropout,
+                progress=lambda items: tqdm(items, unit="batch", file=sys.stderr, mininterval=10),
+                log=lambda m: self.stderr.write(m),
+            )
+            save_top_layers(top_state, out)
+            tuned = sorted({int(k.split(".")[0]) + 1 for k in top_state})
+        else:
+            (out / TOP_LAYERS_WEIGHTS).unlink(missing_ok=True)
+            tuned = []
+            x_all = extract_features(backend, [e.text for e in train + extra], progress=bar)
+            x_val = extract_features(backend, [e.text for e in val], progress=bar)
+            y_all = np.array([e.label for e in train + extra])
+            head, best_epoch = train_head(
+                x_all, y_all, weights=weights, x_val=x_val, y_val=[e.label for e in val], hidden=hidden,
+                epochs=epochs, dropout=dropout, seed=seed, log=lambda m: self.stderr.write(m),
+            )
+        # Report validation through the serving path: the int8 encoder (with the tuned layers).
+        save_head(head, {"layers": list(LAYERS), "finetuned_layers": tuned}, out)
+        serving = BundledBackend(default_model_dir(), head_dir=out)
+        x_val = extract_features(serving, [e.text for e in val], progress=bar)
+        y_val = np.array([e.label for e in val])
+        val_f1 = macro_f1(y_val, predict(serving.head, x_val).argmax(1))
         per_group = {}
         for group in sorted({e.group for e in val}):
             idx = [i for i, e in enumerate(val) if e.group == group]
-            per_group[group] = round(macro_f1(y_val[idx], predict(head, x_val[idx]).argmax(1)), 2)
+            per_group[group] = round(macro_f1(y_val[idx], predict(serving.head, x_val[idx]).argmax(1)), 2)
         meta = {
             "encoder": backend.version.split("+")[0],
             "layers": list(LAYERS),
+            "finetuned_layers": tuned,
             "pooling": ["mean", "first"],
             "train_examples": len(train),
             "customer_service_examples": len(extra),
@@ -111,6 +132,5 @@ class Command(BaseCommand):
             "val_per_group": per_group,
             "seconds": round(time.monotonic() - started, 1),
         }
-        out = Path(output) if output else WEIGHTS_DIR
         save_head(head, meta, out)
         self.stdout.write(json.dumps(meta, ensure_ascii=False))
