@@ -281,3 +281,24 @@ export function readJSON(id) {
   const node = document.getElementById(id);
   return node ? JSON.parse(node.textContent) : null;
 }
+
+const THRESHOLD_LABELS = {"0": "off", "-1": "Slightly negative", "-2": "Negative", "-3": "Very negative"};
+
+/** settings.changed: say on the page that the admin's new thresholds apply from the next message. */
+export function settingsNotice(frame) {
+  if (frame.type !== "settings.changed") return false;
+  let node = document.getElementById("settings-notice");
+  if (!node) {
+    node = el("p", {id: "settings-notice", class: "settings-notice", role: "status"});
+    document.querySelector("main h1")?.after(node);
+  }
+  const parts = frame.monitoring_enabled === false
+    ? ["Sentiment monitoring was turned off: new messages are not scored."]
+    : [`Sentiment settings changed: representative alerts at ${THRESHOLD_LABELS[String(frame.representative_threshold)] || frame.representative_threshold},`
+       + ` supervisor notifications at ${THRESHOLD_LABELS[String(frame.supervisor_threshold)] || frame.supervisor_threshold}, from the next message.`];
+  node.textContent = parts.join(" ");
+  node.hidden = false;
+  clearTimeout(node._timer);
+  node._timer = setTimeout(() => { node.hidden = true; }, 20000);
+  return true;
+}

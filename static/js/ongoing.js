@@ -1,6 +1,6 @@
 // Supervisor "Ongoing conversations" report: a live table (no refresh), filters, sort by
 // sentiment, toasts and a notification list with acknowledge and snooze.
-import {LiveSocket, connectionBadge, durationText, el, renderSentiment, timeText, wirePresence} from "./live.js";
+import {LiveSocket, connectionBadge, durationText, el, renderSentiment, settingsNotice, timeText, wirePresence} from "./live.js";
 
 const root = document.getElementById("ongoing");
 const staffId = root.dataset.staffId;
@@ -252,7 +252,7 @@ function onFrame(frame) {
       markAcknowledged(frame);
       break;
     default:
-      presence(frame);
+      if (!settingsNotice(frame)) presence(frame);
   }
 }
 

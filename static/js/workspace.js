@@ -3,7 +3,7 @@
 // A session not in focus shows an alert badge on its tab when the threshold is crossed.
 import {
   LiveSocket, appendMessage, applyMessageScore, connectionBadge, el, markDropDrivers,
-  renderSentiment, wireCorrections, wirePresence,
+  renderSentiment, settingsNotice, wireCorrections, wirePresence,
 } from "./live.js";
 
 const root = document.getElementById("workspace");
@@ -183,7 +183,7 @@ function onFrame(frame) {
       if (section) removeSession(id);
       break;
     default:
-      presence(frame);
+      if (!settingsNotice(frame)) presence(frame);
   }
 }
 

@@ -192,6 +192,8 @@ def test_an_admin_saves_a_threshold_and_the_next_alert_follows_it(scored, actors
         )
         admin.get_by_role("button", name="Save", exact=True).click()
         expect(admin.locator(".flash")).to_contain_text("saved")
+        # The open report says so at once, without reload.
+        expect(sup.locator("#settings-notice")).to_contain_text("supervisor notifications at off", timeout=5_000)
         chat, customer = actors.customer(queue="Billing")
         expect(row(sup, customer)).to_be_visible(timeout=5_000)
         say(chat, ANGRY_EN)
