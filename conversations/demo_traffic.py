@@ -383,7 +383,7 @@ def demo_history_load(*, days: int = 14, seed: int = 7) -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from conversations.models import Conversation, ConversationStatus, Customer, Message, ScoringStatus, Sender
+    from conversations.models import Conversation, ConversationStatus, Customer, Message, ScoringStatus
     from insights.models import AlertAudience, AlertKind, SentimentAlert
 
     if days <= 0 or Conversation.objects.filter(status=ConversationStatus.CLOSED).exists():

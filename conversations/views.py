@@ -37,7 +37,7 @@ from conversations.selectors import (
     user_is_admin,
 )
 from insights.levels import SentimentLevel
-from insights.models import NotificationRecipient, SentimentCorrection
+from insights.models import NotificationRecipient
 
 TRANSCRIPT_LIMIT = 200
 
@@ -235,8 +235,8 @@ def _route_context(staff: StaffMember, c: Conversation) -> dict:
     reps = StaffMember.objects.filter(role=Role.REPRESENTATIVE).select_related("user").prefetch_related("queues")
     if staff.role != Role.ADMIN:
         reps = reps.filter(queues__in=staff.queues.all()).distinct()
-    queues = Queue.objects.all() if staff.role == Role.ADMIN else staff.queues.all()
-    return {"row": _conversation_row(c, timezone.now()), "representatives": list(reps), "queues": list(queues)}
+    # Any queue is a transfer target (a supervisor can hand a conversation to another department).
+    return {"row": _conversation_row(c, timezone.now()), "representatives": list(reps), "queues": list(Queue.objects.all())}
 
 
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
@@ -287,10 +287,17 @@ def conversation_transfer(request, conversation_id: int):
     context = _route_context(staff, c)
     queue_id = request.POST.get("queue", "")
     rep_id = request.POST.get("representative", "")
-    queue = next((q for q in Queue.objects.all() if str(q.pk) == queue_id), None)
-    rep = next((r for r in context["representatives"] if str(r.pk) == rep_id), None) if rep_id else None
-    if rep_id and rep is None:
-        rep = StaffMember.objects.filter(pk=rep_id if rep_id.isdigit() else 0, role=Role.REPRESENTATIVE).first()
+    queue = next((q for q in context["queues"] if str(q.pk) == queue_id), None)
+    rep = None
+    if rep_id:
+        # A representative of the supervisor's queues, or of the queue it is transferred to.
+        candidates = list(context["representatives"])
+        if queue is not None:
+            candidates += list(StaffMember.objects.filter(role=Role.REPRESENTATIVE, queues=queue))
+        rep = next((r for r in candidates if str(r.pk) == rep_id), None)
+        if rep is None:
+            flash.error(request, "Choose a representative of your queues or of the target queue.")
+            return redirect("conversations:route", conversation_id=c.pk)
     if queue is None and rep is None:
         flash.error(request, "Choose a queue or a representative to transfer to.")
         return redirect("conversations:route", conversation_id=c.pk)

@@ -208,3 +208,22 @@ def test_dashboard_renders_with_caveat_and_export(login, setup):
 def test_home_sends_each_role_to_its_screen(login, setup):
     assert login(setup["rep"]).get("/")["Location"] == reverse("conversations:workspace")
     assert login(setup["sup"]).get("/")["Location"] == reverse("conversations:ongoing")
+
+
+def test_transfer_refuses_a_representative_outside_the_supervisors_and_target_queues(login, setup):
+    outsider_queue = QueueFactory(name="Elsewhere")
+    outsider = RepresentativeFactory(queues=[outsider_queue])
+    conv = setup["conv"]
+    login(setup["sup"]).post(reverse("conversations:transfer", args=[conv.pk]), {"representative": outsider.pk})
+    conv.refresh_from_db()
+    assert conv.representative == setup["rep"]
+
+
+def test_a_supervisor_can_transfer_to_another_departments_queue(login, setup):
+    conv = setup["conv"]
+    client = login(setup["sup"])
+    client.post(reverse("conversations:transfer", args=[conv.pk]), {"queue": setup["tech"].pk})
+    conv.refresh_from_db()
+    assert conv.queue == setup["tech"] and conv.representative is None
+    # It has left the supervisor's queues, so it is no longer theirs to monitor.
+    assert client.get(reverse("conversations:monitor", args=[conv.pk])).status_code == 404
