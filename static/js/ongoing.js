@@ -180,7 +180,7 @@ function markAcknowledged(frame) {
     if (node.classList.contains("toast")) node.remove();
     else {
       node.classList.add("acknowledged");
-      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: `Acknowledged${frame.by ? ` by ${frame.by}` : ""}`}));
+      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: `Acknowledged${frame.by_name ? ` by ${frame.by_name}` : ""}`}));
       setTimeout(() => { node.remove(); root.querySelector(".no-notifications").hidden = notifList.children.length > 0; }, 4000);
     }
   }

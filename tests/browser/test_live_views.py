@@ -133,7 +133,9 @@ def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(sco
         expect(sup.locator("#notification-list .notification", has_text=customer2)).to_be_visible()
         # Acknowledge from the toast: it leaves the toast stack and is marked in the list.
         toast.get_by_role("button", name="Acknowledge").click()
-        expect(sup.locator("#notification-list .notification.acknowledged", has_text=customer2)).to_be_visible(timeout=5_000)
+        acknowledged = sup.locator("#notification-list .notification.acknowledged", has_text=customer2)
+        expect(acknowledged).to_be_visible(timeout=5_000)
+        expect(acknowledged).to_contain_text("Acknowledged by Sam Supervisor")
     finally:
         server.orm(
             "from conversations.models import StaffMember\n"
