@@ -306,6 +306,13 @@ EXPORT_COLUMNS = [
 ]
 
 
+def _safe_cell(value):
+    """Names typed by people could start a spreadsheet formula; quote those (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
     """One row per conversation in scope. Customer names and message texts are not exported."""
     conversations = dashboard_conversations(viewer, filters).annotate(
@@ -315,7 +322,7 @@ def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
     writer = csv.writer(buf)
     writer.writerow(EXPORT_COLUMNS)
     for c in conversations:
-        writer.writerow([
+        writer.writerow([_safe_cell(v) for v in [
             c.pk,
             c.created_at.isoformat(),
             c.closed_at.isoformat() if c.closed_at else "",
@@ -330,5 +337,5 @@ def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
             "" if c.sentiment_score is None else round(c.sentiment_score, 4),
             c.sentiment_trend,
             c.scored,
-        ])
+        ]])
     return buf.getvalue()

@@ -129,3 +129,10 @@ def test_csv_export_has_one_row_per_conversation_in_scope_and_no_message_text(or
     assert lines[0].startswith("conversation,started_at")
     assert len(lines) == 3
     assert "Hello" not in text
+
+
+def test_csv_export_quotes_cells_that_would_start_a_formula(org):
+    org["billing"].name = "=HYPERLINK(\"http://evil\")"
+    org["billing"].save()
+    text = dashboard_csv(org["sup"], DashboardFilters.default())
+    assert "'=HYPERLINK" in text
