@@ -12,7 +12,7 @@ from django.test import override_settings
 from conversations.models import Presence, StaffConnection, StaffMember
 from conversations.services.presence import InvalidPresence, presence_set
 from tests.conversations.factories import RepresentativeFactory, SupervisorFactory
-from tests.conversations.wsutil import close_all, next_frame, send, staff_socket, wait_for
+from tests.conversations.wsutil import close_all, connect, next_frame, send, session_cookie, staff_socket, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,12 +50,13 @@ async def test_offline_after_grace_when_the_last_socket_closes():
 
 
 async def test_a_reload_within_the_grace_period_keeps_presence():
-    with override_settings(PRESENCE_OFFLINE_GRACE_SECONDS=0.5):
+    with override_settings(PRESENCE_OFFLINE_GRACE_SECONDS=1.5):
         sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.BUSY)
-        ws = await staff_socket(sup)
+        cookie = await session_cookie(sup)
+        ws = await connect("/ws/staff/", cookie=cookie)
         await ws.disconnect()
-        ws = await staff_socket(sup)  # the page reloaded
-        await asyncio.sleep(0.8)
+        ws = await connect("/ws/staff/", cookie=cookie)  # the page reloaded
+        await asyncio.sleep(2.0)
         assert await presence_of(sup) == Presence.BUSY
         await close_all(ws)
 
