@@ -143,6 +143,17 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await getattr(self, handler)(content)
         except FrameError as exc:
             await self.send_error(exc.code, exc.message, **exc.extra)
+        except Exception:  # a bug or an outage must not drop the socket
+            logger.exception("frame %s failed", kind)
+            await self.send_error("server_error", "Something went wrong on our side; please try again.")
+
+    async def dispatch(self, message):
+        try:
+            await super().dispatch(message)
+        except ValueError as exc:
+            if "No handler for message type" not in str(exc):
+                raise
+            logger.warning("%s ignored a %r event", type(self).__name__, message.get("type"))
 
     async def on_ping(self, content: dict) -> None:
         await self.send_json({"type": realtime.PONG})
