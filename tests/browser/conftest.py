@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server_proc():
     server = LiveServer().start()
     # Both thresholds at Slightly negative, so the flows do not hang on the model's calibration
@@ -40,7 +40,9 @@ def live_server_proc():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and pytest-asyncio cannot run the async tests after it until it stops.
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -55,7 +57,7 @@ def server(live_server_proc):
     return live_server_proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scoring_ready(live_server_proc):
     """Warm the server's own scorer with one message (so the first timed message does not pay
     for loading the model) and say whether scoring works here ("ok" or the reason it does not)."""
