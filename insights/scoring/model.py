@@ -396,13 +396,17 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
         from transformers.utils import logging as hf_logging
 
         previous = hf_logging.get_verbosity()
+        bar = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         try:
             model = BertModel.from_pretrained(
                 str(path), local_files_only=True, add_pooling_layer=False, dtype=torch.float16
             )
         finally:
             hf_logging.set_verbosity(previous)
+            if bar:
+                hf_logging.enable_progress_bar()
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     except Exception as exc:
         raise ModelUnavailable(
