@@ -571,6 +571,7 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             reps=args.reps, supervisors=args.supervisors, conversations=args.conversations,
             warmup=max(workers, 2) * 2, run=run,
         )
+        load_before = os.getloadavg()
         sampler = ProcessSampler()
         sampler.discover(center.pid)
         if embedded:
@@ -584,6 +585,7 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             )
         )
         processes = sampler.stop()
+        load_after = os.getloadavg()
         counts = database_counts([cid for cid, _ in fixture.conversations])
     finally:
         _stop_group(center)
@@ -603,6 +605,9 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         "pending_after_drain": counts.get("pending", 0),
         **{k: v for k, v in obs_result.items() if k not in ("sent", "acked")},
         "processes": processes,
+        # Other work on the machine skews every figure: the 1-minute load before and after.
+        "load_average_1min": [round(load_before[0], 2), round(load_after[0], 2)],
+        "cpu_cores": os.cpu_count(),
     }
 
 
