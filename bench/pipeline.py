@@ -258,9 +258,12 @@ def create_fixture(*, reps: int, supervisors: int, conversations: int, warmup: i
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.db import connections
 
-    from conversations.models import Presence, Queue, Role
+    from conversations.models import Presence, Queue
     from conversations.services.assignment import conversation_assign
-    from conversations.services.ingest import conversation_create, integration_token_create
+    from conversations.services.ingest import (
+        conversation_create,
+        integration_token_create,
+    )
     from conversations.services.staff import staff_create
 
     store = import_module(settings.SESSION_ENGINE).SessionStore

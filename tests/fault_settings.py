@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from sentiment_admin.settings.test import *  # noqa: F401,F403
+from sentiment_admin.settings.test import *
 
 if os.environ.get("FAULT_REAL_SCORER") != "1":
     SENTIMENT_SCORER = "tests.fault_settings.slow_scorer"

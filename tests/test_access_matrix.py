@@ -37,7 +37,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from conversations.models import Presence
 from conversations.services.ingest import integration_token_create
-from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert, SentimentSettings
+from insights.models import (
+    AlertAudience,
+    AlertKind,
+    NotificationRecipient,
+    SentimentAlert,
+    SentimentSettings,
+)
 from sentiment_admin import realtime
 from sentiment_admin.routing import websocket_urlpatterns
 from tests.conversations.factories import (

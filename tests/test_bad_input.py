@@ -19,9 +19,19 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from conversations.models import Conversation, ConversationStatus, Message, ScoringStatus, Sender
+from conversations.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    ScoringStatus,
+    Sender,
+)
 from conversations.services.ingest import integration_token_create
-from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
+from insights.models import (
+    QueueSentimentOverride,
+    SentimentSettings,
+    SettingsAuditEntry,
+)
 from insights.selectors import sentiment_settings_get
 from tests.conversations.factories import (
     AdminFactory,
@@ -283,7 +293,11 @@ def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
     import httpx
 
     from insights.models import AlertAudience, AlertKind, SentimentAlert
-    from insights.services.webhooks import SIGNATURE_HEADER, webhook_deliver, webhook_verify
+    from insights.services.webhooks import (
+        SIGNATURE_HEADER,
+        webhook_deliver,
+        webhook_verify,
+    )
 
     SentimentSettings.objects.update_or_create(
         pk=SentimentSettings.SINGLETON_PK,

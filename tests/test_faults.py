@@ -29,7 +29,11 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from conversations.models import Message, ScoringStatus, Sender
-from tests.conversations.factories import ConversationFactory, QueueFactory, RepresentativeFactory
+from tests.conversations.factories import (
+    ConversationFactory,
+    QueueFactory,
+    RepresentativeFactory,
+)
 from tests.conversations.wsutil import (
     chat_socket,
     close_all,
@@ -173,7 +177,7 @@ async def _screen(comm, keys: set, timeout: float) -> dict:
     while set(seen) < keys and time.monotonic() < deadline:
         try:
             frame = await comm.receive_json_from(timeout=max(0.05, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         if frame.get("type") == "conversation.scored":
             key = (frame["conversation"], frame["seq"])
@@ -438,7 +442,7 @@ class _Screen:
                     while not self.stop.is_set():
                         try:
                             raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             continue
                         frame = json.loads(raw)
                         key = (frame.get("conversation"), frame.get("seq"))
@@ -449,7 +453,7 @@ class _Screen:
                                 self.duplicates_per_connection += 1
                             this_connection.add(key)
                             self.rows[key] = frame
-            except (OSError, WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, WebSocketException):
                 await asyncio.sleep(0.3)
 
 
@@ -502,7 +506,7 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
                             refused.append(frame)
                         i += 1
                         await asyncio.sleep(0.2)
-            except (OSError, WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, WebSocketException):
                 # Did the message we were waiting for get stored? Then it is not sent again.
                 texts = await database_sync_to_async(
                     lambda: dict(Message.objects.filter(conversation=conv, sender=Sender.CUSTOMER)

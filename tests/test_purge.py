@@ -19,7 +19,11 @@ from insights.models import (
     SentimentSettings,
 )
 from insights.selectors import sentiment_settings_get
-from tests.conversations.factories import ConversationFactory, MessageFactory, SupervisorFactory
+from tests.conversations.factories import (
+    ConversationFactory,
+    MessageFactory,
+    SupervisorFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

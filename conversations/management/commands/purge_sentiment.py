@@ -27,7 +27,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, ScoringStatus, Sender, Trend
-from insights.models import NotificationRecipient, SentimentAlert, SentimentCorrection, WebhookDelivery
+from insights.models import (
+    NotificationRecipient,
+    SentimentAlert,
+    SentimentCorrection,
+    WebhookDelivery,
+)
 from insights.selectors import sentiment_settings_get
 
 _SCORED_STATES = (ScoringStatus.SCORED, ScoringStatus.PENDING, ScoringStatus.NOT_SCORED)
