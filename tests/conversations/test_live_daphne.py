@@ -245,7 +245,18 @@ async def test_live_reconnect_catch_up_loses_nothing_and_duplicates_nothing(live
                 assert frame["last_seq"] == 4
                 break
             frames.append(frame)
-        frames += await collect(rep, quiet=2.0)  # scores still in flight arrive live
+        # Scores still in flight when the catch-up ran arrive live: wait for all of them,
+        # then listen a little longer for anything sent twice.
+        def scored_seqs():
+            return {f["seq"] for f in frames if f["type"] == "conversation.scored" and f.get("conversation") == conv["id"]}
+
+        deadline = time.monotonic() + TIMEOUT
+        while scored_seqs() != {2, 3, 4} and time.monotonic() < deadline:
+            try:
+                frames.append(json.loads(await asyncio.wait_for(rep.recv(), max(0.1, deadline - time.monotonic()))))
+            except asyncio.TimeoutError:
+                break
+        frames += await collect(rep, quiet=1.0)
         mine = [f for f in frames if f.get("conversation") == conv["id"]]
         created = [f["seq"] for f in mine if f["type"] == "message.created"]
         scored = [f["seq"] for f in mine if f["type"] == "conversation.scored"]
