@@ -429,7 +429,7 @@ async def drive(
         deadline = time.perf_counter() + 120
         warm_ids = {cid for cid, _ in warm}
         while time.perf_counter() < deadline:
-            got = {k for k in obs.scored.get(rep_names[0], {}) if k[0] in warm_ids} if rep_names else set()
+            got = {k for name in rep_names for k in obs.scored.get(name, {}) if k[0] in warm_ids}
             if len(got) >= warm_keys_wanted:
                 break
             await asyncio.sleep(0.2)
@@ -458,9 +458,10 @@ async def drive(
     while time.perf_counter() < deadline:
         wanted = {k for cid_, k in obs.key_of.items() if cid_ >= 0}
         acked_all = sum(1 for i in range(total) if i in obs.key_of) + sum(obs.errors.values()) >= total
-        done = acked_all and all(
-            wanted <= set(obs.scored.get(name, {})) for name in rep_names + sup_names
-        )
+        # Each representative sees only their conversations: together they must see all;
+        # every supervisor (queue-wide) must see all.
+        on_reps = {k for name in rep_names for k in obs.scored.get(name, {})}
+        done = acked_all and wanted <= on_reps and all(wanted <= set(obs.scored.get(name, {})) for name in sup_names)
         if done:
             break
         await asyncio.sleep(0.1)
