@@ -185,8 +185,9 @@ class StaffConsumer(BaseConsumer):
             await self.join(realtime.queue_group(queue_id))
         await self.join(realtime.PRESENCE_GROUP)
         await self.join(realtime.INSIGHTS_GROUP)
-        await self.accept()
+        # Before accepting: once the client sees the socket open, the sign-in is recorded.
         await database_sync_to_async(presence_socket_opened)(staff=self.staff.pk, channel_name=self.channel_name)
+        await self.accept()
         await scoring_runtime_start()
 
     def _queue_ids(self) -> list[int]:
