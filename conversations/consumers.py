@@ -32,6 +32,7 @@ from conversations.services.presence import (
     presence_set,
     presence_socket_closed,
     presence_socket_opened,
+    presence_socket_seen,
 )
 from insights.models import NotificationRecipient
 from insights.services.alerts import conversation_snooze, notification_acknowledge
@@ -167,7 +168,7 @@ class StaffConsumer(BaseConsumer):
     """``ws/staff/``: every event for the signed-in staff member's conversations and queues."""
 
     handlers = {
-        realtime.CLIENT_PING: "on_ping",
+        realtime.CLIENT_PING: "on_staff_ping",
         realtime.CLIENT_SET_PRESENCE: "on_presence_set",
         realtime.CLIENT_CATCH_UP: "on_catch_up",
         realtime.CLIENT_ACK_NOTIFICATION: "on_notification_ack",
@@ -213,6 +214,10 @@ class StaffConsumer(BaseConsumer):
         if conversation is None:
             raise FrameError("not_found", f"No conversation {conversation_id} for you.")
         return conversation
+
+    async def on_staff_ping(self, content):
+        await database_sync_to_async(presence_socket_seen)(channel_name=self.channel_name)
+        await self.on_ping(content)
 
     async def on_presence_set(self, content):
         presence = content.get("presence")

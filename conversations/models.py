@@ -4,6 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from insights.levels import SentimentLevel
@@ -205,6 +206,8 @@ class StaffConnection(models.Model):
     staff = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="connections")
     channel_name = models.CharField(max_length=200, unique=True)
     opened_at = models.DateTimeField(auto_now_add=True)
+    # Refreshed by the client's pings: rows of a crashed process stop counting once stale.
+    last_seen = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"{self.staff_id} via {self.channel_name}"

@@ -7,9 +7,15 @@ anywhere by then (a page reload reconnects well within the grace), the staff mem
 
 Opening a socket while Offline signs the staff member in as Available; any other presence
 (Away, Busy, …) is kept, so a supervisor who chose Away stays Away across reloads.
+
+A process that crashes cannot delete its rows: each client ping refreshes its row's
+``last_seen`` and rows silent for ``STALE_CONNECTION_SECONDS`` no longer count (the pages ping
+every 25 s).
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,8 +24,16 @@ from conversations import events
 from conversations.models import Presence, StaffConnection, StaffMember
 
 
+STALE_CONNECTION_SECONDS = 300
+
+
 class InvalidPresence(ValueError):
     code = "invalid_presence"
+
+
+def _live_connections(staff_id: int):
+    cutoff = timezone.now() - timedelta(seconds=STALE_CONNECTION_SECONDS)
+    return StaffConnection.objects.filter(staff_id=staff_id, last_seen__gte=cutoff)
 
 
 @transaction.atomic
@@ -45,7 +59,9 @@ def presence_set(*, staff: StaffMember | int, presence: str) -> StaffMember:
 @transaction.atomic
 def presence_socket_opened(*, staff: StaffMember | int, channel_name: str) -> StaffMember:
     staff_id = staff if isinstance(staff, int) else staff.pk
-    StaffConnection.objects.get_or_create(channel_name=channel_name, defaults={"staff_id": staff_id})
+    StaffConnection.objects.update_or_create(
+        channel_name=channel_name, defaults={"staff_id": staff_id, "last_seen": timezone.now()}
+    )
     member = StaffMember.objects.get(pk=staff_id)
     if member.presence == Presence.OFFLINE:
         member = presence_set(staff=staff_id, presence=Presence.AVAILABLE)
@@ -56,7 +72,12 @@ def presence_socket_closed(*, staff: StaffMember | int, channel_name: str) -> in
     """Forget one socket; returns how many sockets this staff member still has open."""
     staff_id = staff if isinstance(staff, int) else staff.pk
     StaffConnection.objects.filter(channel_name=channel_name).delete()
-    return StaffConnection.objects.filter(staff_id=staff_id).count()
+    return _live_connections(staff_id).count()
+
+
+def presence_socket_seen(*, channel_name: str) -> None:
+    """The client on this socket is alive (called on its pings)."""
+    StaffConnection.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
 
 
 @transaction.atomic
@@ -64,7 +85,8 @@ def presence_offline_if_idle(*, staff: StaffMember | int) -> bool:
     """Set Offline when no socket is open anywhere. Returns True when it did."""
     staff_id = staff if isinstance(staff, int) else staff.pk
     member = StaffMember.objects.select_for_update().get(pk=staff_id)
-    if StaffConnection.objects.filter(staff_id=staff_id).exists() or member.presence == Presence.OFFLINE:
+    if _live_connections(staff_id).exists() or member.presence == Presence.OFFLINE:
         return False
+    StaffConnection.objects.filter(staff_id=staff_id).delete()  # stale rows of crashed processes
     presence_set(staff=staff_id, presence=Presence.OFFLINE)
     return True

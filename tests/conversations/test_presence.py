@@ -73,3 +73,21 @@ def test_unknown_presence_is_refused():
     rep = RepresentativeFactory()
     with pytest.raises(InvalidPresence):
         presence_set(staff=rep, presence="asleep")
+
+
+async def test_connections_of_a_crashed_process_stop_counting_once_stale():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.AVAILABLE)
+    # A row left behind by a Daphne process that died (it never ran its disconnect).
+    await database_sync_to_async(StaffConnection.objects.create)(
+        staff=sup, channel_name="specific.dead!1", last_seen=timezone.now() - timedelta(hours=1)
+    )
+    ws = await staff_socket(sup)
+    await send(ws, type="ping")
+    await next_frame(ws, "pong")
+    await ws.disconnect()
+    await wait_for(lambda: StaffMember.objects.get(pk=sup.pk).presence == Presence.OFFLINE, timeout=5)
+    assert not await database_sync_to_async(StaffConnection.objects.filter(staff=sup).exists)()
