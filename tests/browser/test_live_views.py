@@ -215,3 +215,31 @@ def test_an_admin_saves_a_threshold_and_the_next_alert_follows_it(scored, actors
     finally:
         set_thresholds(server, representative=-1, supervisor=-1)
     assert rep
+
+
+def test_every_page_runs_without_script_errors_and_the_dashboard_draws_its_charts(scored, actors):
+    errors: list[str] = []
+    rep = actors.staff("rita", "/workspace/")
+    chat, customer = actors.customer(queue="Billing")
+    expect(tab(rep, customer)).to_be_visible(timeout=5_000)
+    say(chat, ANGRY_EN)
+    say(chat, "Actually it works now, thank you so much, you are wonderful!")
+    sup = actors.staff("sam", "/ongoing/")
+    conversation = row(sup, customer).get_attribute("data-conversation")
+    pages = [rep, sup, chat]
+    for page in pages:
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    monitor = actors.staff("sam", f"/conversations/{conversation}/monitor/")
+    monitor.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The angry message is marked as the one that drove the drop; the thank-you is not.
+    expect(monitor.locator(".msg-customer.drove-drop .msg-text")).to_contain_text(["This is absolutely terrible"], timeout=5_000)
+    dashboard = actors.staff("sam", "/dashboard/")
+    dashboard.on("pageerror", lambda exc: errors.append(str(exc)))
+    dashboard.reload()
+    expect(dashboard.locator(".caveat")).to_contain_text("Not for decisions about employment")
+    assert dashboard.evaluate("typeof window.Chart") == "function"
+    assert dashboard.evaluate("Object.keys(Chart.instances).length") >= 1
+    with dashboard.expect_download() as download:
+        dashboard.get_by_role("link", name="Export CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    assert errors == []
