@@ -539,3 +539,24 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
     assert not missing, f"stored but never on the representative's screen: {sorted(missing)}"
     assert screen.duplicates_per_connection == 0
     assert screen.connections >= 2, "the screen was expected to reconnect after the restart"
+
+
+def test_the_production_runner_refuses_to_start_with_a_model_that_fails_to_load(tmp_path):
+    """A clear error at start, and no process started that would take messages it cannot score."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.fault_settings",
+        FAULT_REAL_SCORER="1",
+        SENTIMENT_MODEL=str(tmp_path / "no-such-model"),
+        DATABASE_URL=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/unused",
+        REDIS_URL=REDIS_URL or "redis://127.0.0.1:6379/0",
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "center-production"), "--skip-setup", "--web", "1", "--workers", "1",
+         "--port", str(_free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "the sentiment model failed to load" in result.stderr
+    assert "no-such-model" in result.stderr
+    assert "started web" not in result.stderr and "started scoring" not in result.stderr
