@@ -560,3 +560,20 @@ def test_the_production_runner_refuses_to_start_with_a_model_that_fails_to_load(
     assert "the sentiment model failed to load" in result.stderr
     assert "no-such-model" in result.stderr
     assert "started web" not in result.stderr and "started scoring" not in result.stderr
+
+
+def test_the_production_runner_setup_collects_static_files_under_production_settings(tmp_path):
+    """`bin/center-production` runs collectstatic with the production (manifest) storage: a
+    static file that references a missing file stops the whole center from starting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="sentiment_admin.settings.production",
+        DJANGO_SECRET_KEY="k" * 30 + "-Zq7!" + "w3" * 20,
+        DJANGO_ALLOWED_HOSTS="center.example.com",
+        DJANGO_STATIC_ROOT=str(tmp_path / "static"),
+        SENTIMENT_VAR_DIR=str(tmp_path),
+    )
+    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert (tmp_path / "static" / "staticfiles.json").exists()
