@@ -359,6 +359,30 @@ class DemoTraffic:
             if play in self.playing:
                 self.playing.remove(play)
 
+    def close_leftovers(self, *, idle_seconds: float = 120.0) -> int:
+        """Close demo conversations a previous run left open (same customer names, idle for a
+        while), so a restart does not pile up sessions nobody plays any more."""
+        import datetime as dt
+
+        from django.db.models import Q as _Q
+        from django.utils import timezone
+
+        from conversations.models import Conversation
+
+        cutoff = timezone.now() - dt.timedelta(seconds=idle_seconds)
+        names = {script.customer for script in SCRIPTS}
+        stale = Conversation.objects.filter(status__in=ONGOING_STATUSES, customer__name__in=names).filter(
+            _Q(last_message_at__lt=cutoff) | _Q(last_message_at__isnull=True, created_at__lt=cutoff)
+        )
+        closed = 0
+        for pk in stale.values_list("pk", flat=True):
+            try:
+                self.driver.close(pk)
+                closed += 1
+            except Exception as exc:  # already closed elsewhere, or not ours to close
+                logger.warning("demo traffic: could not close leftover conversation %s: %s", pk, exc)
+        return closed
+
     def run(self, *, duration: float = 0.0) -> dict:
         end = self.clock() + duration if duration else None
         interval = 1.0 / max(self.rate, 0.01)

@@ -63,3 +63,23 @@ def test_history_backfill_feeds_the_dashboard_once():
     assert board.conversation_count == created
     assert len(board.over_time) == 5
     assert board.start_end[0].conversations == created
+
+
+def test_a_restart_closes_the_demo_conversations_an_earlier_run_left_open():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from conversations.models import Customer, Queue
+
+    demo_data_load()
+    queue = Queue.objects.get(name="Billing")
+    old = timezone.now() - dt.timedelta(hours=1)
+    leftover = Conversation.objects.create(queue=queue, customer=Customer.objects.create(name=SCRIPTS[0].customer),
+                                           status=ConversationStatus.ACTIVE, last_message_at=old)
+    real = Conversation.objects.create(queue=queue, customer=Customer.objects.create(name="A real customer"),
+                                       status=ConversationStatus.ACTIVE, last_message_at=old)
+    player = DemoTraffic(driver=DirectDriver(), seed=1)
+    assert player.close_leftovers() == 1
+    leftover.refresh_from_db(), real.refresh_from_db()
+    assert leftover.status == ConversationStatus.CLOSED and real.status == ConversationStatus.ACTIVE

@@ -38,6 +38,9 @@ class Command(BaseCommand):
         where = "in this process" if direct else url
         self.stdout.write(f"Demo traffic: {concurrent} conversations at a time, {rate}/s, {where}. Ctrl-C stops it.")
         player = DemoTraffic(driver=driver, concurrent=concurrent, rate=rate, seed=seed)
+        leftovers = player.close_leftovers()
+        if leftovers:
+            self.stdout.write(f"Closed {leftovers} demo conversations left open by an earlier run.")
         try:
             stats = player.run(duration=duration)
         except KeyboardInterrupt:
