@@ -378,6 +378,8 @@ async def drive(
     warmup_seconds: float,
     seed: int,
 ) -> tuple[Observed, dict]:
+    import websockets
+
     host = "127.0.0.1"
     rng = random.Random(seed)
     obs = Observed()
@@ -448,7 +450,11 @@ async def drive(
         text = rng.choice(TEXTS)
         now = time.perf_counter()
         obs.send_at[i] = now
-        await ws.send(json.dumps({"type": "message.send", "text": text, "client_id": i}))
+        try:
+            await ws.send(json.dumps({"type": "message.send", "text": text, "client_id": i}))
+        except websockets.ConnectionClosed:
+            # The bench does not reconnect: a closed socket means the run is not steady state.
+            obs.errors["socket_closed"] = obs.errors.get("socket_closed", 0) + 1
     obs.last_send = time.perf_counter()
     send_lag = obs.last_send - (start + (total - 1) / rate) if total else 0.0
 
