@@ -128,6 +128,11 @@ export function applyMessageScore(list, frame) {
   if (badge) {
     if (frame.supported === false) renderSentiment(badge, {slug: "not_scored", label: "Not scored (language)"});
     else renderSentiment(badge, {slug: frame.level, label: frame.label, value: frame.level_value});
+    if (frame.supported !== false && typeof frame.confidence === "number") {
+      let note = item.querySelector(".confidence");
+      if (!note) { note = el("span", {class: "confidence hint"}); badge.after(note); }
+      note.textContent = `confidence ${Math.round(frame.confidence * 100)}%${frame.language ? ` · ${frame.language}` : ""}`;
+    }
   }
   markDropDrivers(list);
 }
