@@ -30,6 +30,7 @@ from .model import (
 )
 
 DEFAULT_MAX_BATCH = 32
+MAX_BATCH_TOKENS = 4096  # padded tokens per forward pass (32 messages of up to 128 tokens)
 MAX_TOKENS = 256  # longer messages are truncated (the head was trained on tweets, <= 128)
 
 
@@ -343,12 +344,24 @@ class SentimentScorer:
         lengths = backend.token_lengths(texts) if len(texts) > 1 else [0]
         order = sorted(range(len(texts)), key=lambda k: lengths[k])
         out = np.zeros((len(texts), 3))
-        for start in range(0, len(order), self.max_batch):
-            chunk = order[start : start + self.max_batch]
+        for chunk in _chunks(order, lengths, self.max_batch, MAX_BATCH_TOKENS):
             with self._infer_lock:
                 probs = backend.predict([texts[k] for k in chunk])
             out[chunk] = probs
         return out
+
+
+def _chunks(order: list[int], lengths: list[int], max_batch: int, max_tokens: int):
+    """Consecutive runs of ``order`` (sorted by length) with at most ``max_batch`` texts and at
+    most ``max_tokens`` padded tokens, which bounds the activations' memory."""
+    chunk: list[int] = []
+    for k in order:
+        if chunk and (len(chunk) >= max_batch or (len(chunk) + 1) * lengths[k] > max_tokens):
+            yield chunk
+            chunk = []
+        chunk.append(k)
+    if chunk:
+        yield chunk
 
 
 def make_result(language: str | None, probs: np.ndarray, version: str) -> ScoreResult:

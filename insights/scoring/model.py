@@ -424,7 +424,21 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
     model.eval()
     if quantize:
         model = quantize_linear_layers(model)
+    _release_freed_memory()
     return model, tokenizer, TextNormalizer.from_dir(path)
+
+
+def _release_freed_memory() -> None:
+    """Hand the fp16/fp32 copies freed while loading back to the OS (glibc keeps them otherwise)."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def quantize_linear_layers(model):
