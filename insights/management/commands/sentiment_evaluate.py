@@ -38,5 +38,5 @@ class Command(BaseCommand):
             probs = scorer._predict([e.text for e in examples], backend)
             per_language[language] = round(macro_f1([e.label for e in examples], probs.argmax(1)), 2)
         average = round(sum(per_language.values()) / len(per_language), 2)
-        self.stdout.write(json.dumps({"split": split, "per_language": per_language, "average": average,
-                                      "model_version": backend.version}))
+        self.stderr.write(f"model: {backend.version}")
+        self.stdout.write(json.dumps({"split": split, "per_language": per_language, "average": average}))
