@@ -12,12 +12,14 @@ from functools import wraps
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from conversations.demo_traffic import representative_pick
 from conversations.display import drop_driver_seqs, duration_text, seconds_between, sentiment_view
 from conversations.models import (
     Channel,
@@ -36,8 +38,13 @@ from conversations.selectors import (
     staff_for_user,
     user_is_admin,
 )
+from conversations.services import assignment
+from conversations.services.ingest import conversation_create
+from conversations.services.presence import presence_set
+from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
 from insights.levels import SentimentLevel
 from insights.models import NotificationRecipient
+from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
 
 TRANSCRIPT_LIMIT = 200
 
@@ -249,7 +256,7 @@ def conversation_route(request, conversation_id: int):
 
 def _after_action(request, default: str):
     nxt = request.POST.get("next", "")
-    if nxt.startswith("/") and not nxt.startswith("//"):
+    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(nxt)
     return redirect(default)
 
@@ -257,8 +264,6 @@ def _after_action(request, default: str):
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
 @require_POST
 def conversation_assign(request, conversation_id: int):
-    from conversations.services.assignment import conversation_assign as assign
-
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
     rep_id = request.POST.get("representative", "")
@@ -268,7 +273,7 @@ def conversation_assign(request, conversation_id: int):
         flash.error(request, "Choose a representative of your queues.")
         return redirect("conversations:route", conversation_id=c.pk)
     try:
-        assign(conversation=c, representative=rep)
+        assignment.conversation_assign(conversation=c, representative=rep)
     except (ValidationError, PermissionDenied, ValueError) as exc:
         flash.error(request, f"Not assigned: {_error_text(exc)}")
         return redirect("conversations:route", conversation_id=c.pk)
@@ -280,8 +285,6 @@ def conversation_assign(request, conversation_id: int):
 @require_POST
 def conversation_transfer(request, conversation_id: int):
     """Transfer to another queue (unassigned there) or to a representative."""
-    from conversations.services.assignment import conversation_transfer as transfer
-
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
     context = _route_context(staff, c)
@@ -302,7 +305,7 @@ def conversation_transfer(request, conversation_id: int):
         flash.error(request, "Choose a queue or a representative to transfer to.")
         return redirect("conversations:route", conversation_id=c.pk)
     try:
-        transfer(conversation=c, queue=queue, representative=rep)
+        assignment.conversation_transfer(conversation=c, queue=queue, representative=rep)
     except (ValidationError, PermissionDenied, ValueError) as exc:
         flash.error(request, f"Not transferred: {_error_text(exc)}")
         return redirect("conversations:route", conversation_id=c.pk)
@@ -321,8 +324,6 @@ def _error_text(exc: Exception) -> str:
 @require_POST
 def presence_update(request):
     """Form fallback for the header's presence selector (the page normally uses the socket)."""
-    from conversations.services.presence import presence_set
-
     value = request.POST.get("presence", "")
     if value not in Presence.values:
         flash.error(request, "Unknown presence.")
@@ -335,8 +336,6 @@ def presence_update(request):
 @require_POST
 def message_correct(request, conversation_id: int, seq: int):
     """Mark a customer message's sentiment as wrong and give the right level."""
-    from insights.services.corrections import sentiment_correction_create
-
     c = _conversation_for(request.staff, conversation_id)
     message = get_object_or_404(Message, conversation=c, seq=seq)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
@@ -349,14 +348,10 @@ def message_correct(request, conversation_id: int, seq: int):
         )
     except (ValidationError, PermissionDenied) as exc:
         if wants_json:
-            from django.http import JsonResponse
-
             return JsonResponse({"ok": False, "error": _error_text(exc)}, status=400)
         flash.error(request, f"Correction not saved: {_error_text(exc)}")
     else:
         if wants_json:
-            from django.http import JsonResponse
-
             return JsonResponse(
                 {"ok": True, "correction": correction.pk, "level": correction.corrected_level,
                  "label": correction.get_corrected_level_display()}
@@ -371,8 +366,6 @@ def corrections(request):
     """Admins: every correction, newest first, with the export commands."""
     if not user_is_admin(request.user):
         raise PermissionDenied("Only administrators see the corrections list.")
-    from insights.services.corrections import corrections_csv, corrections_list
-
     if request.GET.get("format") == "csv":
         response = HttpResponse(corrections_csv(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="sentiment-corrections.csv"'
@@ -390,10 +383,6 @@ def corrections(request):
 @require_http_methods(["GET", "POST"])
 def chat_start(request):
     """Demo/test entry point: a customer picks a queue and starts a chat (no sign-in)."""
-    from conversations.demo_traffic import representative_pick
-    from conversations.services.assignment import conversation_assign
-    from conversations.services.ingest import conversation_create
-
     queues = list(Queue.objects.all())
     error = ""
     if request.method == "POST":
@@ -406,7 +395,7 @@ def chat_start(request):
             # Demo routing: the least busy Available representative of the queue takes it.
             rep = representative_pick(queue)
             if rep is not None:
-                conversation_assign(conversation=conversation, representative=rep)
+                assignment.conversation_assign(conversation=conversation, representative=rep)
             return redirect("conversations:chat", token=conversation.customer_token)
     return render(request, "conversations/chat_start.html", {"queues": queues, "error": error}, status=400 if error else 200)
 
@@ -431,8 +420,6 @@ def chat(request, token: str):
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
 @require_GET
 def dashboard(request):
-    from insights.dashboard import DashboardFilters, dashboard_build, dashboard_queues
-
     filters = DashboardFilters.from_params(request.GET)
     board = dashboard_build(request.staff, filters)
     return render(
@@ -461,8 +448,6 @@ def dashboard(request):
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
 @require_GET
 def dashboard_export(request):
-    from insights.dashboard import DashboardFilters, dashboard_csv
-
     filters = DashboardFilters.from_params(request.GET)
     response = HttpResponse(dashboard_csv(request.staff, filters), content_type="text/csv; charset=utf-8")
     name = f"sentiment-{filters.date_from.isoformat()}-{filters.date_to.isoformat()}.csv"
