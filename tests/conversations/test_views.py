@@ -227,3 +227,10 @@ def test_a_supervisor_can_transfer_to_another_departments_queue(login, setup):
     assert conv.queue == setup["tech"] and conv.representative is None
     # It has left the supervisor's queues, so it is no longer theirs to monitor.
     assert client.get(reverse("conversations:monitor", args=[conv.pk])).status_code == 404
+
+
+def test_next_never_redirects_off_site(login, setup):
+    response = login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "https://evil.example/"})
+    assert response["Location"] == reverse("conversations:ongoing")
+    response = login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "/ongoing/?queue=1"})
+    assert response["Location"] == "/ongoing/?queue=1"
