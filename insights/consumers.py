@@ -21,8 +21,10 @@ class ScoringWorkerConsumer(AsyncConsumer):
     async def score_messages(self, message: dict) -> None:
         raw = message.get("message_ids") or []
         ids = [int(i) for i in raw if isinstance(i, int) or (isinstance(i, str) and i.isdigit())]
-        if not ids:
-            logger.warning("score.messages without usable message ids: %r", raw)
-            return
+        # Started (and the model loaded) even by an empty message: a Daphne process sends one
+        # when it starts, so the first customer does not wait for the model to load.
         batcher = await scoring_worker_batcher()
-        batcher.submit_nowait(ids)
+        if ids:
+            batcher.submit_nowait(ids)
+        elif raw:
+            logger.warning("score.messages without usable message ids: %r", raw)

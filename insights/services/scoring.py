@@ -446,9 +446,11 @@ async def scoring_runtime_start() -> ScoringBatcher | None:
         if loop not in _requeued_loops:
             _requeued_loops.add(loop)
             _worker_mode_sweepers.append(loop.create_task(_sweep_forever(_send_to_workers), name="sentiment-sweeper"))
-            ids = await database_sync_to_async(pending_message_ids)()
-            if ids:
-                await _send_to_workers(ids)
+            try:
+                ids = await database_sync_to_async(pending_message_ids)()
+                await _send_to_workers(ids or [])  # an empty message still wakes a worker up
+            except Exception:  # a full or unreachable layer must not refuse the socket
+                logger.exception("could not hand pending messages to the scoring workers")
         return None
     return _batcher_for_running_loop()
 
@@ -480,6 +482,9 @@ def scoring_runtime_current() -> ScoringBatcher | None:
 
 async def _send_to_workers(message_ids: list[int]) -> None:
     layer = get_channel_layer()
+    if not message_ids:
+        await layer.send(realtime.SCORING_CHANNEL, {"type": realtime.SCORE_MESSAGES, "message_ids": []})
+        return
     for start in range(0, len(message_ids), 500):
         await layer.send(
             realtime.SCORING_CHANNEL,
