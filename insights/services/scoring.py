@@ -35,6 +35,7 @@ before any text reaches the model.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import threading
@@ -327,8 +328,15 @@ class ScoringBatcher:
         return not self.loop.is_closed() and self.task is not None and not self.task.done()
 
     def start(self) -> None:
-        self.task = self.loop.create_task(self._run(), name="sentiment-scoring-batcher")
-        self.sweeper = self.loop.create_task(self._sweep(), name="sentiment-scoring-sweeper")
+        # A fresh context: the batcher may be started from inside a request (a REST message
+        # before any websocket), and a task inherits its creator's context, including
+        # asgiref's executor for that request, which is gone once the request ends.
+        self.task = self.loop.create_task(
+            self._run(), name="sentiment-scoring-batcher", context=contextvars.Context()
+        )
+        self.sweeper = self.loop.create_task(
+            self._sweep(), name="sentiment-scoring-sweeper", context=contextvars.Context()
+        )
 
     async def _sweep(self) -> None:
         async def submit(ids: list[int]) -> None:
@@ -445,7 +453,11 @@ async def scoring_runtime_start() -> ScoringBatcher | None:
         loop = asyncio.get_running_loop()
         if loop not in _requeued_loops:
             _requeued_loops.add(loop)
-            _worker_mode_sweepers.append(loop.create_task(_sweep_forever(_send_to_workers), name="sentiment-sweeper"))
+            _worker_mode_sweepers.append(
+                loop.create_task(
+                    _sweep_forever(_send_to_workers), name="sentiment-sweeper", context=contextvars.Context()
+                )
+            )
             try:
                 ids = await database_sync_to_async(pending_message_ids)()
                 await _send_to_workers(ids or [])  # an empty message still wakes a worker up

@@ -123,6 +123,7 @@ def live_center(tmp_path_factory):
                 )
             )
         _wait_port(port, daphne)
+        data["env"] = env
         data["http"] = f"http://127.0.0.1:{port}"
         data["ws"] = f"ws://127.0.0.1:{port}"
         yield data
@@ -184,6 +185,32 @@ def assign(center, conversation_id: int) -> None:
         headers={"X-CSRFToken": csrf, "Referer": center["http"] + "/"},
     )
     assert response.status_code == 200, response.text
+
+
+def test_live_first_message_through_rest_before_any_socket_is_scored(live_center):
+    """The very first request a fresh server sees is a REST message (an integration, no
+    websocket yet): the scorer must start outside that request's context and score it."""
+    c = live_center
+    conv = new_conversation(c)
+    posted = api(c, "POST", f"/api/conversations/{conv['id']}/messages/", {"text": ANGRY_EN})
+    assert posted.status_code == 201, posted.text
+    read_status = (
+        "from conversations.models import Message\n"
+        f"m = Message.objects.get(conversation_id={conv['id']}, seq=1)\n"
+        "print('STATUS', m.scoring_status, m.sentiment_level)"
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        out = subprocess.run(
+            [PYTHON, "manage.py", "shell", "-c", read_status], cwd=ROOT, env=c["env"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        status, level = out.split("STATUS", 1)[1].split()[:2]
+        if status != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == "scored"
+    assert int(level) < 0
 
 
 async def test_live_customer_message_reaches_representative_and_supervisor_scored(live_center):
