@@ -54,6 +54,11 @@ run_center() {
   "$PY" manage.py seed_demo
   local host=${HOST:-127.0.0.1} port=${PORT:-8000}
   say "Sentiment center on http://$host:$port/  (sign in as admin / demo1234; Ctrl-C stops it)"
+  if [ -n "${REDIS_URL:-}" ] && [ "${SENTIMENT_SCORING_MODE:-worker}" = "worker" ]; then
+    # With Redis the scoring runs in separate workers (bin/center-production runs several).
+    say "Scoring worker: manage.py runworker sentiment-scoring"
+    "$PY" manage.py runworker sentiment-scoring &
+  fi
   if [ "${DEMO_TRAFFIC:-1}" != "0" ]; then
     say "Demo traffic: multilingual conversations in every queue (DEMO_TRAFFIC=0 turns it off)"
     "$PY" manage.py demo_traffic --url "http://$host:$port" &
