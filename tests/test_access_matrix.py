@@ -524,3 +524,25 @@ def test_every_websocket_route_checks_the_origin():
     from sentiment_admin.asgi import application
 
     assert isinstance(application.application_mapping["websocket"], OriginValidator)
+
+
+@pytest.mark.django_db
+def test_supervisors_assign_only_to_representatives_of_their_queues_through_the_api_too(world):
+    """The Assign page refuses a representative outside the supervisor's queues; the REST
+    endpoint must refuse the same thing (one rule, whichever door)."""
+    import json
+
+    from django.urls import reverse
+
+    from conversations.models import Conversation
+
+    outsider = RepresentativeFactory(queues=[QueueFactory(name="Matrix elsewhere")])
+    client = Client()
+    client.force_login(world["staff"]["supervisor"].user)
+    response = client.post(
+        reverse("api:assign", args=[world["own"].pk]),
+        data=json.dumps({"representative": outsider.pk}),
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 403), response.content
+    assert Conversation.objects.get(pk=world["own"].pk).representative_id == world["staff"]["representative"].pk
