@@ -47,7 +47,8 @@ class FakeBackend:
             digits = [c for c in text if c.isdigit()]
             value = int(digits[0]) if digits else 5  # 0..9, 5 = neutral
             pos = value / 9
-            out.append([(1 - pos) * 0.9, 0.1, pos * 0.9])
+            row = np.array([1 - pos, 1 - abs(2 * pos - 1), pos])
+            out.append(row / row.sum())
         return np.array(out)
 
 
