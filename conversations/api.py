@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conversations.models import Conversation, Presence, Queue, Role, Sender, StaffMember
-from conversations.selectors import conversations_visible_to, staff_for_user
+from conversations.selectors import assignable_representatives, conversations_visible_to, staff_for_user
 from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
 from conversations.services.ingest import (
     MessageRejected,
@@ -308,9 +308,9 @@ def assign(request, conversation_id: int):
     if not _may_route(request.staff):
         raise PermissionDenied("Only supervisors and admins assign conversations.")
     data = _json_body(request)
-    rep = StaffMember.objects.filter(pk=_int(data.get("representative"), "representative")).first()
+    rep = assignable_representatives(request.staff).filter(pk=_int(data.get("representative"), "representative")).first()
     if rep is None:
-        return _error(400, "invalid_representative", "'representative' must be a staff member's id.")
+        return _error(400, "invalid_representative", "'representative' must be the id of a representative of your queues.")
     conversation = conversation_assign(conversation=conversation, representative=rep)
     return JsonResponse({"conversation": conversation.pk, "representative": rep.pk, "status": conversation.status})
 
@@ -331,9 +331,14 @@ def transfer(request, conversation_id: int):
         if queue is None:
             return _error(400, "invalid_queue", "'queue' must be an existing queue's id.")
     if data.get("representative") not in (None, ""):
-        rep = StaffMember.objects.filter(pk=_int(data["representative"], "representative")).first()
+        candidates = assignable_representatives(request.staff, target_queue=queue)
+        rep = candidates.filter(pk=_int(data["representative"], "representative")).first()
         if rep is None:
-            return _error(400, "invalid_representative", "'representative' must be a staff member's id.")
+            return _error(
+                400,
+                "invalid_representative",
+                "'representative' must be the id of a representative of your queues or of the target queue.",
+            )
     conversation = conversation_transfer(conversation=conversation, queue=queue, representative=rep)
     return JsonResponse(
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from conversations.models import ONGOING_STATUSES, Conversation, Role, StaffMember
 
@@ -30,3 +30,16 @@ def conversations_visible_to(staff: StaffMember) -> QuerySet[Conversation]:
 
 def ongoing_conversations_for(staff: StaffMember) -> QuerySet[Conversation]:
     return conversations_visible_to(staff).filter(status__in=ONGOING_STATUSES)
+
+
+def assignable_representatives(staff: StaffMember, *, target_queue=None) -> QuerySet[StaffMember]:
+    """Who this person may hand a conversation to, whichever door (page or API) they use:
+    admins any representative; supervisors the representatives of their own queues, plus those
+    of the queue the conversation is being transferred to."""
+    reps = StaffMember.objects.filter(role=Role.REPRESENTATIVE)
+    if staff.role == Role.ADMIN:
+        return reps
+    allowed = Q(queues__in=staff.queues.all())
+    if target_queue is not None:
+        allowed |= Q(queues=target_queue)
+    return reps.filter(allowed).distinct()

@@ -33,6 +33,7 @@ from conversations.models import (
     StaffMember,
 )
 from conversations.selectors import (
+    assignable_representatives,
     conversations_visible_to,
     ongoing_conversations_for,
     staff_for_user,
@@ -239,9 +240,7 @@ def monitor(request, conversation_id: int):
 
 
 def _route_context(staff: StaffMember, c: Conversation) -> dict:
-    reps = StaffMember.objects.filter(role=Role.REPRESENTATIVE).select_related("user").prefetch_related("queues")
-    if staff.role != Role.ADMIN:
-        reps = reps.filter(queues__in=staff.queues.all()).distinct()
+    reps = assignable_representatives(staff).select_related("user").prefetch_related("queues")
     # Any queue is a transfer target (a supervisor can hand a conversation to another department).
     return {"row": _conversation_row(c, timezone.now()), "representatives": list(reps), "queues": list(Queue.objects.all())}
 
@@ -294,10 +293,7 @@ def conversation_transfer(request, conversation_id: int):
     rep = None
     if rep_id:
         # A representative of the supervisor's queues, or of the queue it is transferred to.
-        candidates = list(context["representatives"])
-        if queue is not None:
-            candidates += list(StaffMember.objects.filter(role=Role.REPRESENTATIVE, queues=queue))
-        rep = next((r for r in candidates if str(r.pk) == rep_id), None)
+        rep = assignable_representatives(staff, target_queue=queue).filter(pk=rep_id).first() if rep_id.isdigit() else None
         if rep is None:
             flash.error(request, "Choose a representative of your queues or of the target queue.")
             return redirect("conversations:route", conversation_id=c.pk)

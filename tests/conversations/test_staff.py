@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from conversations.models import Customer, Queue, Role, StaffMember
-from conversations.selectors import conversations_visible_to, user_is_admin
+from conversations.selectors import assignable_representatives, conversations_visible_to, user_is_admin
 from conversations.services.demo import DEMO_PASSWORD, demo_data_load
 from conversations.services.staff import ROLE_GROUPS, staff_create, staff_role_set
 from tests.conversations.factories import (
@@ -62,3 +62,12 @@ def test_demo_data_is_idempotent_and_logins_work(client):
     assert user_is_admin(get_user_model().objects.get(username="admin"))
     sam = StaffMember.objects.get(user__username="sam")
     assert sam.role == Role.SUPERVISOR and sam.queues.exists()
+
+
+def test_supervisors_hand_conversations_only_to_representatives_of_their_or_the_target_queue():
+    billing, tech, orders = QueueFactory(name="Billing"), QueueFactory(name="Tech"), QueueFactory(name="Orders")
+    supervisor = SupervisorFactory(queues=[billing])
+    own, in_tech, in_orders = (RepresentativeFactory(queues=[q]) for q in (billing, tech, orders))
+    assert set(assignable_representatives(supervisor)) == {own}
+    assert set(assignable_representatives(supervisor, target_queue=tech)) == {own, in_tech}
+    assert set(assignable_representatives(AdminFactory())) == {own, in_tech, in_orders}
