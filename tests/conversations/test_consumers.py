@@ -5,16 +5,20 @@ REDIS_URL, on Redis with a scoring worker."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from conversations.models import Message, Presence, ScoringStatus, Sender
 from insights.models import AlertAudience, SentimentAlert
 from insights.levels import level_slug
 from insights.selectors import sentiment_settings_get
 from insights.services.settings import sentiment_settings_update
+from sentiment_admin import realtime
 from tests.conversations.factories import (
     AdminFactory,
     ConversationFactory,
@@ -456,3 +460,20 @@ async def test_nothing_is_pushed_when_the_transaction_rolls_back():
         assert not await database_sync_to_async(Message.objects.exists)()
     finally:
         await close_all(rep_ws)
+
+
+async def test_group_events_reach_the_screen_while_the_database_thread_is_busy():
+    """A score is forwarded even while every database_sync_to_async call of the process waits
+    on one slow query (under load: a queue of customer messages being stored)."""
+    world = await make_world()
+    rep = await staff_socket(world["rep"])
+    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(3))
+    await asyncio.sleep(0.05)  # the slow call now holds the thread-sensitive thread
+    event = {"type": realtime.CONVERSATION_UPDATED, "conversation": world["conversation"].pk}
+    started = time.monotonic()
+    await get_channel_layer().group_send(realtime.staff_group(world["rep"].pk), event)
+    frame = await next_frame(rep, realtime.CONVERSATION_UPDATED, timeout=2)
+    assert frame["conversation"] == world["conversation"].pk
+    assert time.monotonic() - started < 1.5
+    await busy
+    await close_all(rep)
