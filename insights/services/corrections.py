@@ -20,6 +20,7 @@ from conversations.models import Message, Role, Sender, StaffMember
 from conversations.selectors import conversations_visible_to
 from insights.levels import SentimentLevel
 from insights.models import SentimentCorrection
+from insights.privacy import mask_personal_data
 
 UNKNOWN_LANGUAGE = "unknown"
 
@@ -69,8 +70,8 @@ def _latest_per_message() -> list[SentimentCorrection]:
 
 
 def _one_line(text: str) -> str:
-    # The UMSAB layout is one example per line.
-    return " ".join(text.split())
+    # The UMSAB layout is one example per line; masked like the text the model is served.
+    return " ".join(mask_personal_data(text).split())
 
 
 def corrections_training_rows() -> list[tuple[str, str, int]]:

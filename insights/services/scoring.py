@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import re
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -57,6 +56,7 @@ from conversations import frames as conversation_frames
 from conversations.models import Conversation, Message, ScoringStatus, Sender
 from insights import rules
 from insights.levels import level_for_score
+from insights.privacy import mask_personal_data
 from insights.selectors import sentiment_settings_get
 from insights.services.alerts import alerts_evaluate
 from sentiment_admin import realtime
@@ -70,20 +70,7 @@ RETRY_DELAYS = (0.5, 2.0, 5.0)
 SWEEP_INTERVAL_SECONDS = 15.0
 SWEEP_MIN_AGE_SECONDS = 10.0
 
-# --- privacy ---------------------------------------------------------------------------------
-
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# 13 to 19 digits, optionally grouped by spaces or dashes (card numbers).
-_CARD_RE = re.compile(r"(?<![\w])\d(?:[ -]?\d){12,18}(?![\w])")
-# 7 to 15 digits with the usual phone punctuation, optionally starting with + or 00.
-_PHONE_RE = re.compile(r"(?<![\w+(])(?:\+|\(\s?)?\d(?:[\s().-]{0,2}\d){6,14}(?![\w])")
-
-
-def mask_personal_data(text: str) -> str:
-    """Replace e-mail addresses, card numbers and phone numbers with placeholders."""
-    text = _EMAIL_RE.sub("[email]", text)
-    text = _CARD_RE.sub("[card]", text)
-    return _PHONE_RE.sub("[phone]", text)
+# --- privacy: insights.privacy.mask_personal_data runs on every text before the model ---
 
 
 # --- the scorer seam -------------------------------------------------------------------------

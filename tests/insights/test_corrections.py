@@ -69,3 +69,13 @@ def test_export_as_csv_reads_back_with_sentiment_train_loader(conv, tmp_path):
     assert sorted((e.text, e.label) for e in load_csv(out)) == [
         ("Super, merci", 2), ("ok fine", 1), ("¡Es una vergüenza! Nadie responde", 0)
     ]
+
+
+def test_export_masks_personal_data_like_the_text_the_model_is_served(conv, tmp_path):
+    rep = conv.representative
+    message = MessageFactory(conversation=conv, seq=1, sender=Sender.CUSTOMER, language="en",
+                             text="My card 4111 1111 1111 1111 was charged twice, mail ana@example.com")
+    sentiment_correction_create(message=message, staff=rep, corrected_level=-2)
+    out = tmp_path / "corrections.csv"
+    call_command("sentiment_corrections_export", "--out", str(out), "--format", "csv")
+    assert [(e.text, e.label) for e in load_csv(out)] == [("My card [card] was charged twice, mail [email]", 0)]

@@ -3,6 +3,8 @@ privacy masking, gating by the monitoring toggle and the opt-out. Real scorer, r
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
@@ -11,7 +13,6 @@ from conversations.models import Message, ScoringStatus, Sender
 from conversations.services.ingest import message_ingest, representative_reply
 from insights.models import SentimentAlert
 from insights.services.scoring import (
-    mask_personal_data,
     pending_message_ids,
     scoring_claim,
     scoring_results_store,
@@ -28,22 +29,6 @@ from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fi
     staff_socket,
 )
 from tests.insights.standin_scorer import result_for
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("mail me at ana.garcia+x@example.co.uk now", "mail me at [email] now"),
-        ("card 4111 1111 1111 1111 was charged twice", "card [card] was charged twice"),
-        ("card 4111-1111-1111-1111!", "card [card]!"),
-        ("call +34 612 345 678 please", "call [phone] please"),
-        ("call (555) 123-4567", "call [phone]"),
-        ("order 12345 is late", "order 12345 is late"),
-        ("I waited 2 hours", "I waited 2 hours"),
-    ],
-)
-def test_personal_data_is_masked_before_the_model(text, expected):
-    assert mask_personal_data(text) == expected
 
 
 @pytest.mark.django_db
@@ -107,6 +92,11 @@ async def test_a_burst_is_scored_in_micro_batches_not_one_pass_per_message(setti
         await database_sync_to_async(burst)()
         for seq in range(1, 13):
             await next_frame(rep_ws, "conversation.scored", seq=seq)
+        # Frames leave on the commit, a moment before the batcher counts its pass.
+        for _ in range(100):
+            if scoring_runtime_current().batches > before:
+                break
+            await asyncio.sleep(0.02)
         passes = scoring_runtime_current().batches - before
         assert 1 <= passes <= 2, f"{passes} forward passes for 12 messages"
         frames = await drain(rep_ws, quiet=0.3)
