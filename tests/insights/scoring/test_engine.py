@@ -16,7 +16,7 @@ def test_result_uses_the_level_mapping_of_insights_levels():
     assert result.score == pytest.approx(-0.6)
     assert result.level == level_for_score(-0.6)
     assert result.confidence == pytest.approx(0.7)
-    assert sum(result.probabilities.values()) == pytest.approx(1.0)
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     data = result.as_dict()
     assert data["label"] == level_label(result.level)
     json.dumps(data)
