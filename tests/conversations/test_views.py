@@ -112,6 +112,14 @@ def test_monitor_highlights_the_messages_that_drove_the_drop(login, setup):
     assert 'class="msg msg-customer" data-seq="1"' in body
 
 
+def test_monitor_shows_that_the_customer_opted_out_and_their_messages_were_not_analysed(login, setup):
+    conv = ConversationFactory(queue=setup["billing"], representative=setup["rep"], scoring_opt_out=True)
+    MessageFactory(conversation=conv, seq=1, text="Please do not analyse me", scoring_status="skipped")
+    body = login(setup["sup"]).get(reverse("conversations:monitor", args=[conv.pk])).content.decode()
+    assert "The customer opted out of sentiment analysis" in body
+    assert "Not analysed" in body
+
+
 def test_assign_moves_the_conversation_to_the_chosen_representative(login, setup):
     conv = ConversationFactory(queue=setup["billing"], status=ConversationStatus.OPEN)
     rep2 = RepresentativeFactory(queues=[setup["billing"]])
