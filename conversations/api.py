@@ -49,6 +49,10 @@ class BadRequest(Exception):
         self.code, self.message = code, message
 
 
+class NotFound(BadRequest):
+    pass
+
+
 def _json_body(request) -> dict:
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequest("too_large", f"The request body is over {MAX_BODY_BYTES} bytes.")
@@ -68,6 +72,8 @@ def _handle_errors(view):
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
+        except NotFound as exc:
+            return _error(404, exc.code, exc.message)
         except BadRequest as exc:
             return _error(400, exc.code, exc.message)
         except RateLimited as exc:
@@ -278,17 +284,19 @@ def notification_ack(request, notification_id: int):
     )
 
 
-def _visible_or_none(staff, conversation_id: int):
-    return conversations_visible_to(staff).filter(pk=conversation_id).first()
+def _visible_conversation(staff, conversation_id: int):
+    """The conversation if this staff member may see it; others' ids look like unknown ones."""
+    conversation = conversations_visible_to(staff).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("not_found", f"No conversation {conversation_id} for you.")
+    return conversation
 
 
 @require_http_methods(["POST"])
 @staff_required
 @_handle_errors
 def snooze(request, conversation_id: int):
-    conversation = _visible_or_none(request.staff, conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id} for you.")
+    conversation = _visible_conversation(request.staff, conversation_id)
     data = _json_body(request)
     result = conversation_snooze(staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0))
     return JsonResponse({"conversation": conversation.pk, "until": result.until.isoformat() if result else None})
@@ -302,9 +310,7 @@ def _may_route(staff: StaffMember) -> bool:
 @staff_required
 @_handle_errors
 def assign(request, conversation_id: int):
-    conversation = _visible_or_none(request.staff, conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id} for you.")
+    conversation = _visible_conversation(request.staff, conversation_id)
     if not _may_route(request.staff):
         raise PermissionDenied("Only supervisors and admins assign conversations.")
     data = _json_body(request)
@@ -319,9 +325,7 @@ def assign(request, conversation_id: int):
 @staff_required
 @_handle_errors
 def transfer(request, conversation_id: int):
-    conversation = _visible_or_none(request.staff, conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id} for you.")
+    conversation = _visible_conversation(request.staff, conversation_id)
     if not _may_route(request.staff):
         raise PermissionDenied("Only supervisors and admins transfer conversations.")
     data = _json_body(request)
@@ -354,8 +358,6 @@ def transfer(request, conversation_id: int):
 @staff_required
 @_handle_errors
 def close(request, conversation_id: int):
-    conversation = _visible_or_none(request.staff, conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id} for you.")
+    conversation = _visible_conversation(request.staff, conversation_id)
     conversation = conversation_close(conversation=conversation)
     return JsonResponse({"conversation": conversation.pk, "status": conversation.status})
