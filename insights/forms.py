@@ -5,11 +5,17 @@ from django import forms
 from conversations.models import Queue
 from insights.levels import RepresentativeThreshold, SupervisorThreshold
 from insights.models import SentimentSettings
+from insights.scoring import SUPPORTED_LANGUAGES
 
 INHERIT = ""
 
 
 class SentimentSettingsForm(forms.ModelForm):
+    base_language = forms.ChoiceField(
+        label="Base language",
+        choices=sorted(SUPPORTED_LANGUAGES.items(), key=lambda item: item[1]),
+    )
+
     class Meta:
         model = SentimentSettings
         fields = [

@@ -7,9 +7,25 @@
 See docs/model.md for how the model is built, trained and measured.
 """
 
-from .engine import ScoreResult, SentimentScorer, get_scorer, reset_scorer
 from .language import SUPPORTED_LANGUAGES, detect_language
-from .model import ModelUnavailable
+
+# The engine pulls in torch: loaded on first use, so that web processes which only need the
+# language list (forms, pages) never pay for it.
+_LAZY = {
+    "ScoreResult": "engine",
+    "SentimentScorer": "engine",
+    "get_scorer": "engine",
+    "reset_scorer": "engine",
+    "ModelUnavailable": "model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SUPPORTED_LANGUAGES",

@@ -99,3 +99,13 @@ def test_queue_override_with_an_unknown_queue_is_refused_cleanly(login):
     response = login(AdminFactory()).post(
         reverse("insights:queue_override"), {"queue": 999999, "representative_threshold": "-1"}, follow=True)
     assert "Queue override not saved" in response.content.decode()
+
+
+def test_base_language_is_one_of_the_supported_languages(login):
+    client = login(AdminFactory())
+    response = client.post(reverse("insights:sentiment"), _form(base_language="klingon"))
+    assert response.status_code == 400
+    assert sentiment_settings_get().base_language == "en"
+    client.post(reverse("insights:sentiment"), _form(base_language="es", multilingual_enabled=None))
+    saved = sentiment_settings_get()
+    assert (saved.base_language, saved.multilingual_enabled) == ("es", False)
