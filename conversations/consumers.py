@@ -434,7 +434,7 @@ class CustomerChatConsumer(BaseConsumer):
         client_id = _client_id(content)
         try:
             message = await database_sync_to_async(message_ingest)(
-                conversation=self.conversation_id, text=content.get("text")
+                conversation=self.conversation_id, text=content.get("text"), client_id=client_id
             )
         except RateLimited as exc:
             raise FrameError(exc.code, exc.message, retry_after=exc.retry_after, client_id=client_id) from None

@@ -161,6 +161,8 @@ class Message(models.Model):
     sender = models.CharField(max_length=20, choices=Sender.choices)
     author = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL)
     text = models.TextField()
+    # The sender's own id for the message: a re-send after a lost acknowledgement is the same message.
+    client_id = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     scoring_status = models.CharField(
         max_length=12, choices=ScoringStatus.choices, default=ScoringStatus.NOT_APPLICABLE, db_index=True
@@ -175,7 +177,14 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "seq"]
-        constraints = [models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="message_client_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.sender}"

@@ -166,22 +166,36 @@ def _next_seq(conversation_id: int) -> Conversation:
 
 
 @transaction.atomic
-def message_ingest(*, conversation: Conversation | int, text) -> Message:
+def message_ingest(*, conversation: Conversation | int, text, client_id: str | int | None = None) -> Message:
     """Store a customer message and queue it for scoring (after commit).
 
     Raises MessageRejected (``empty``, ``too_long``, ``invalid``, ``conversation_closed``) or
     RateLimited. Monitoring off or an opted-out conversation → stored as ``skipped``.
+    With a ``client_id`` the call is idempotent: sending the same message again (after a lost
+    acknowledgement) returns the stored one, with its sequence number, and stores nothing.
     """
     from insights.selectors import sentiment_settings_get
 
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    client_key = "" if client_id is None else str(client_id)[:100]
+    if client_key:
+        # Under the conversation's row lock, so two copies racing in cannot both be stored.
+        list(Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).values_list("pk", flat=True))
+        already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
+        if already is not None:
+            return already
     cleaned = clean_text(text)
     conv = _next_seq(conversation_id)
     _rate_limit_check(conv)
     monitoring = sentiment_settings_get().monitoring_enabled
     status = ScoringStatus.PENDING if monitoring and not conv.scoring_opt_out else ScoringStatus.SKIPPED
     message = Message.objects.create(
-        conversation=conv, seq=conv.last_seq, sender=Sender.CUSTOMER, text=cleaned, scoring_status=status
+        conversation=conv,
+        seq=conv.last_seq,
+        sender=Sender.CUSTOMER,
+        text=cleaned,
+        client_id=client_key,
+        scoring_status=status,
     )
     message.conversation = conv
     payload = frames.message_payload(message)

@@ -282,6 +282,27 @@ async def test_reconnect_catch_up_loses_nothing_and_duplicates_nothing():
         await close_all(rep_ws, customer)
 
 
+async def test_a_customer_resend_after_a_lost_ack_is_acknowledged_with_the_same_seq_and_scored_once():
+    w = await make_world()
+    conv = w["conversation"]
+    rep_ws = await staff_socket(w["rep"])
+    customer = await chat_socket(conv)
+    try:
+        await send(customer, type="message.send", text=ANGRY_EN, client_id="m-1")
+        first = await next_frame(customer, "message.ack", client_id="m-1")
+        await customer.disconnect()  # the ack was "lost": the page reconnects and sends again
+        customer = await chat_socket(conv)
+        await send(customer, type="message.send", text=ANGRY_EN, client_id="m-1")
+        again = await next_frame(customer, "message.ack", client_id="m-1")
+        assert again["seq"] == first["seq"] == 1
+        await next_frame(rep_ws, "conversation.scored", seq=1)
+        frames = await drain(rep_ws, quiet=0.5)
+        assert not [f for f in frames if f["type"] == "conversation.scored"]
+        assert await database_sync_to_async(Message.objects.filter(conversation=conv).count)() == 1
+    finally:
+        await close_all(rep_ws, customer)
+
+
 async def test_customer_catch_up_has_replies_and_no_sentiment():
     w = await make_world()
     conv = w["conversation"]

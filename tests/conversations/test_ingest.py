@@ -162,3 +162,19 @@ def test_concurrent_writers_never_share_a_sequence_number():
     assert errors == []
     seqs = sorted(Message.objects.filter(conversation=conversation).values_list("seq", flat=True))
     assert seqs == list(range(1, 4 * per_thread + 1))
+
+
+@pytest.mark.django_db
+def test_a_message_resent_with_the_same_client_id_is_stored_once():
+    conversation = ConversationFactory()
+    first = message_ingest(conversation=conversation, text="where is my refund?", client_id="c-1")
+    again = message_ingest(conversation=conversation, text="where is my refund?", client_id="c-1")
+    other = message_ingest(conversation=conversation, text="hello?", client_id="c-2")
+    assert again.pk == first.pk and again.seq == first.seq == 1
+    assert other.seq == 2
+    assert Message.objects.filter(conversation=conversation).count() == 2
+    # Without a client id every send is a new message, and the same id in another
+    # conversation is another message.
+    message_ingest(conversation=conversation, text="hello?")
+    assert message_ingest(conversation=ConversationFactory(), text="x", client_id="c-1").seq == 1
+    assert Message.objects.filter(conversation=conversation).count() == 3
