@@ -26,7 +26,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from conversations import frames
 from conversations.models import Conversation, ConversationStatus, Queue, Role
 from conversations.selectors import conversations_visible_to, staff_for_user
-from conversations.services.ingest import MessageRejected, RateLimited, message_ingest, representative_reply
+from conversations.services.ingest import (
+    MessageRejected,
+    RateLimited,
+    client_id_clean,
+    message_ingest,
+    representative_reply,
+)
 from conversations.services.presence import (
     InvalidPresence,
     presence_offline_if_idle,
@@ -45,7 +51,6 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-MAX_CLIENT_ID = 100
 
 
 class FrameError(Exception):
@@ -171,7 +176,27 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.send_frame(event)
 
 
-class StaffConsumer(BaseConsumer):
+class SentimentEventsMixin:
+    """Sentiment group events, forwarded to staff-side sockets only: the customer's socket
+    has none of these handlers, so sentiment can never reach a customer."""
+
+    async def conversation_scored(self, event):
+        await self.send_frame(event)
+
+    async def conversation_updated(self, event):
+        await self.send_json(event)
+
+    async def conversation_assigned(self, event):
+        await self.send_json(event)
+
+    async def alert_raised(self, event):
+        await self.send_json(event)
+
+    async def alert_recovered(self, event):
+        await self.send_json(event)
+
+
+class StaffConsumer(SentimentEventsMixin, BaseConsumer):
     """``ws/staff/``: every event for the signed-in staff member's conversations and queues."""
 
     handlers = {
@@ -295,22 +320,7 @@ class StaffConsumer(BaseConsumer):
 
     # --- group events (forwarded) ------------------------------------------------------------
 
-    async def conversation_scored(self, event):
-        await self.send_frame(event)
-
-    async def conversation_updated(self, event):
-        await self.send_json(event)
-
-    async def conversation_assigned(self, event):
-        await self.send_json(event)
-
     async def conversation_removed(self, event):
-        await self.send_json(event)
-
-    async def alert_raised(self, event):
-        await self.send_json(event)
-
-    async def alert_recovered(self, event):
         await self.send_json(event)
 
     async def notification_created(self, event):
@@ -338,15 +348,16 @@ async def _offline_after_grace(staff_id: int) -> None:
 
 
 def _client_id(content: dict):
+    """The frame's client_id as sent (echoed in the ack), once the ingest rule accepts it."""
     client_id = content.get("client_id")
-    if client_id is None:
-        return None
-    if isinstance(client_id, bool) or not isinstance(client_id, (str, int)) or len(str(client_id)) > MAX_CLIENT_ID:
-        raise FrameError("invalid", f"'client_id' must be a string or number of at most {MAX_CLIENT_ID} characters.")
+    try:
+        client_id_clean(client_id)
+    except MessageRejected as exc:
+        raise FrameError(exc.code, exc.message) from None
     return client_id
 
 
-class MonitorConsumer(BaseConsumer):
+class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
     """``ws/monitor/<conversation_id>/``: a read-only live transcript with per-message sentiment,
     for supervisors of the queue, admins and the assigned representative."""
 
@@ -386,21 +397,6 @@ class MonitorConsumer(BaseConsumer):
         await self.send_json(
             {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
         )
-
-    async def conversation_scored(self, event):
-        await self.send_frame(event)
-
-    async def conversation_updated(self, event):
-        await self.send_json(event)
-
-    async def conversation_assigned(self, event):
-        await self.send_json(event)
-
-    async def alert_raised(self, event):
-        await self.send_json(event)
-
-    async def alert_recovered(self, event):
-        await self.send_json(event)
 
 
 class CustomerChatConsumer(BaseConsumer):

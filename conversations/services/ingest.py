@@ -165,6 +165,18 @@ def _next_seq(conversation_id: int) -> Conversation:
     return conversation
 
 
+MAX_CLIENT_ID = 100
+
+
+def client_id_clean(value) -> str:
+    """A sender's own id for its message ("" when it gave none): a string or a number."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > MAX_CLIENT_ID:
+        raise MessageRejected("invalid", f"'client_id' must be a string or number of at most {MAX_CLIENT_ID} characters.")
+    return str(value)
+
+
 @transaction.atomic
 def message_ingest(*, conversation: Conversation | int, text, client_id: str | int | None = None) -> Message:
     """Store a customer message and queue it for scoring (after commit).
@@ -177,7 +189,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     from insights.selectors import sentiment_settings_get
 
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
-    client_key = "" if client_id is None else str(client_id)[:100]
+    client_key = client_id_clean(client_id)
     if client_key:
         # Under the conversation's row lock, so two copies racing in cannot both be stored.
         list(Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).values_list("pk", flat=True))
