@@ -224,8 +224,9 @@ def conversation_messages(request, conversation_id: int):
     data = _json_body(request)
     message = message_ingest(conversation=conversation.pk, text=data.get("text"), client_id=data.get("client_id"))
     return JsonResponse(
-        {"id": message.pk, "conversation": conversation.pk, "seq": message.seq, "created_at": message.created_at.isoformat()},
-        status=201,
+        {"id": message.pk, "conversation": conversation.pk, "seq": message.seq, "created_at": message.created_at.isoformat(),
+         "replayed": message.replayed},
+        status=200 if message.replayed else 201,
     )
 
 

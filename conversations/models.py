@@ -175,6 +175,10 @@ class Message(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
 
+    # Not stored: True on the instance message_ingest returns for a re-send of a stored client_id,
+    # so an API can answer "already there" (200) instead of "created" (201).
+    replayed = False
+
     class Meta:
         ordering = ["conversation", "seq"]
         constraints = [

@@ -195,6 +195,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
         list(Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).values_list("pk", flat=True))
         already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
         if already is not None:
+            already.replayed = True
             return already
     cleaned = clean_text(text)
     conv = _next_seq(conversation_id)

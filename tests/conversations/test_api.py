@@ -237,12 +237,13 @@ def test_integration_token_command_creates_lists_and_revokes():
 
 
 @pytest.mark.django_db
-def test_an_integration_retrying_with_the_same_client_id_gets_the_same_seq(api):
+def test_an_integration_retrying_with_the_same_client_id_gets_the_same_seq_and_200_not_201(api):
     conversation = ConversationFactory()
     url = f"/api/conversations/{conversation.pk}/messages/"
     first = api("post", url, {"text": "Where is my parcel?", "client_id": "crm-77"})
     retry = api("post", url, {"text": "Where is my parcel?", "client_id": "crm-77"})
-    assert first.status_code == retry.status_code == 201
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert (first.json()["replayed"], retry.json()["replayed"]) == (False, True)
     assert first.json()["seq"] == retry.json()["seq"] == 1
     assert Message.objects.filter(conversation=conversation).count() == 1
     assert api("post", url, {"text": "hi", "client_id": {"no": 1}}).json()["error"]["code"] == "invalid"
