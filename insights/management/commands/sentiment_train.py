@@ -38,12 +38,18 @@ class Command(BaseCommand):
         parser.add_argument("--finetune-layers", type=int, default=0,
                             help="also fine-tune the encoder's top N layers (stored int8, ~1.8 MB each); "
                                  "0 = train the head only over the frozen encoder")
+        parser.add_argument("--adapter-rank", type=int, default=0,
+                            help="with --finetune-layers, train rank-R low-rank adapters on those layers "
+                                 "instead of their weights (12 layers at rank 16: about 2.6 MB)")
+        parser.add_argument("--layer-lr", type=float, default=None,
+                            help="learning rate of the encoder part (default 4e-5 for layers, 5e-4 for adapters)")
 
     def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
-               hidden, dropout, seed, finetune_layers=0, **options):
+               hidden, dropout, seed, finetune_layers=0, adapter_rank=0, layer_lr=None, **options):
         import torch
         from tqdm import tqdm
 
+        from insights.scoring.adapters import ADAPTER_WEIGHTS, save_adapters
         from insights.scoring.engine import BundledBackend, _threads
         from insights.scoring.head import LAYERS, TOP_LAYERS_WEIGHTS, WEIGHTS_DIR, save_head, save_top_layers
         from insights.scoring.model import ModelUnavailable, default_model_dir
@@ -90,15 +96,24 @@ class Command(BaseCommand):
         if finetune_layers > 0:
             top_state, head, best_epoch, _ = finetune_top_layers(
                 backend, train + extra, val, n_layers=finetune_layers, weights=weights,
-                epochs=epochs, seed=seed, hidden=hidden, dropout=dropout,
+                epochs=epochs, seed=seed, hidden=hidden, dropout=dropout, adapter_rank=adapter_rank,
+                layer_lr=layer_lr or (5e-4 if adapter_rank else 4e-5),
                 progress=lambda items: tqdm(items, unit="batch", file=sys.stderr, mininterval=10),
                 log=lambda m: self.stderr.write(m),
             )
-            save_top_layers(top_state, out)
-            tuned = sorted({int(k.split(".")[0]) + 1 for k in top_state})
+            layer_numbers = sorted({int(k.split(".")[0]) + 1 for k in top_state})
+            if adapter_rank:
+                (out / TOP_LAYERS_WEIGHTS).unlink(missing_ok=True)
+                save_adapters(top_state, out)
+                tuned, adapted = [], layer_numbers
+            else:
+                (out / ADAPTER_WEIGHTS).unlink(missing_ok=True)
+                save_top_layers(top_state, out)
+                tuned, adapted = layer_numbers, []
         else:
             (out / TOP_LAYERS_WEIGHTS).unlink(missing_ok=True)
-            tuned = []
+            (out / ADAPTER_WEIGHTS).unlink(missing_ok=True)
+            tuned, adapted = [], []
             x_all = extract_features(backend, [e.text for e in train + extra], progress=bar)
             x_val = extract_features(backend, [e.text for e in val], progress=bar)
             y_all = np.array([e.label for e in train + extra])
@@ -107,7 +122,8 @@ class Command(BaseCommand):
                 epochs=epochs, dropout=dropout, seed=seed, log=lambda m: self.stderr.write(m),
             )
         # Report validation through the serving path: the int8 encoder (with the tuned layers).
-        save_head(head, {"layers": list(LAYERS), "finetuned_layers": tuned}, out)
+        save_head(head, {"layers": list(LAYERS), "finetuned_layers": tuned, "adapted_layers": adapted,
+                         "adapter_rank": adapter_rank or None}, out)
         serving = BundledBackend(default_model_dir(), head_dir=out)
         x_val = extract_features(serving, [e.text for e in val], progress=bar)
         y_val = np.array([e.label for e in val])
@@ -120,6 +136,8 @@ class Command(BaseCommand):
             "encoder": backend.version.split("+")[0],
             "layers": list(LAYERS),
             "finetuned_layers": tuned,
+            "adapted_layers": adapted,
+            "adapter_rank": adapter_rank or None,
             "pooling": ["mean", "first"],
             "train_examples": len(train),
             "customer_service_examples": len(extra),
