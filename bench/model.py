@@ -157,7 +157,7 @@ class XlmrBaseBackend:
         from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
         from insights.scoring.model import TextNormalizer, bundled_model_path
-        from tokenizers import Tokenizer
+        from insights.scoring.tokenizer import UnigramTokenizer
 
         torch.manual_seed(0)
         config = XLMRobertaConfig(  # xlm-roberta-base's config.json
@@ -167,7 +167,7 @@ class XlmrBaseBackend:
         )
         self.model = XLMRobertaForSequenceClassification(config).eval()
         path = bundled_model_path()
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer = UnigramTokenizer.from_file(path / "tokenizer.json")
         self.tokenizer.enable_truncation(max_length=256)
         self.normalize = TextNormalizer.from_dir(path)
         self.version = "xlm-roberta-base-sized (random weights, fp32)"

@@ -381,9 +381,11 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
 
     The word embeddings stay fp16 (a lookup; the sum with the fp32 position embeddings is
     fp32), everything else computes in fp32, and with ``quantize`` the linear layers become
-    dynamic int8 (per output channel): about 2.5x faster on two cores.
+    dynamic int8 (per output channel): about 2.5x faster on two cores. The tokenizer is the
+    compact :class:`UnigramTokenizer` over the same ``tokenizer.json`` (same ids, a fifth of the
+    memory of ``tokenizers``').
     """
-    from tokenizers import Tokenizer
+    from .tokenizer import UnigramTokenizer
 
     path = Path(path)
     if not bundled_model_is_built(path):
@@ -407,7 +409,7 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
             hf_logging.set_verbosity(previous)
             if bar:
                 hf_logging.enable_progress_bar()
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer = UnigramTokenizer.from_file(path / "tokenizer.json")
     except Exception as exc:
         raise ModelUnavailable(
             f"the sentiment model at {path} is broken ({exc}); rebuild it with "
