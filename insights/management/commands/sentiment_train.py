@@ -19,6 +19,9 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 
+CALIBRATION_TEXTS = 1500
+
+
 class Command(BaseCommand):
     help = "Train the sentiment head on labelled data (UMSAB layout directories or text,label CSVs)."
 
@@ -41,17 +44,26 @@ class Command(BaseCommand):
         parser.add_argument("--adapter-rank", type=int, default=0,
                             help="with --finetune-layers, train rank-R low-rank adapters on those layers "
                                  "instead of their weights (12 layers at rank 16: about 2.6 MB)")
+        parser.add_argument("--calibrate-only", action="store_true",
+                            help="train nothing: measure the int8 activation ranges of the weights already in "
+                                 "--output on the --data texts, and report validation")
+        parser.add_argument("--keep-encoder", action="store_true",
+                            help="retrain only the head, over the encoder as --output's weights adapt it "
+                                 "(their fine-tuned layers or adapters stay): minutes, not an hour")
         parser.add_argument("--layer-lr", type=float, default=None,
                             help="learning rate of the encoder part (default 4e-5 for layers, 5e-4 for adapters)")
 
     def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
-               hidden, dropout, seed, finetune_layers=0, adapter_rank=0, layer_lr=None, **options):
+               hidden, dropout, seed, finetune_layers=0, adapter_rank=0, layer_lr=None,
+               calibrate_only=False, keep_encoder=False, **options):
         import torch
         from tqdm import tqdm
 
         from insights.scoring.adapters import ADAPTER_WEIGHTS, save_adapters
         from insights.scoring.engine import BundledBackend, _threads
-        from insights.scoring.head import LAYERS, TOP_LAYERS_WEIGHTS, WEIGHTS_DIR, save_head, save_top_layers
+        from insights.scoring.head import (
+            HEAD_META, LAYERS, TOP_LAYERS_WEIGHTS, WEIGHTS_DIR, load_head, save_head, save_top_layers,
+        )
         from insights.scoring.model import ModelUnavailable, default_model_dir
         from insights.scoring.training import (
             extract_features, finetune_top_layers, load_csv, load_customer_service_examples,
@@ -83,15 +95,32 @@ class Command(BaseCommand):
             raise CommandError(f"only {len(train)} training examples: too few to train on")
 
         torch.set_num_threads(_threads())
+        bar = lambda chunks: tqdm(chunks, desc="encoding", unit="batch", file=sys.stderr)  # noqa: E731
+        out = Path(output) if output else WEIGHTS_DIR
+        if calibrate_only:
+            if not (out / HEAD_META).exists():
+                raise CommandError(f"--calibrate-only: no trained head in {out}")
+            meta = json.loads((out / HEAD_META).read_text("utf-8"))
+            head, _ = load_head(out)
+            meta.update(self._calibrate_and_validate(out, train + extra, val, seed, bar))
+            save_head(head, meta, out)
+            self.stdout.write(json.dumps(meta, ensure_ascii=False))
+            return
+        kept = {}
+        if keep_encoder:
+            if finetune_layers:
+                raise CommandError("--keep-encoder retrains the head only: leave out --finetune-layers")
+            if not (out / HEAD_META).exists():
+                raise CommandError(f"--keep-encoder: no trained weights in {out}")
+            kept = json.loads((out / HEAD_META).read_text("utf-8"))
         try:
-            backend = BundledBackend(default_model_dir(), head_dir=None)
+            # Features and cached layers in fp32: the calibrated int8 that serves stays close to it.
+            backend = BundledBackend(default_model_dir(), head_dir=out if keep_encoder else None, quantize=False)
         except ModelUnavailable as exc:
             raise CommandError(str(exc)) from exc
         backend.layers = list(LAYERS)
-        bar = lambda chunks: tqdm(chunks, desc="encoding", unit="batch", file=sys.stderr)  # noqa: E731
         started = time.monotonic()
         weights = np.array([1.0] * len(train) + [customer_service_weight] * len(extra))
-        out = Path(output) if output else WEIGHTS_DIR
         out.mkdir(parents=True, exist_ok=True)
         if finetune_layers > 0:
             top_state, head, best_epoch, _ = finetune_top_layers(
@@ -111,9 +140,13 @@ class Command(BaseCommand):
                 save_top_layers(top_state, out)
                 tuned, adapted = layer_numbers, []
         else:
-            (out / TOP_LAYERS_WEIGHTS).unlink(missing_ok=True)
-            (out / ADAPTER_WEIGHTS).unlink(missing_ok=True)
-            tuned, adapted = [], []
+            if keep_encoder:
+                tuned, adapted = kept.get("finetuned_layers") or [], kept.get("adapted_layers") or []
+                adapter_rank = kept.get("adapter_rank") or 0
+            else:
+                (out / TOP_LAYERS_WEIGHTS).unlink(missing_ok=True)
+                (out / ADAPTER_WEIGHTS).unlink(missing_ok=True)
+                tuned, adapted = [], []
             x_all = extract_features(backend, [e.text for e in train + extra], progress=bar)
             x_val = extract_features(backend, [e.text for e in val], progress=bar)
             y_all = np.array([e.label for e in train + extra])
@@ -121,17 +154,9 @@ class Command(BaseCommand):
                 x_all, y_all, weights=weights, x_val=x_val, y_val=[e.label for e in val], hidden=hidden,
                 epochs=epochs, dropout=dropout, seed=seed, log=lambda m: self.stderr.write(m),
             )
-        # Report validation through the serving path: the int8 encoder (with the tuned layers).
         save_head(head, {"layers": list(LAYERS), "finetuned_layers": tuned, "adapted_layers": adapted,
                          "adapter_rank": adapter_rank or None}, out)
-        serving = BundledBackend(default_model_dir(), head_dir=out)
-        x_val = extract_features(serving, [e.text for e in val], progress=bar)
-        y_val = np.array([e.label for e in val])
-        val_f1 = macro_f1(y_val, predict(serving.head, x_val).argmax(1))
-        per_group = {}
-        for group in sorted({e.group for e in val}):
-            idx = [i for i, e in enumerate(val) if e.group == group]
-            per_group[group] = round(macro_f1(y_val[idx], predict(serving.head, x_val[idx]).argmax(1)), 2)
+        report = self._calibrate_and_validate(out, train + extra, val, seed, bar)
         meta = {
             "encoder": backend.version.split("+")[0],
             "layers": list(LAYERS),
@@ -146,9 +171,36 @@ class Command(BaseCommand):
             "best_epoch": best_epoch,
             "dropout": dropout,
             "seed": seed,
-            "val_macro_f1": round(val_f1, 2),
-            "val_per_group": per_group,
+            **report,
             "seconds": round(time.monotonic() - started, 1),
         }
         save_head(head, meta, out)
         self.stdout.write(json.dumps(meta, ensure_ascii=False))
+
+    def _calibrate_and_validate(self, out: Path, train, val, seed: int, bar) -> dict:
+        """Measure the int8 activation ranges of the weights in ``out`` on a sample of the training
+        texts, save them, then report validation through the serving path (calibrated int8)."""
+        from insights.scoring.engine import BundledBackend
+        from insights.scoring.model import default_model_dir
+        from insights.scoring.quantization import CALIBRATION_WEIGHTS, calibrate, save_calibration
+        from insights.scoring.training import extract_features, macro_f1, predict, shuffled
+
+        (out / CALIBRATION_WEIGHTS).unlink(missing_ok=True)
+        exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
+        sample = [e.text for e in shuffled(train, seed)[:CALIBRATION_TEXTS]]
+        self.stderr.write(f"calibrating int8 on {len(sample)} training texts")
+        save_calibration(calibrate(exact.encoder, lambda: exact.calibration_batches(sample)), out)
+        serving = BundledBackend(default_model_dir(), head_dir=out)
+        x_val = extract_features(serving, [e.text for e in val], progress=bar)
+        y_val = np.array([e.label for e in val])
+        probs = predict(serving.head, x_val)
+        per_group = {}
+        for group in sorted({e.group for e in val}):
+            idx = [i for i, e in enumerate(val) if e.group == group]
+            per_group[group] = round(macro_f1(y_val[idx], probs[idx].argmax(1)), 2)
+        return {
+            "precision": serving.precision,
+            "calibration_texts": len(sample),
+            "val_macro_f1": round(macro_f1(y_val, probs.argmax(1)), 2),
+            "val_per_group": per_group,
+        }

@@ -179,8 +179,7 @@ def test_real_scorer_keeps_input_order_across_batches(real_scorer):
     batched = real_scorer.score(texts)
     top = lambda r: max(r.probabilities, key=r.probabilities.get)  # noqa: E731
     assert [top(r) for r in batched] == [top(r) for r in one_by_one] * 3
-    # Dynamic int8 quantises activations per batch, so a score moves a little with its batch.
-    assert [r.score for r in batched[:15]] == pytest.approx([r.score for r in one_by_one], abs=0.15)
+    assert [r.score for r in batched[:15]] == pytest.approx([r.score for r in one_by_one], abs=1e-3)
 
 
 @pytest.mark.model

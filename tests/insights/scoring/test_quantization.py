@@ -1,0 +1,118 @@
+"""Calibrated int8: close to fp32, and a message's result does not depend on its batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+from insights.scoring.model import ModelUnavailable
+from insights.scoring.quantization import (
+    CALIBRATION_WEIGHTS,
+    CalibratedInt8Linear,
+    calibrate,
+    load_calibration,
+    quantize_calibrated,
+    save_calibration,
+)
+
+
+@pytest.fixture
+def tiny_bert():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    return BertModel(config, add_pooling_layer=False).eval()
+
+
+def batches(model, n=6, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        ids = torch.randint(5, 120, (4, 12), generator=generator)
+        with torch.inference_mode():
+            yield model(input_ids=ids).last_hidden_state
+
+
+def test_a_row_gets_the_same_output_alone_or_beside_others():
+    torch.manual_seed(0)
+    linear = nn.Linear(16, 8)
+    x = torch.randn(10, 16)
+    x[3] *= 40  # an outlier row: with per-batch (dynamic) scales it would coarsen every other row
+    quantized = CalibratedInt8Linear(linear, x.amin(0), x.amax(0))
+    together = quantized(x)
+    for row in (0, 3, 9):
+        assert torch.equal(quantized(x[row : row + 1]), together[row : row + 1])
+
+
+def test_calibrated_int8_stays_close_to_fp32(tiny_bert):
+    import copy
+
+    stats = calibrate(tiny_bert, lambda: batches(tiny_bert))
+    assert len(stats) == 2 * 2 * 6  # min and max, 2 layers, 6 linears each
+    exact = [b.clone() for b in batches(tiny_bert, n=2, seed=7)]
+    quantized = quantize_calibrated(copy.deepcopy(tiny_bert), stats)
+    assert sum(isinstance(m, CalibratedInt8Linear) for m in quantized.modules()) == 12
+    approx = list(batches(quantized, n=2, seed=7))
+    for a, b in zip(exact, approx):
+        assert nn.functional.cosine_similarity(a.flatten(1), b.flatten(1)).min() > 0.99
+
+
+def test_calibration_round_trips_through_its_file(tiny_bert, tmp_path):
+    stats = calibrate(tiny_bert, lambda: batches(tiny_bert, n=1))
+    save_calibration(stats, tmp_path)
+    loaded = load_calibration(tmp_path)
+    assert loaded.keys() == stats.keys()
+    assert all(torch.equal(loaded[k], stats[k]) for k in stats)
+
+
+def test_a_layer_without_calibration_is_refused(tiny_bert):
+    stats = calibrate(tiny_bert, lambda: batches(tiny_bert, n=1))
+    del stats["1.output.dense.min"]
+    with pytest.raises(ValueError, match="no calibration for 1.output.dense"):
+        quantize_calibrated(tiny_bert, stats)
+
+
+def _weights_copy(tmp_path):
+    from insights.scoring.head import WEIGHTS_DIR
+
+    shutil.copytree(WEIGHTS_DIR, tmp_path / "weights")
+    return tmp_path / "weights"
+
+
+def test_broken_calibration_gives_a_clear_error(tmp_path, bundled_model_dir):
+    from insights.scoring.engine import BundledBackend
+
+    weights = _weights_copy(tmp_path)
+    (weights / CALIBRATION_WEIGHTS).write_bytes(b"garbage")
+    with pytest.raises(ModelUnavailable, match="calibration .* is broken"):
+        BundledBackend(bundled_model_dir.parent, head_dir=weights)
+
+
+def test_without_calibration_the_model_falls_back_to_dynamic_int8(tmp_path, bundled_model_dir):
+    from insights.scoring.engine import BundledBackend
+
+    weights = _weights_copy(tmp_path)
+    (weights / CALIBRATION_WEIGHTS).unlink(missing_ok=True)
+    backend = BundledBackend(bundled_model_dir.parent, head_dir=weights)
+    assert backend.precision == "int8-dynamic" and "-int8dyn+" in backend.version
+    assert json.loads((weights / "head.json").read_text())["labels"] == ["negative", "neutral", "positive"]
+
+
+@pytest.mark.model
+def test_the_committed_model_scores_a_message_the_same_alone_or_in_a_batch(real_scorer):
+    texts = [
+        "merci, ça a réglé le problème",
+        "I've waited two hours, this is ridiculous",
+        "my order number is 48213",
+        "das Paket ist immer noch nicht da und niemand antwortet mir seit Tagen",
+        "obrigado",
+    ] * 4
+    alone = [real_scorer.score([t])[0].score for t in texts[:5]]
+    batched = [r.score for r in real_scorer.score(texts)]
+    assert batched[:5] == pytest.approx(alone, abs=1e-3)
+    assert batched[5:10] == pytest.approx(alone, abs=1e-3)
