@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/model.py                 # both models, short messages + tweets, val F1
     .venv/bin/python bench/model.py --no-f1         # timing only
+    SENTIMENT_PRECISION=fp32 .venv/bin/python bench/model.py   # the default model without int8
 
 Each model runs in its own subprocess (so load time and peak memory are its own) on the same
 texts, with the same torch thread count (SENTIMENT_TORCH_THREADS, default 2):
@@ -57,12 +58,12 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
     import numpy as np
     import torch
 
-    from insights.scoring.engine import BundledBackend, SentimentScorer, _threads
+    from insights.scoring.engine import SentimentScorer, _threads, build_backend
 
     torch.set_num_threads(_threads())
     started = time.perf_counter()
     if kind == "default":
-        backend = BundledBackend()
+        backend = build_backend("bundled")  # SENTIMENT_PRECISION=fp32 measures the exact encoder
     else:
         backend = XlmrBaseBackend()
     scorer = SentimentScorer(backend=backend)
