@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from insights.scoring.tokenizer import UnigramTokenizer
 
 from .test_model import SAMPLES
 
-UMSAB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "umsab"
+UMSAB = Path(os.environ.get("UMSAB_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data" / "umsab"))
 
 EDGE_CASES = [
     "a",
