@@ -67,7 +67,7 @@ class Command(BaseCommand):
         from insights.scoring.model import ModelUnavailable, default_model_dir
         from insights.scoring.training import (
             extract_features, finetune_top_layers, load_csv, load_customer_service_examples,
-            load_split, macro_f1, predict, shuffled, train_head,
+            load_split, shuffled, train_head,
         )
 
         train, val = [], []
