@@ -1,0 +1,76 @@
+"""sentiment_train end to end on a tiny labelled CSV: what it writes, and that the scorer loads it."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+NEGATIVE = ["this is terrible", "I hate waiting", "worst support ever", "my parcel is lost again",
+            "nobody answers, awful", "the app keeps crashing", "I'm really angry", "refund still missing"]
+NEUTRAL = ["my order number is 123", "what time do you open", "I live in Berlin", "the form has two pages",
+           "send it to my email", "it is a blue box", "my account is under Smith", "the call was at noon"]
+POSITIVE = ["thanks, that fixed it", "great service", "I love this app", "perfect, thank you",
+            "you were very helpful", "wonderful, it works", "happy with the result", "excellent, cheers"]
+
+
+@pytest.fixture
+def labelled_csv(tmp_path):
+    path = tmp_path / "labelled.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for label, texts in (("negative", NEGATIVE), ("neutral", NEUTRAL), ("positive", POSITIVE)):
+            for text in texts:
+                for variant in (text, text + "!", "honestly, " + text):
+                    writer.writerow([variant, label])
+    return path
+
+
+def _train(labelled_csv, out, capsys, **options):
+    call_command("sentiment_train", data=[str(labelled_csv)], output=str(out), no_customer_service=True,
+                 seed=0, **options)
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.mark.model
+def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_loads_them(
+    labelled_csv, tmp_path, capsys, bundled_model_dir
+):
+    from insights.scoring.engine import BundledBackend
+
+    out = tmp_path / "weights"
+    meta = _train(labelled_csv, out, capsys, epochs=3)
+    assert {p.name for p in out.iterdir()} == {"head.safetensors", "head.json", "calibration.safetensors"}
+    assert meta["precision"] == "int8" and meta["temperature"] > 0 and meta["adapted_layers"] == []
+    backend = BundledBackend(bundled_model_dir.parent, head_dir=out)
+    assert backend.precision == "int8"
+    probs = backend.predict(["thanks a lot", "my order number is 9"])
+    assert probs.shape == (2, 3)
+
+
+@pytest.mark.model
+def test_adapters_then_a_head_retrained_over_them_keeps_the_adapters(labelled_csv, tmp_path, capsys, bundled_model_dir):
+    out = tmp_path / "weights"
+    meta = _train(labelled_csv, out, capsys, epochs=1, finetune_layers=12, adapter_rank=2)
+    assert meta["adapted_layers"] == list(range(1, 13)) and meta["adapter_rank"] == 2
+    adapters = (out / "adapters.safetensors").read_bytes()
+    head = (out / "head.safetensors").read_bytes()
+
+    meta = _train(labelled_csv, out, capsys, epochs=3, keep_encoder=True)
+    assert meta["adapted_layers"] == list(range(1, 13)) and meta["adapter_rank"] == 2
+    assert (out / "adapters.safetensors").read_bytes() == adapters
+    assert (out / "head.safetensors").read_bytes() != head
+
+
+def test_keep_encoder_refuses_to_fine_tune_layers_too(labelled_csv, tmp_path):
+    with pytest.raises(CommandError, match="--keep-encoder retrains the head only"):
+        call_command("sentiment_train", data=[str(labelled_csv)], output=str(tmp_path), keep_encoder=True,
+                     finetune_layers=2)
+
+
+def test_calibrate_only_needs_trained_weights(labelled_csv, tmp_path):
+    with pytest.raises(CommandError, match="no trained head"):
+        call_command("sentiment_train", data=[str(labelled_csv)], output=str(tmp_path), calibrate_only=True)
