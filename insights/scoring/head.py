@@ -28,7 +28,7 @@ def pool_hidden_states(
     hidden_states: Sequence[torch.Tensor], attention_mask: torch.Tensor, layers: Sequence[int]
 ) -> torch.Tensor:
     """Concatenate [mean over tokens, first token] of each selected layer -> (batch, 2*H*len)."""
-    mask = attention_mask.unsqueeze(-1).to(hidden_states[0].dtype)
+    mask = attention_mask.unsqueeze(-1).to(hidden_states[layers[0]].dtype)
     denom = mask.sum(dim=1).clamp(min=1.0)
     parts = []
     for index in layers:

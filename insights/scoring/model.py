@@ -376,12 +376,12 @@ def build_bundled_model(
     return target
 
 
-def load_bundled_encoder(path: Path, *, quantize: bool = True):
+def load_bundled_encoder(path: Path):
     """Load the converted encoder offline, ready for CPU inference, with its tokenizer.
 
     The word embeddings stay fp16 (a lookup; the sum with the fp32 position embeddings is
-    fp32), everything else computes in fp32, and with ``quantize`` the linear layers become
-    dynamic int8 (per output channel): about 2.5x faster on two cores. The tokenizer is the
+    fp32), everything else computes in fp32; :class:`.engine.BundledBackend` merges the
+    project's adapters and then makes the linear layers int8. The tokenizer is the
     compact :class:`UnigramTokenizer` over the same ``tokenizer.json`` (same ids, a fifth of the
     memory of ``tokenizers``').
     """
@@ -424,8 +424,6 @@ def load_bundled_encoder(path: Path, *, quantize: bool = True):
             param.data = param.data.float()
     model.config.dtype = torch.float32
     model.eval()
-    if quantize:
-        model = quantize_linear_layers(model)
     release_freed_memory()
     return model, tokenizer, TextNormalizer.from_dir(path)
 

@@ -33,16 +33,13 @@ class CalibratedInt8Linear(nn.Module):
     """int8 per-output-channel weights, int8 activations with a fixed (calibrated) range."""
 
     def __init__(self, linear: nn.Linear, channel_min: torch.Tensor, channel_max: torch.Tensor,
-                 alpha: float | None = SMOOTHING_ALPHA) -> None:
+                 alpha: float = SMOOTHING_ALPHA) -> None:
         super().__init__()
         weight = linear.weight.detach().float()
         channel_min, channel_max = channel_min.float(), channel_max.float()
         act_absmax = torch.maximum(channel_min.abs(), channel_max.abs()).clamp(min=1e-5)
         weight_absmax = weight.abs().amax(dim=0).clamp(min=1e-5)
-        if alpha is None:
-            smooth = torch.ones_like(act_absmax)
-        else:
-            smooth = (act_absmax.pow(alpha) / weight_absmax.pow(1 - alpha)).clamp(min=1e-5)
+        smooth = (act_absmax.pow(alpha) / weight_absmax.pow(1 - alpha)).clamp(min=1e-5)
         self.register_buffer("inverse_smooth", (1.0 / smooth).contiguous())
         weight = weight * smooth
         scales = (weight.abs().amax(dim=1).clamp(min=1e-8) / 127).double()

@@ -218,9 +218,10 @@ def finetune_top_layers(
 ):
     """Fine-tune the encoder's top ``n_layers`` layers together with a new head.
 
-    The layers below stay frozen: their output is computed once (with the int8 encoder that
-    serves) and cached per text, so an epoch costs only the top layers' forward and backward.
-    ``backend`` is a :class:`BundledBackend` built with ``head_dir=None``. With ``adapter_rank``
+    The layers below stay frozen: their output is computed once and cached per text, so an
+    epoch costs only the top layers' forward and backward. ``backend`` is an fp32
+    :class:`BundledBackend` of the plain encoder (``head_dir=None, quantize=False``): the tuned
+    layers start as copies of its own. With ``adapter_rank``
     the layers' own weights stay frozen and only low-rank adapters on their linears are trained
     (see :mod:`.adapters`), small enough to commit for all twelve layers. Returns (state dict
     keyed "<layer index>.<param>" -- the layers' parameters, or the adapters' A and B --, head,
@@ -231,8 +232,9 @@ def finetune_top_layers(
     import torch
 
     from .head import LAYERS, SentimentHead, pool_hidden_states
-    from .model import load_bundled_encoder
 
+    if getattr(backend, "precision", "fp32") != "fp32":
+        raise ValueError("fine-tuning starts from the fp32 encoder: build the backend with quantize=False")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     n_total = backend.encoder.config.num_hidden_layers
@@ -241,22 +243,16 @@ def finetune_top_layers(
     tuned_layers = [layer for layer in LAYERS if layer > start]
 
     def cache(texts):
-        enc = backend._encode(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
+        lengths = backend.token_lengths(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         tokens, frozen = [None] * len(texts), [None] * len(texts)
         chunks = [order[i : i + 64] for i in range(0, len(order), 64)]
         for chunk in progress(chunks) if progress else chunks:
-            width = max(len(enc[i].ids) for i in chunk)
-            ids = torch.full((len(chunk), width), backend.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                ids[row, : len(enc[i].ids)] = torch.tensor(enc[i].ids)
-                mask[row, : len(enc[i].ids)] = 1
+            hs, mask = backend.hidden_states([texts[i] for i in chunk])
             with torch.inference_mode():
-                hs = backend.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
                 pooled = pool_hidden_states(hs, mask, frozen_layers) if frozen_layers else torch.zeros(len(chunk), 0)
             for row, i in enumerate(chunk):
-                tokens[i] = hs[start][row, : len(enc[i].ids)].clone().half()
+                tokens[i] = hs[start][row, : lengths[i]].clone().half()
                 frozen[i] = pooled[row].clone()
         return tokens, torch.stack(frozen)
 
@@ -267,9 +263,7 @@ def finetune_top_layers(
     y_val = np.array([e.label for e in val])
     w_train = torch.tensor(list(weights), dtype=torch.float32)
 
-    fp32, _, _ = load_bundled_encoder(backend.path, quantize=False)
-    top = torch.nn.ModuleList([copy.deepcopy(fp32.encoder.layer[i]) for i in range(start, n_total)])
-    del fp32
+    top = torch.nn.ModuleList([copy.deepcopy(backend.encoder.encoder.layer[i]) for i in range(start, n_total)])
     if adapter_rank:
         from .adapters import add_adapters, adapter_state
 
@@ -296,12 +290,7 @@ def finetune_top_layers(
             out = layer(x, attention_mask=ext)
             x = out[0] if isinstance(out, tuple) else out
             states[start + 1 + k] = x
-        mm = m.unsqueeze(-1).float()
-        parts = [frozen]
-        for layer in tuned_layers:
-            h = states[layer]
-            parts += [(h * mm).sum(1) / mm.sum(1).clamp(min=1), h[:, 0]]
-        return torch.cat(parts, -1)
+        return torch.cat([frozen, pool_hidden_states(states, m, tuned_layers)], -1)
 
     by_length = sorted(range(len(train)), key=lambda i: t_train[i].shape[0])
     val_by_length = sorted(range(len(val)), key=lambda i: t_val[i].shape[0])

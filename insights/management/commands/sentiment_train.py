@@ -1,7 +1,7 @@
 """python manage.py sentiment_train --data DIR [--data MORE ...]
 
-Retrains what the project trains itself (the classifier head over the frozen encoder) from a
-labelled set: a directory in the UMSAB layout (<language>/train_text.txt + train_labels.txt;
+Retrains what the project trains itself (the classifier head, and with --finetune-layers the
+encoder's top layers or low-rank adapters on them; see docs/model.md) from a labelled set: a directory in the UMSAB layout (<language>/train_text.txt + train_labels.txt;
 <language>/val_* if present picks the best epoch and is reported) or a CSV of text,label
 (label 0/1/2 or negative/neutral/positive). Give --data several times to combine sets, e.g.
 UMSAB plus the corrections that agents submitted (sentiment_corrections_export). The project's
@@ -180,12 +180,12 @@ class Command(BaseCommand):
     def _calibrate_and_validate(self, out: Path, train, val, seed: int, bar) -> dict:
         """Measure the int8 activation ranges of the weights in ``out`` on a sample of the training
         texts, save them, then report validation through the serving path (calibrated int8)."""
+        import torch
+
         from insights.scoring.engine import BundledBackend
         from insights.scoring.model import default_model_dir
         from insights.scoring.quantization import CALIBRATION_WEIGHTS, calibrate, save_calibration
-        import torch
-
-        from insights.scoring.training import extract_features, fit_temperature, macro_f1, predict, shuffled
+        from insights.scoring.training import extract_features, fit_temperature, macro_f1, shuffled
 
         (out / CALIBRATION_WEIGHTS).unlink(missing_ok=True)
         exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
@@ -195,18 +195,17 @@ class Command(BaseCommand):
         serving = BundledBackend(default_model_dir(), head_dir=out)
         x_val = extract_features(serving, [e.text for e in val], progress=bar)
         y_val = np.array([e.label for e in val])
-        probs = predict(serving.head, x_val)
         with torch.inference_mode():
             logits = serving.head(torch.from_numpy(x_val)).numpy()
-        temperature = fit_temperature(logits, y_val)
+        predicted = logits.argmax(1)
         per_group = {}
         for group in sorted({e.group for e in val}):
             idx = [i for i, e in enumerate(val) if e.group == group]
-            per_group[group] = round(macro_f1(y_val[idx], probs[idx].argmax(1)), 2)
+            per_group[group] = round(macro_f1(y_val[idx], predicted[idx]), 2)
         return {
             "precision": serving.precision,
             "calibration_texts": len(sample),
-            "temperature": temperature,
-            "val_macro_f1": round(macro_f1(y_val, probs.argmax(1)), 2),
+            "temperature": fit_temperature(logits, y_val),
+            "val_macro_f1": round(macro_f1(y_val, predicted), 2),
             "val_per_group": per_group,
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
@@ -100,7 +99,17 @@ def test_without_calibration_the_model_falls_back_to_dynamic_int8(tmp_path, bund
     (weights / CALIBRATION_WEIGHTS).unlink(missing_ok=True)
     backend = BundledBackend(bundled_model_dir.parent, head_dir=weights)
     assert backend.precision == "int8-dynamic" and "-int8dyn+" in backend.version
-    assert json.loads((weights / "head.json").read_text())["labels"] == ["negative", "neutral", "positive"]
+    assert backend.predict(["thanks, that fixed it"]).shape == (1, 3)
+
+
+def test_new_calibration_ranges_give_a_new_model_version(tmp_path, bundled_model_dir):
+    from insights.scoring.engine import BundledBackend
+
+    weights = _weights_copy(tmp_path)
+    before = BundledBackend(bundled_model_dir.parent, head_dir=weights).version
+    stats = load_calibration(weights)
+    save_calibration({k: v * 1.5 for k, v in stats.items()}, weights)
+    assert BundledBackend(bundled_model_dir.parent, head_dir=weights).version != before
 
 
 @pytest.mark.model
