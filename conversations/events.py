@@ -15,7 +15,6 @@ needs (it is not thread-safe).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -26,15 +25,7 @@ from sentiment_admin import realtime
 logger = logging.getLogger(__name__)
 
 
-# A send that fails because the layer is unreachable (Redis restarting) is tried again after
-# these pauses: a socket that has already reconnected and caught up would otherwise never see
-# the event. Only during an outage does a caller wait, for 1.75 s at most.
-SEND_RETRY_PAUSES = (0.25, 0.5, 1.0)
-
-
 def _group_send_many(groups: Iterable[str], payload: dict) -> None:
-    from channels.exceptions import ChannelFull
-
     layer = get_channel_layer()
     if layer is None:
         return
@@ -43,18 +34,10 @@ def _group_send_many(groups: Iterable[str], payload: dict) -> None:
         if group in seen:
             continue
         seen.add(group)
-        for pause in (*SEND_RETRY_PAUSES, None):
-            try:
-                async_to_sync(layer.group_send)(group, payload)
-                break
-            except ChannelFull:  # a full layer does not drain by waiting here
-                logger.exception("could not send %s to %s", payload.get("type"), group)
-                break
-            except Exception:  # an unreachable layer must not break the caller's request
-                if pause is None:
-                    logger.exception("could not send %s to %s", payload.get("type"), group)
-                    break
-                time.sleep(pause)
+        try:
+            async_to_sync(layer.group_send)(group, payload)
+        except Exception:  # a full or unreachable layer must not break the caller's request
+            logger.exception("could not send %s to %s", payload.get("type"), group)
 
 
 def conversation_audience(*, conversation_id: int, queue_id: int, representative_id: int | None) -> list[str]:
