@@ -6,38 +6,15 @@ directly), so nobody hears of a change that was rolled back. Payloads are built 
 sending does no database work. Group names and event types come from
 ``sentiment_admin.realtime``; the payload fields are the contract in ``docs/events.md``.
 
-Sending: ``async_to_sync(layer.group_send)``. Called from a thread that runs under the
-server's event loop (a sync view under Daphne, ``database_sync_to_async`` in a consumer or in
-the scoring batcher) this runs the send *on that loop*, which is what the in-memory layer
-needs (it is not thread-safe).
+Sending goes through ``sentiment_admin.broadcast.group_send_many``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
 from sentiment_admin import realtime
-
-logger = logging.getLogger(__name__)
-
-
-def _group_send_many(groups: Iterable[str], payload: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    seen: set[str] = set()
-    for group in groups:
-        if group in seen:
-            continue
-        seen.add(group)
-        try:
-            async_to_sync(layer.group_send)(group, payload)
-        except Exception:  # a full or unreachable layer must not break the caller's request
-            logger.exception("could not send %s to %s", payload.get("type"), group)
+from sentiment_admin.broadcast import group_send_many
 
 
 def conversation_audience(*, conversation_id: int, queue_id: int, representative_id: int | None) -> list[str]:
@@ -53,18 +30,19 @@ def conversation_audience(*, conversation_id: int, queue_id: int, representative
 
 def broadcast_message_created(*, payload: dict, customer_payload: dict | None, representative_id: int | None) -> None:
     """A stored message: to its staff audience, and to the customer for replies."""
-    _group_send_many(
+    group_send_many(
         conversation_audience(
             conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
         ),
         payload,
     )
     if customer_payload is not None:
-        _group_send_many([realtime.customer_group(payload["conversation"])], customer_payload)
+        group_send_many([realtime.customer_group(payload["conversation"])], customer_payload)
 
 
-def broadcast_conversation_scored(*, payload: dict, representative_id: int | None) -> None:
-    _group_send_many(
+def broadcast_conversation_scored(*, payload: dict, representative_id: int | None) -> bool:
+    """True when every group got it; the scoring outbox keeps it until then."""
+    return group_send_many(
         conversation_audience(
             conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
         ),
@@ -78,7 +56,7 @@ def broadcast_conversation_updated(*, payload: dict, extra_groups: Iterable[str]
         queue_id=payload["queue"],
         representative_id=payload["representative"],
     )
-    _group_send_many([*groups, *extra_groups], payload)
+    group_send_many([*groups, *extra_groups], payload)
 
 
 def broadcast_conversation_assigned(*, conversation_id: int, queue_id: int, representative_id: int | None) -> None:
@@ -92,12 +70,12 @@ def broadcast_conversation_assigned(*, conversation_id: int, queue_id: int, repr
     groups = [realtime.queue_group(queue_id), realtime.conversation_group(conversation_id)]
     if representative_id:
         groups.insert(0, realtime.staff_group(representative_id))
-    _group_send_many(groups, payload)
+    group_send_many(groups, payload)
 
 
 def broadcast_conversation_removed(*, conversation_id: int, groups: Iterable[str]) -> None:
     """To a representative who lost the conversation (or a queue it left)."""
-    _group_send_many(groups, {"type": realtime.CONVERSATION_REMOVED, "conversation": conversation_id})
+    group_send_many(groups, {"type": realtime.CONVERSATION_REMOVED, "conversation": conversation_id})
 
 
 def broadcast_presence_changed(*, staff_id: int, presence: str, label: str, name: str) -> None:
@@ -108,4 +86,4 @@ def broadcast_presence_changed(*, staff_id: int, presence: str, label: str, name
         "label": label,
         "name": name,
     }
-    _group_send_many([realtime.staff_group(staff_id), realtime.PRESENCE_GROUP], payload)
+    group_send_many([realtime.staff_group(staff_id), realtime.PRESENCE_GROUP], payload)

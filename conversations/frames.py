@@ -64,6 +64,29 @@ def scored_payload(message, *, conversation_score, conversation_level, trend) ->
     }
 
 
+def scored_payload_as_of(message) -> dict:
+    """``conversation.scored`` for a message stored earlier, with the conversation's sentiment
+    as it was right after it (the same frame a catch-up replays). ``message.conversation``
+    must be loaded."""
+    from conversations.models import Message, ScoringStatus, Sender
+    from insights import rules
+
+    recent = list(
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            seq__lte=message.seq,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
+        )
+        .order_by("-seq")
+        .values_list("sentiment_score", flat=True)[: rules.AGGREGATE_WINDOW]
+    )
+    sentiment = rules.conversation_sentiment(list(reversed(recent)))
+    return scored_payload(
+        message, conversation_score=sentiment.score, conversation_level=sentiment.level, trend=sentiment.trend
+    )
+
+
 def conversation_payload(conversation) -> dict:
     """``conversation.updated``: one row of the Ongoing conversations report."""
     rep = conversation.representative

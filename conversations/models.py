@@ -174,6 +174,10 @@ class Message(models.Model):
     probabilities = models.JSONField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
+    # The scoring outbox: set in the transaction that stores the score, cleared once its
+    # ``conversation.scored`` reached the channel layer. A score stored while Redis restarts,
+    # or by a worker that died after commit, is announced again by the scoring sweeper.
+    announce_pending = models.BooleanField(default=False)
 
     # Not stored: True on the instance message_ingest returns for a re-send of a stored client_id,
     # so an API can answer "already there" (200) instead of "created" (201).
@@ -188,6 +192,9 @@ class Message(models.Model):
                 condition=~models.Q(client_id=""),
                 name="message_client_id_unique",
             ),
+        ]
+        indexes = [
+            models.Index(fields=["scored_at"], condition=models.Q(announce_pending=True), name="message_announce_pending"),
         ]
 
     def __str__(self) -> str:

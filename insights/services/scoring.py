@@ -27,6 +27,12 @@ Flow
    process, lost with a Redis restart, or waiting for a model that was unavailable). Storing is
    conditional on the message still being ``pending`` (under the conversation's row lock), so
    a message scored twice is stored once and announced once.
+5. Announcements: a stored score is in the outbox (``Message.announce_pending``, set in the
+   storing transaction) until its ``conversation.scored`` reached the channel layer. The
+   sweepers send again, every 2 s, what is still there after 3 s: a send that failed while
+   Redis restarted, or a process that died between commit and send. A screen that caught up
+   in between still gets the score; one that already has it drops the repeat (per-socket
+   ``(conversation, seq)`` log in ``conversations.consumers``).
 
 Privacy: ``mask_personal_data`` replaces e-mail addresses, card numbers and phone numbers
 before any text reaches the model.
@@ -42,6 +48,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.db import database_sync_to_async
@@ -69,6 +76,9 @@ RETRY_DELAYS = (0.5, 2.0, 5.0)
 # by another process, a channel message lost with a Redis restart, a model that came back).
 SWEEP_INTERVAL_SECONDS = 15.0
 SWEEP_MIN_AGE_SECONDS = 10.0
+# ... and, more often, for stored scores whose announcement has not reached the channel layer.
+ANNOUNCE_RETRY_INTERVAL_SECONDS = 2.0
+ANNOUNCE_RETRY_AGE_SECONDS = 3.0
 
 # --- privacy: insights.privacy.mask_personal_data runs on every text before the model ---
 
@@ -193,6 +203,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
     }
     now = timezone.now()
     stored = 0
+    delivered: list[int] = []  # filled by the on_commit sends, in order, then cleared from the outbox
     for message_id, result in sorted(items, key=lambda it: messages[it[0]].seq if it[0] in messages else 0):
         message = messages.get(message_id)
         if message is None:
@@ -212,6 +223,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
             message.scoring_status = ScoringStatus.SCORED
         else:
             message.scoring_status = ScoringStatus.NOT_SCORED
+        message.announce_pending = True
         message.save(
             update_fields=[
                 "language",
@@ -222,6 +234,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
                 "confidence",
                 "probabilities",
                 "scoring_status",
+                "announce_pending",
             ]
         )
         stored += 1
@@ -254,11 +267,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
             trend=conversation.sentiment_trend,
         )
         rep_id = conversation.representative_id
-        transaction.on_commit(
-            lambda payload=payload, rep_id=rep_id: conversation_events.broadcast_conversation_scored(
-                payload=payload, representative_id=rep_id
-            )
-        )
+        transaction.on_commit(partial(_announce_scored, payload, rep_id, message_id, delivered))
         if supported and is_latest:
             alerts_evaluate(
                 conversation=conversation,
@@ -266,7 +275,48 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
                 message_levels=[lvl for _, lvl in recent],
                 org=org,
             )
+    if stored:
+        transaction.on_commit(lambda: _outbox_clear(delivered))
     return stored
+
+
+def _announce_scored(payload: dict, representative_id: int | None, message_id: int, delivered: list[int]) -> None:
+    if conversation_events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
+        delivered.append(message_id)
+
+
+def _outbox_clear(message_ids: list[int]) -> None:
+    if not message_ids:
+        return
+    try:
+        Message.objects.filter(pk__in=message_ids).update(announce_pending=False)
+    except Exception:  # the sweeper announces them again; screens drop a repeated (conversation, seq)
+        logger.exception("could not clear %d announced score(s) from the outbox", len(message_ids))
+
+
+def scored_announcements_resend(*, older_than_seconds: float | None = None, limit: int = 500) -> int:
+    """Announce again the scores whose ``conversation.scored`` never reached the channel layer
+    (a send failed while Redis restarted, or the process died between commit and send).
+    Oldest first; stops at the first failure, the layer being still down. Returns how many
+    went out. Screens drop a score they already have: the same (conversation, seq)."""
+    age = ANNOUNCE_RETRY_AGE_SECONDS if older_than_seconds is None else older_than_seconds
+    messages = list(
+        Message.objects.filter(announce_pending=True, scored_at__lt=timezone.now() - timedelta(seconds=age))
+        .select_related("conversation")
+        .order_by("scored_at", "id")[:limit]
+    )
+    delivered: list[int] = []
+    for message in messages:
+        payload = conversation_frames.scored_payload_as_of(message)
+        if not conversation_events.broadcast_conversation_scored(
+            payload=payload, representative_id=message.conversation.representative_id
+        ):
+            break
+        delivered.append(message.pk)
+    _outbox_clear(delivered)
+    if delivered:
+        logger.info("announced %d score(s) again that had not reached the channel layer", len(delivered))
+    return len(delivered)
 
 
 # --- the asynchronous runtime ------------------------------------------------------------------
@@ -399,8 +449,19 @@ class ScoringBatcher:
 
 
 async def _sweep_forever(submit) -> None:
+    loop = asyncio.get_running_loop()
+    next_pending_sweep = loop.time() + SWEEP_INTERVAL_SECONDS
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        await asyncio.sleep(min(ANNOUNCE_RETRY_INTERVAL_SECONDS, SWEEP_INTERVAL_SECONDS))
+        try:
+            await database_sync_to_async(scored_announcements_resend)()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("could not announce pending scores")
+        if loop.time() < next_pending_sweep:
+            continue
+        next_pending_sweep = loop.time() + SWEEP_INTERVAL_SECONDS
         try:
             ids = await database_sync_to_async(pending_message_ids)(older_than_seconds=SWEEP_MIN_AGE_SECONDS)
             if ids:

@@ -158,3 +158,91 @@ async def test_messages_stored_by_another_process_are_swept_up(monkeypatch):
         assert scored["level_value"] < 0
     finally:
         await close_all(rep_ws)
+
+
+class _LayerDown:
+    """The channel layer while Redis restarts: every group send fails until ``up()``."""
+
+    def __init__(self, layer) -> None:
+        self.layer, self.real_group_send, self.failed = layer, layer.group_send, 0
+
+    async def group_send(self, group, message):
+        self.failed += 1
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    def __enter__(self):
+        self.layer.group_send = self.group_send
+        return self
+
+    def up(self) -> None:
+        self.layer.group_send = self.real_group_send
+
+    def __exit__(self, *exc) -> None:
+        self.up()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_score_announced_to_the_layer_leaves_the_outbox():
+    conversation = ConversationFactory(representative=RepresentativeFactory())
+    message = message_ingest(conversation=conversation, text="level:-3")
+    assert scoring_results_store([(message.pk, result_for("level:-3"))]) == 1
+    assert Message.objects.get(pk=message.pk).announce_pending is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_caught_up():
+    """Redis restarting: the score is stored but its send fails; the representative's screen
+    has already caught up, so only the outbox can bring the score to it."""
+    from channels.layers import get_channel_layer
+
+    from insights.services.scoring import scored_announcements_resend, scoring_runtime_stop
+
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
+    rep_ws = await staff_socket(rep)
+    await scoring_runtime_stop()  # this test plays the scorer itself
+    try:
+        message = await database_sync_to_async(MessageFactory)(
+            conversation=conversation, seq=1, text="level:-3", scoring_status=ScoringStatus.PENDING
+        )
+        await drain(rep_ws, quiet=0.3)
+        with _LayerDown(get_channel_layer()) as layer:
+            await database_sync_to_async(scoring_results_store)([(message.pk, result_for("level:-3"))])
+            assert layer.failed > 0
+            assert (await Message.objects.aget(pk=message.pk)).announce_pending is True
+            assert await database_sync_to_async(scored_announcements_resend)(older_than_seconds=0) == 0
+        assert await drain(rep_ws, quiet=0.2) == [], "nothing reached the screen while the layer was down"
+
+        assert await database_sync_to_async(scored_announcements_resend)(older_than_seconds=0) == 1
+        scored = await next_frame(rep_ws, "conversation.scored", seq=message.seq)
+        assert scored["level_value"] < 0 and scored["conversation_level_value"] == scored["level_value"]
+        assert (await Message.objects.aget(pk=message.pk)).announce_pending is False
+        assert await database_sync_to_async(scored_announcements_resend)(older_than_seconds=0) == 0
+    finally:
+        await close_all(rep_ws)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scoring_runtime")
+async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from insights.services import scoring
+
+    monkeypatch.setattr(scoring, "ANNOUNCE_RETRY_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(scoring, "ANNOUNCE_RETRY_AGE_SECONDS", 0)
+    rep = await database_sync_to_async(RepresentativeFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
+    rep_ws = await staff_socket(rep)  # the runtime (and its sweeper) is running
+    try:
+        await drain(rep_ws, quiet=0.3)
+        message = await database_sync_to_async(MessageFactory)(
+            conversation=conversation, seq=1, text="level:2", scoring_status=ScoringStatus.PENDING
+        )
+        with _LayerDown(get_channel_layer()):
+            stored = await database_sync_to_async(scoring_results_store)([(message.pk, result_for("level:2"))])
+        assert stored == 1
+        scored = await next_frame(rep_ws, "conversation.scored", seq=message.seq, timeout=10)
+        assert scored["level_value"] > 0
+    finally:
+        await close_all(rep_ws)
