@@ -55,10 +55,26 @@ def test_calibrated_int8_stays_close_to_fp32(tiny_bert):
     assert len(stats) == 2 * 2 * 6  # min and max, 2 layers, 6 linears each
     exact = [b.clone() for b in batches(tiny_bert, n=2, seed=7)]
     quantized = quantize_calibrated(copy.deepcopy(tiny_bert), stats)
-    assert sum(isinstance(m, CalibratedInt8Linear) for m in quantized.modules()) == 12
+    assert not any(isinstance(m, nn.Linear) for m in quantized.encoder.modules())
     approx = list(batches(quantized, n=2, seed=7))
     for a, b in zip(exact, approx):
         assert nn.functional.cosine_similarity(a.flatten(1), b.flatten(1)).min() > 0.99
+
+
+def test_fused_projections_and_in_place_smoothing_give_the_same_output(tiny_bert):
+    """Query/key/value as one product and the feed-forward smoothing in the activation: the
+    same numbers as one int8 layer per linear."""
+    import copy
+
+    stats = calibrate(tiny_bert, lambda: batches(tiny_bert))
+    folded = quantize_calibrated(copy.deepcopy(tiny_bert), stats)
+    separate = quantize_calibrated(copy.deepcopy(tiny_bert), stats, fold=False)
+    assert sum(isinstance(m, CalibratedInt8Linear) for m in separate.modules()) == 12
+    assert sum(isinstance(m, CalibratedInt8Linear) for m in folded.modules()) == 8
+    # lists, not zip over the generators: a generator left suspended inside inference_mode()
+    # would keep the mode on for the rest of the session
+    for a, b in zip(list(batches(folded, n=3, seed=11)), list(batches(separate, n=3, seed=11))):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_calibration_round_trips_through_its_file(tiny_bert, tmp_path):
