@@ -24,7 +24,6 @@ text takes the hint only when langdetect's confidence is under 0.80 and the hint
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 
 # The spec's 41 language entries: code -> English name.
@@ -167,28 +166,10 @@ def _chinese_variant(text: str, detected: str | None) -> str:
 
 # --------------------------------------------------------------------------- langdetect
 
-_detector_lock = threading.Lock()
-_detector_ready = False
-
-
 def _langdetect(text: str) -> list[tuple[str, float]]:
-    global _detector_ready
-    from langdetect import DetectorFactory, detector_factory
-    from langdetect.lang_detect_exception import LangDetectException
+    from .ngram_detector import ngram_detector
 
-    if not _detector_ready:
-        with _detector_lock:
-            if not _detector_ready:
-                DetectorFactory.seed = 0
-                detector_factory.init_factory()
-                _detector_ready = True
-    DetectorFactory.seed = 0
-    try:
-        detector = detector_factory._factory.create()
-        detector.append(text)
-        return [(c.lang, c.prob) for c in detector.get_probabilities()]
-    except LangDetectException:
-        return []
+    return ngram_detector().detect(text)
 
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
