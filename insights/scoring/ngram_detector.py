@@ -14,7 +14,11 @@ does (NumPy's pairwise sum would round differently). The test suite compares bot
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+from array import array
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -27,20 +31,11 @@ class NgramLanguageDetector:
 
     def __init__(self) -> None:
         from langdetect.detector import Detector
-        from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-        factory = DetectorFactory()
-        factory.load_profile(PROFILES_DIRECTORY)
-        factory.set_seed(SEED)
-        self.languages: list[str] = list(factory.langlist)
-        self.rows: dict[str, int] = {}
-        self.matrix = np.empty((len(factory.word_lang_prob_map), len(self.languages)), dtype=np.float64)
-        for row, (ngram, probabilities) in enumerate(factory.word_lang_prob_map.items()):
-            self.rows[ngram] = row
-            self.matrix[row] = probabilities
-        # The detector only tests n-grams for membership in its map: the row index serves.
-        factory.word_lang_prob_map = self.rows
-        self._factory = factory
+        self.languages, self.rows, self.matrix = load_profiles()
+        # What langdetect's Detector reads of its factory; it only tests n-grams for membership
+        # in the map, which the row index answers.
+        self._factory = SimpleNamespace(word_lang_prob_map=self.rows, langlist=self.languages, seed=SEED)
         self._detector_class = Detector
 
     def detect(self, text: str) -> list[tuple[str, float]]:
@@ -81,6 +76,35 @@ class NgramLanguageDetector:
                 i += 1
             total += prob / n_trial
         return total.tolist()
+
+
+def load_profiles() -> tuple[list[str], dict[str, int], np.ndarray]:
+    """langdetect's profiles as ``DetectorFactory.load_profile`` reads them (same files, same
+    order, same arithmetic), straight into a matrix: no 66 MB of float lists on the way."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY
+
+    languages: list[str] = []
+    rows: dict[str, int] = {}
+    cells_row, cells_language, cells_value = array("l"), array("l"), array("d")
+    names = [n for n in os.listdir(PROFILES_DIRECTORY)
+             if not n.startswith(".") and os.path.isfile(os.path.join(PROFILES_DIRECTORY, n))]
+    for index, name in enumerate(names):
+        with open(os.path.join(PROFILES_DIRECTORY, name), encoding="utf-8") as f:
+            profile = json.load(f)
+        if profile["name"] in languages:
+            raise ValueError(f"langdetect profile {name} repeats {profile['name']}")
+        languages.append(profile["name"])
+        n_words = profile["n_words"]
+        for word, count in profile["freq"].items():
+            row = rows.setdefault(word, len(rows))
+            if 1 <= len(word) <= 3:
+                cells_row.append(row)
+                cells_language.append(index)
+                cells_value.append(1.0 * count / n_words[len(word) - 1])
+    matrix = np.zeros((len(rows), len(names)), dtype=np.float64)
+    matrix[np.frombuffer(cells_row, dtype=np.int64), np.frombuffer(cells_language, dtype=np.int64)] = \
+        np.frombuffer(cells_value, dtype=np.float64)
+    return languages, rows, matrix
 
 
 _detector: NgramLanguageDetector | None = None
