@@ -373,7 +373,7 @@ class SentimentScorer:
             if not isinstance(text, str) or not text.strip():
                 results[i] = ScoreResult(None, False, None, None, None, None, version)
                 continue
-            language = detect_language(text, hint=hint)
+            language = detect_language(text, hint=hint, prior=base_language)
             scored_as = language
             if language is None:
                 # Nothing to detect (emoji, punctuation, digits): the model still reads emoji and

@@ -17,7 +17,9 @@ and close-language rules cover what langdetect cannot say:
 A short text (under 20 characters) takes the conversation's earlier language (the hint) when
 that language is written in the same script, unless langdetect is near certain (p >= 0.999, at
 least 6 letters) of another supported language that it does not rank the hint beside; a longer
-text takes the hint only when langdetect's confidence is under 0.80 and the hint is a candidate. Text without letters
+text takes the hint only when langdetect's confidence is under 0.80 and the hint is a candidate.
+With no hint yet (a conversation's first message), a text of 20 characters or more takes the
+organisation's base language on the same terms. Text without letters
 (emoji, digits, punctuation) has no language: :func:`detect_language` returns ``None``.
 """
 
@@ -172,9 +174,10 @@ def _langdetect(text: str) -> list[tuple[str, float]]:
     return ngram_detector().detect(text)
 
 
-def detect_language(text: str, hint: str | None = None) -> str | None:
+def detect_language(text: str, hint: str | None = None, prior: str | None = None) -> str | None:
     """The language code of ``text`` (a key of SUPPORTED_LANGUAGES, or another langdetect code),
-    or None when it has no letters. ``hint`` is the conversation's earlier language."""
+    or None when it has no letters. ``hint`` is the conversation's earlier language; ``prior``
+    the organisation's base language, a weaker hint for a conversation's first messages."""
     if not text or not text.strip():
         return None
     hint = normalize_code(hint)
@@ -233,6 +236,12 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
                 return hint
         elif prob < MIN_CONFIDENCE and hinted:
             return hint
+    prior = normalize_code(prior)
+    if hint is None and prior and prior != code and prob < MIN_CONFIDENCE and len(text.strip()) >= SHORT_TEXT:
+        # No conversation language yet: between close candidates, the organisation's own
+        # language ("Hi, I have a question about my bill" is French 0.57, English 0.43).
+        if any(normalize_code(c) in (prior, primary_subtag(prior)) for c, _ in candidates):
+            return prior
     return code
 
 

@@ -59,6 +59,13 @@ def test_multilingual_off_scores_only_the_base_language(fake_scorer):
     assert [r.supported for r in es_only] == [False, True]
 
 
+def test_a_first_message_langdetect_hesitates_over_is_scored_in_the_base_language(fake_scorer):
+    """langdetect calls it French (0.57) over English (0.43): with English as the base language
+    and multilingual scoring off, it must still be scored, as English."""
+    (result,) = fake_scorer.score(["Hi, I have a question about my bill"], multilingual=False, base_language="en")
+    assert result.language == "en" and result.supported is True
+
+
 def test_malay_and_serbian_are_scored(fake_scorer):
     results = fake_scorer.score(["Saya tak faham kenapa bayaran belum masuk ke akaun saya",
                                  "Мој број поруџбине је 72015", "Hvala, to je rešilo problem, sve radi lepo"])

@@ -67,6 +67,17 @@ def test_hint_is_a_prior_for_short_texts():
     assert detect_language("Merci beaucoup pour votre aide rapide", hint="en") == "fr"
 
 
+def test_a_first_message_leans_to_the_base_language_only_when_langdetect_hesitates():
+    assert detect_language("Hi, I have a question about my bill") == "fr"  # langdetect: fr 0.57, en 0.43
+    assert detect_language("Hi, I have a question about my bill", prior="en") == "en"
+    # a clear text keeps its language, and a short one is not overruled by the base language
+    assert detect_language("Merci beaucoup pour votre aide rapide", prior="en") == "fr"
+    assert detect_language("hola, tengo un problema", prior="en") == "es"
+    assert detect_language("merci", prior="en") == detect_language("merci")
+    # the conversation's own language, when there is one, comes first
+    assert detect_language("Hi, I have a question about my bill", hint="fr", prior="en") == "fr"
+
+
 @pytest.mark.parametrize("text", ["😡😡", "!!!", "48213", "  ", ""])
 def test_text_without_letters_has_no_language(text):
     assert detect_language(text) is None
