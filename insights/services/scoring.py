@@ -182,13 +182,18 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
     for message_id, conversation_id in Message.objects.filter(pk__in=list(ids)).values_list("id", "conversation_id"):
         by_conversation.setdefault(conversation_id, []).append((message_id, ids[message_id]))
     stored = 0
+    delivered: list[int] = []  # filled by the on_commit sends, then cleared from the outbox at once
     for conversation_id, items in by_conversation.items():
-        stored += _store_conversation(conversation_id, items)
+        stored += _store_conversation(conversation_id, items, delivered)
+    if stored:
+        # Runs now (each conversation's transaction has committed and announced), or after
+        # the callers' own transaction commits: either way after every send.
+        transaction.on_commit(partial(_outbox_clear, delivered))
     return stored
 
 
 @transaction.atomic
-def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> int:
+def _store_conversation(conversation_id: int, items: list[tuple[int, dict]], delivered: list[int]) -> int:
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("queue", "customer", "representative__user")
@@ -203,7 +208,6 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
     }
     now = timezone.now()
     stored = 0
-    delivered: list[int] = []  # filled by the on_commit sends, in order, then cleared from the outbox
     for message_id, result in sorted(items, key=lambda it: messages[it[0]].seq if it[0] in messages else 0):
         message = messages.get(message_id)
         if message is None:
@@ -275,8 +279,6 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]]) -> 
                 message_levels=[lvl for _, lvl in recent],
                 org=org,
             )
-    if stored:
-        transaction.on_commit(lambda: _outbox_clear(delivered))
     return stored
 
 

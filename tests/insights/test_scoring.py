@@ -182,11 +182,14 @@ class _LayerDown:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_score_announced_to_the_layer_leaves_the_outbox():
-    conversation = ConversationFactory(representative=RepresentativeFactory())
-    message = message_ingest(conversation=conversation, text="level:-3")
-    assert scoring_results_store([(message.pk, result_for("level:-3"))]) == 1
-    assert Message.objects.get(pk=message.pk).announce_pending is False
+def test_scores_announced_to_the_layer_leave_the_outbox():
+    messages = [
+        message_ingest(conversation=ConversationFactory(representative=RepresentativeFactory()), text=text)
+        for text in ("level:-3", "level:1", "level:2")
+    ]
+    results = [(m.pk, result_for(m.text)) for m in messages]
+    assert scoring_results_store(results) == 3  # three conversations, one batch
+    assert not Message.objects.filter(pk__in=[m.pk for m in messages], announce_pending=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)
