@@ -1,5 +1,7 @@
-"""A real Daphne for the browser tests (and the screenshot script): its own SQLite file (or
-``BROWSER_DATABASE_URL`` for PostgreSQL), the in-process scorer, the demo organisation.
+"""A real Daphne for the browser tests (and the screenshot script): the in-process scorer, the
+demo organisation, and a database of its own: a SQLite file on the embedded default, a fresh
+PostgreSQL database (created at start, dropped at stop) when the suite runs on PostgreSQL, or
+``BROWSER_DATABASE_URL`` as given. ``REDIS_URL``, when set, is its channel layer.
 
 The server runs the test settings in a subprocess; the tests talk to it only through the
 browser and through :meth:`LiveServer.orm`, which runs a snippet of Django code against the
@@ -18,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -47,10 +50,16 @@ class LiveServer:
             "DEMO_TRAFFIC": "0",
             "PYTHONUNBUFFERED": "1",
         }
-        # SQLite file by default; a dedicated PostgreSQL database only when asked for.
+        # Never the suite's own database: the tests' transactions would hide the server's rows.
         self.env.pop("DATABASE_URL", None)
+        self.own_database: tuple[str, str] | None = None  # (server's admin url, database name)
         if os.environ.get("BROWSER_DATABASE_URL"):
             self.env["DATABASE_URL"] = os.environ["BROWSER_DATABASE_URL"]
+        elif _is_postgres(os.environ.get("DATABASE_URL")):
+            parts = urlsplit(os.environ["DATABASE_URL"])
+            name = f"{parts.path.lstrip('/') or 'postgres'}_browser_{secrets.token_hex(4)}"
+            self.env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + name))
+            self.own_database = (urlunsplit(parts._replace(path="/postgres")), name)
         self.log_path = self.tmp / log_name
         self.proc: subprocess.Popen | None = None
 
@@ -73,6 +82,15 @@ class LiveServer:
         return result.stdout.strip()
 
     def start(self) -> LiveServer:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LiveServer:
+        if self.own_database:
+            _postgres_admin(self.own_database[0], f'CREATE DATABASE "{self.own_database[1]}"')
         self.manage("migrate", "--noinput", "-v0")
         self.manage("seed_demo")
         log = self.log_path.open("w")
@@ -99,9 +117,23 @@ class LiveServer:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.own_database:
+            _postgres_admin(self.own_database[0], f'DROP DATABASE IF EXISTS "{self.own_database[1]}" WITH (FORCE)')
+            self.own_database = None
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def _is_postgres(url: str | None) -> bool:
+    return bool(url) and urlsplit(url).scheme in ("postgres", "postgresql", "pgsql")
+
+
+def _postgres_admin(admin_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(statement)
 
 
 def launch_chromium(playwright):

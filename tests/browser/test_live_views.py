@@ -243,3 +243,18 @@ def test_every_page_runs_without_script_errors_and_the_dashboard_draws_its_chart
         dashboard.get_by_role("link", name="Export CSV").click()
     assert download.value.suggested_filename.endswith(".csv")
     assert errors == []
+
+
+def test_the_pages_run_on_postgresql_and_redis_when_the_suite_does(server):
+    """On the production topology the browser's server uses its own PostgreSQL database and the
+    Redis channel layer; on the embedded default, a SQLite file and the in-memory layer."""
+    import os
+
+    vendor, layer = server.orm(
+        "from django.db import connection\n"
+        "from django.conf import settings\n"
+        "print(connection.vendor, settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1])"
+    ).split()
+    on_postgres = (os.environ.get("DATABASE_URL") or "").startswith(("postgres://", "postgresql://"))
+    assert vendor == ("postgresql" if on_postgres else "sqlite")
+    assert layer == ("RedisChannelLayer" if os.environ.get("REDIS_URL") else "InMemoryChannelLayer")
