@@ -417,16 +417,19 @@ def demo_history_load(*, days: int = 14, seed: int = 7) -> int:
     reps_by_queue = {
         q.pk: list(StaffMember.objects.filter(role=Role.REPRESENTATIVE, queues=q)) for q in queues.values()
     }
-    now = timezone.now()
+    today = timezone.localdate()
     created = 0
     with transaction.atomic():
         for day in range(days, 0, -1):
+            # Office hours of that calendar day, so "the last N days" are N days on the
+            # dashboard whatever the hour now (an offset from now crossed midnight before 10:00).
+            opening = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=day), dt.time(8)))
             for _ in range(rng.randint(6, 14)):
                 script = rng.choice(SCRIPTS)
                 queue = queues.get(script.queue) or next(iter(queues.values()))
                 reps = reps_by_queue.get(queue.pk) or [None]
                 rep = rng.choice(reps)
-                start = now - dt.timedelta(days=day, hours=rng.uniform(0, 9), minutes=rng.uniform(0, 59))
+                start = opening + dt.timedelta(hours=rng.uniform(0, 9), minutes=rng.uniform(0, 59))
                 customer = Customer.objects.create(name=script.customer)
                 conv = Conversation.objects.create(queue=queue, customer=customer, channel=script.channel,
                                                    representative=rep, status=ConversationStatus.CLOSED,

@@ -50,11 +50,19 @@ def test_demo_traffic_plays_conversations_through_the_services():
     assert Conversation.objects.filter(representative__isnull=False).exists()
 
 
-def test_history_backfill_feeds_the_dashboard_once():
+@pytest.mark.parametrize("clock", ["2026-11-26T02:26:00+00:00", "2026-11-26T21:30:00+00:00"])
+def test_history_backfill_feeds_the_dashboard_once(clock, monkeypatch):
+    """Five days back-filled are five days on the dashboard, early in the morning as at night."""
+    import datetime as dt
+
+    from django.utils import timezone
+
     from conversations.demo_traffic import demo_history_load
     from insights.dashboard import DashboardFilters, dashboard_build
     from tests.conversations.factories import AdminFactory
 
+    fixed = dt.datetime.fromisoformat(clock)
+    monkeypatch.setattr(timezone, "now", lambda: fixed)
     demo_data_load()
     created = demo_history_load(days=5)
     assert created >= 5 * 6
