@@ -68,20 +68,10 @@ def scored_payload_as_of(message) -> dict:
     """``conversation.scored`` for a message stored earlier, with the conversation's sentiment
     as it was right after it (the same frame a catch-up replays). ``message.conversation``
     must be loaded."""
-    from conversations.models import Message, ScoringStatus, Sender
+    from conversations.selectors import recent_scored
     from insights import rules
 
-    recent = list(
-        Message.objects.filter(
-            conversation_id=message.conversation_id,
-            seq__lte=message.seq,
-            sender=Sender.CUSTOMER,
-            scoring_status=ScoringStatus.SCORED,
-        )
-        .order_by("-seq")
-        .values_list("sentiment_score", flat=True)[: rules.AGGREGATE_WINDOW]
-    )
-    sentiment = rules.conversation_sentiment(list(reversed(recent)))
+    sentiment = rules.conversation_sentiment([s for s, _ in recent_scored(message.conversation_id, message.seq)])
     return scored_payload(
         message, conversation_score=sentiment.score, conversation_level=sentiment.level, trend=sentiment.trend
     )
@@ -122,6 +112,7 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
     and, for staff, each scored customer message's ``conversation.scored`` (with the
     conversation's sentiment as it was after that message). Returns (frames, last_seq)."""
     from conversations.models import Message, ScoringStatus, Sender
+    from conversations.selectors import recent_scored
     from insights import rules
 
     messages = list(
@@ -131,17 +122,7 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
     )
     scores: list[float] = []
     if not for_customer:
-        earlier = list(
-            Message.objects.filter(
-                conversation=conversation,
-                seq__lte=after_seq,
-                sender=Sender.CUSTOMER,
-                scoring_status=ScoringStatus.SCORED,
-            )
-            .order_by("-seq")
-            .values_list("sentiment_score", flat=True)[: rules.AGGREGATE_WINDOW]
-        )
-        scores = list(reversed(earlier))
+        scores = [s for s, _ in recent_scored(conversation.pk, after_seq)]
     frames: list[dict] = []
     last_seq = after_seq
     for message in messages:

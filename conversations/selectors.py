@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from conversations.models import ONGOING_STATUSES, Conversation, Role, StaffMember
+from conversations.models import ONGOING_STATUSES, Conversation, Message, Role, ScoringStatus, Sender, StaffMember
 
 
 def staff_for_user(user) -> StaffMember | None:
@@ -43,3 +43,22 @@ def assignable_representatives(staff: StaffMember, *, target_queue=None) -> Quer
     if target_queue is not None:
         allowed |= Q(queues=target_queue)
     return reps.filter(allowed).distinct()
+
+
+def recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int]]:
+    """(score, level) of the conversation's last ``rules.AGGREGATE_WINDOW`` scored customer
+    messages up to ``up_to_seq``, oldest first: what its sentiment after that message is made of."""
+    from insights import rules
+
+    rows = list(
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
+            seq__lte=up_to_seq,
+        )
+        .order_by("-seq")
+        .values_list("sentiment_score", "sentiment_level")[: rules.AGGREGATE_WINDOW]
+    )
+    rows.reverse()
+    return rows

@@ -229,7 +229,7 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
         code = "sr-Cyrl"
 
     if hint and hint != code and language_script(hint) == _script_family(script):
-        hinted = any(normalize_code(c) in (hint, primary_subtag(hint)) for c, _ in candidates)
+        hinted = _ranked(candidates, hint)
         if len(text.strip()) < SHORT_TEXT:
             n_letters = sum(counts.values())
             if not is_supported(code) or hinted or prob < 0.999 or n_letters < 6:
@@ -237,12 +237,17 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
         elif prob < MIN_CONFIDENCE and hinted:
             return hint
     prior = normalize_code(prior)
-    if hint is None and prior and prior != code and prob < MIN_CONFIDENCE and len(text.strip()) >= SHORT_TEXT:
+    if (hint is None and prior and prior != code and prob < MIN_CONFIDENCE
+            and len(text.strip()) >= SHORT_TEXT and _ranked(candidates, prior)):
         # No conversation language yet: between close candidates, the organisation's own
         # language ("Hi, I have a question about my bill" is French 0.57, English 0.43).
-        if any(normalize_code(c) in (prior, primary_subtag(prior)) for c, _ in candidates):
-            return prior
+        return prior
     return code
+
+
+def _ranked(candidates: list[tuple[str, float]], language: str) -> bool:
+    """Whether langdetect ranks ``language`` (or its primary subtag) among its candidates."""
+    return any(normalize_code(c) in (language, primary_subtag(language)) for c, _ in candidates)
 
 
 def _script_family(script: str) -> str:

@@ -21,6 +21,7 @@ from array import array
 from types import SimpleNamespace
 
 import numpy as np
+from langdetect.detector import Detector
 
 SEED = 0
 
@@ -30,16 +31,13 @@ class NgramLanguageDetector:
     ``Detector.get_probabilities()`` with ``DetectorFactory.seed = 0``."""
 
     def __init__(self) -> None:
-        from langdetect.detector import Detector
-
         self.languages, self.rows, self.matrix = load_profiles()
         # What langdetect's Detector reads of its factory; it only tests n-grams for membership
         # in the map, which the row index answers.
         self._factory = SimpleNamespace(word_lang_prob_map=self.rows, langlist=self.languages, seed=SEED)
-        self._detector_class = Detector
 
     def detect(self, text: str) -> list[tuple[str, float]]:
-        detector = self._detector_class(self._factory)
+        detector = Detector(self._factory)
         detector.append(text)
         detector.cleaning_text()
         ngrams = detector._extract_ngrams()

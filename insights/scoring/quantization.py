@@ -168,20 +168,21 @@ def quantize_calibrated(encoder: nn.Module, stats: dict[str, torch.Tensor], *, f
     input alone, so the fused product quantises exactly the same numbers."""
     replaced = 0
     for index, layer in enumerate(encoder.encoder.layer):
-        for path, module in list(layer.named_modules()):
-            for attr, child in list(module.named_children()):
-                key = f"{index}.{path}.{attr}" if path else f"{index}.{attr}"
-                if isinstance(child, nn.Linear) and key + ".min" not in stats:
-                    raise ValueError(f"no calibration for {key}")
+        linears = [
+            (module, attr, child, f"{index}.{path}.{attr}" if path else f"{index}.{attr}")
+            for path, module in list(layer.named_modules())
+            for attr, child in list(module.named_children())
+            if isinstance(child, nn.Linear)
+        ]
+        for *_, key in linears:
+            if key + ".min" not in stats:
+                raise ValueError(f"no calibration for {key}")
         if fold and _is_bert_layer(layer):
             replaced += _quantize_bert_layer(layer, index, stats)
             continue
-        for path, module in list(layer.named_modules()):
-            for attr, child in list(module.named_children()):
-                key = f"{index}.{path}.{attr}" if path else f"{index}.{attr}"
-                if isinstance(child, nn.Linear):
-                    setattr(module, attr, CalibratedInt8Linear(child, stats[key + ".min"], stats[key + ".max"]))
-                    replaced += 1
+        for module, attr, child, key in linears:
+            setattr(module, attr, CalibratedInt8Linear(child, stats[key + ".min"], stats[key + ".max"]))
+            replaced += 1
     if replaced == 0:
         raise ValueError("no linear layer to quantise")
     return encoder

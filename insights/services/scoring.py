@@ -61,6 +61,7 @@ from django.utils.module_loading import import_string
 from conversations import events as conversation_events
 from conversations import frames as conversation_frames
 from conversations.models import Conversation, Message, ScoringStatus, Sender
+from conversations.selectors import recent_scored
 from insights import rules
 from insights.levels import level_for_score
 from insights.privacy import mask_personal_data
@@ -152,22 +153,6 @@ def _as_dict(result) -> dict:
     return dict(vars(result))
 
 
-def _recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int]]:
-    """(score, level) of the last AGGREGATE_WINDOW scored customer messages, oldest first."""
-    rows = list(
-        Message.objects.filter(
-            conversation_id=conversation_id,
-            sender=Sender.CUSTOMER,
-            scoring_status=ScoringStatus.SCORED,
-            seq__lte=up_to_seq,
-        )
-        .order_by("-seq")
-        .values_list("sentiment_score", "sentiment_level")[: rules.AGGREGATE_WINDOW]
-    )
-    rows.reverse()
-    return rows
-
-
 def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
     """Store scorer results (``(message_id, ScoreResult or its dict)``), recompute each
     conversation, evaluate alerts, announce after commit. Returns how many were stored.
@@ -243,7 +228,7 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]], del
         )
         stored += 1
 
-        recent = _recent_scored(conversation_id, message.seq)
+        recent = recent_scored(conversation_id, message.seq)
         # The conversation's sentiment follows its latest scored message; an older message
         # scored late (re-queued) is announced but does not move the conversation backwards.
         is_latest = not Message.objects.filter(
