@@ -39,33 +39,69 @@ def pool_hidden_states(
 
 
 class SentimentHead(nn.Module):
-    def __init__(self, in_features: int, hidden: int = 256, n_classes: int = 3, dropout: float = 0.2):
+    """``members`` MLPs over the same standardised features, trained one by one (see
+    :func:`.training.train_head`); the logits are their mean. Members disagree where the data
+    is thin, and their average is steadier than any one of them: +1.2 UMSAB val macro-F1 for
+    five members against one, measured on halves of val that did not pick their epochs."""
+
+    def __init__(self, in_features: int, hidden: int = 256, n_classes: int = 3, dropout: float = 0.2,
+                 members: int = 1):
         super().__init__()
+        self.in_features, self.hidden, self.members = in_features, hidden, members
         self.register_buffer("mean", torch.zeros(in_features))
         self.register_buffer("scale", torch.ones(in_features))
         self.dropout_in = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(in_features, hidden)
-        self.act = nn.GELU()
         self.dropout = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(hidden, n_classes)
+        self.act = nn.GELU()
+        self.fc1_weight = nn.Parameter(torch.empty(members, hidden, in_features))
+        self.fc1_bias = nn.Parameter(torch.empty(members, hidden))
+        self.fc2_weight = nn.Parameter(torch.empty(members, n_classes, hidden))
+        self.fc2_bias = nn.Parameter(torch.empty(members, n_classes))
+        for k in range(members):  # nn.Linear's own initialisation, member by member
+            fc1, fc2 = nn.Linear(in_features, hidden), nn.Linear(hidden, n_classes)
+            with torch.no_grad():
+                self.fc1_weight[k].copy_(fc1.weight)
+                self.fc1_bias[k].copy_(fc1.bias)
+                self.fc2_weight[k].copy_(fc2.weight)
+                self.fc2_bias[k].copy_(fc2.bias)
+
+    def member_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, in) -> (members, batch, classes)."""
+        x = (features - self.mean) / self.scale
+        x = self.dropout_in(x.unsqueeze(0).expand(self.members, -1, -1))
+        h = torch.baddbmm(self.fc1_bias.unsqueeze(1), x, self.fc1_weight.transpose(1, 2))
+        h = self.dropout(self.act(h))
+        return torch.baddbmm(self.fc2_bias.unsqueeze(1), h, self.fc2_weight.transpose(1, 2))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = (features - self.mean) / self.scale
-        x = self.dropout_in(x)
-        return self.fc2(self.dropout(self.act(self.fc1(x))))
+        return self.member_logits(features).mean(dim=0)
 
 
 def save_head(head: SentimentHead, meta: dict, directory: Path = WEIGHTS_DIR) -> None:
+    """The first layer's weights (nearly all of the file) as int8 with a scale per output row:
+    the head's F1 does not move, and five members fit in 4 MB."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float16 if k.endswith("weight") else torch.float32).contiguous()
-             for k, v in head.state_dict().items()}
+    state = {}
+    for name, value in head.state_dict().items():
+        value = value.detach().float()
+        if name == "fc1_weight":
+            scale = value.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8) / 127.0
+            state[name] = torch.round(value / scale).clamp(-127, 127).to(torch.int8).contiguous()
+            state[name + ".scale"] = scale.contiguous()
+        else:
+            state[name] = value.contiguous()
     save_file(state, str(directory / HEAD_WEIGHTS), metadata={"format": "pt"})
-    meta = dict(meta, in_features=head.fc1.in_features, hidden=head.fc1.out_features,
+    meta = dict(meta, in_features=head.in_features, hidden=head.hidden, members=head.members,
                 labels=list(LABELS))
     (directory / HEAD_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+# A head saved before heads had members: nn.Linear names and no member dimension.
+_SINGLE_HEAD_NAMES = {"fc1.weight": "fc1_weight", "fc1.bias": "fc1_bias",
+                      "fc2.weight": "fc2_weight", "fc2.bias": "fc2_bias"}
 
 
 def load_head(directory: Path = WEIGHTS_DIR) -> tuple[SentimentHead, dict]:
@@ -73,8 +109,17 @@ def load_head(directory: Path = WEIGHTS_DIR) -> tuple[SentimentHead, dict]:
 
     directory = Path(directory)
     meta = json.loads((directory / HEAD_META).read_text("utf-8"))
-    head = SentimentHead(meta["in_features"], hidden=meta["hidden"], n_classes=len(meta["labels"]))
-    state = {k: v.float() for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()}
+    head = SentimentHead(meta["in_features"], hidden=meta["hidden"], n_classes=len(meta["labels"]),
+                         members=int(meta.get("members") or 1))
+    raw = load_file(str(directory / HEAD_WEIGHTS))
+    state = {}
+    for name, value in raw.items():
+        if name.endswith(".scale"):
+            continue
+        value = value.float() * raw[name + ".scale"] if value.dtype == torch.int8 else value.float()
+        if name in _SINGLE_HEAD_NAMES:
+            name, value = _SINGLE_HEAD_NAMES[name], value.unsqueeze(0)
+        state[name] = value
     head.load_state_dict(state)
     head.eval()
     return head, meta

@@ -100,9 +100,42 @@ def train_head(
     dropout: float = 0.3,
     batch_size: int = 128,
     seed: int = 0,
+    members: int = 1,
     log: Callable[[str], None] = lambda msg: None,
 ):
-    """Train a :class:`SentimentHead` on precomputed features; keep the best epoch on val."""
+    """Train a :class:`SentimentHead` on precomputed features, keeping the best epoch on val.
+
+    With ``members`` > 1 each member is trained on its own (seed ``seed + k``, its own batches
+    and its own best epoch) and the head averages them. Measured on halves of UMSAB val (one
+    half picking epochs, the other scoring): five such members +1.2 macro-F1 over one head;
+    five trained in one loop with a shared epoch, +0.1. Returns (head, best epoch per member).
+    """
+    import torch
+
+    from .head import SentimentHead
+
+    trained = []
+    for k in range(members):
+        one, epoch = _train_one_head(x_train, y_train, weights=weights, x_val=x_val, y_val=y_val,
+                                     hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                     dropout=dropout, batch_size=batch_size, seed=seed + k, log=log)
+        trained.append((one, epoch))
+    if members == 1:
+        return trained[0][0], [trained[0][1]]
+    head = SentimentHead(trained[0][0].in_features, hidden=hidden, dropout=dropout, members=members)
+    state = {name: torch.cat([one.state_dict()[name] for one, _ in trained])
+             for name in ("fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias")}
+    state.update(mean=trained[0][0].mean, scale=trained[0][0].scale)
+    head.load_state_dict(state)
+    head.eval()
+    if x_val is not None:
+        log(f"val macro-F1 of the {members} members averaged: "
+            f"{macro_f1(y_val, predict(head, x_val).argmax(1)):.2f}")
+    return head, [epoch for _, epoch in trained]
+
+
+def _train_one_head(x_train, y_train, *, weights, x_val, y_val, hidden, epochs, lr, weight_decay,
+                    dropout, batch_size, seed, log):
     import torch
 
     from .head import SentimentHead
@@ -136,7 +169,7 @@ def train_head(
                 best = (f1, {k: v.clone() for k, v in head.state_dict().items()}, epoch + 1)
     if best[1] is not None:
         head.load_state_dict(best[1])
-        log(f"best val macro-F1 {best[0]:.2f} at epoch {best[2]}/{epochs}")
+        log(f"seed {seed}: best val macro-F1 {best[0]:.2f} at epoch {best[2]}/{epochs}")
     head.eval()
     return head, (best[2] if best[1] is not None else epochs)
 

@@ -45,6 +45,7 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
     meta = _train(labelled_csv, out, capsys, epochs=3)
     assert {p.name for p in out.iterdir()} == {"head.safetensors", "head.json", "calibration.safetensors"}
     assert meta["precision"] == "int8" and meta["temperature"] > 0 and meta["adapted_layers"] == []
+    assert meta["members"] == 5 and meta["calibration_texts"] == 65
     backend = BundledBackend(bundled_model_dir.parent, head_dir=out)
     assert backend.precision == "int8"
     probs = backend.predict(["thanks a lot", "my order number is 9"])
@@ -63,6 +64,20 @@ def test_adapters_then_a_head_retrained_over_them_keeps_the_adapters(labelled_cs
     assert meta["adapted_layers"] == list(range(1, 13)) and meta["adapter_rank"] == 2
     assert (out / "adapters.safetensors").read_bytes() == adapters
     assert (out / "head.safetensors").read_bytes() != head
+
+
+@pytest.mark.model
+def test_members_one_trains_a_single_head(labelled_csv, tmp_path, capsys, bundled_model_dir):
+    from insights.scoring.head import load_head
+
+    out = tmp_path / "weights"
+    meta = _train(labelled_csv, out, capsys, epochs=2, members=1)
+    assert meta["members"] == 1 and load_head(out)[0].members == 1
+
+
+def test_members_must_be_positive(labelled_csv, tmp_path):
+    with pytest.raises(CommandError, match="--members must be at least 1"):
+        call_command("sentiment_train", data=[str(labelled_csv)], output=str(tmp_path), members=0)
 
 
 def test_keep_encoder_refuses_to_fine_tune_layers_too(labelled_csv, tmp_path):

@@ -42,3 +42,21 @@ def test_the_temperature_in_head_json_softens_probabilities_but_never_changes_th
         probs[temperature] = backend.predict(texts)
     assert (probs[1.0].argmax(1) == probs[3.0].argmax(1)).all()
     assert (probs[3.0].max(1) < probs[1.0].max(1)).all()
+
+
+def test_a_head_of_several_members_averages_heads_trained_alone_with_their_own_seeds():
+    import torch
+
+    from insights.scoring.training import predict, train_head
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 1).astype(int)
+    kwargs = dict(x_val=x[:60], y_val=y[:60], hidden=8, epochs=4, batch_size=32)
+    ensemble, epochs = train_head(x, y, members=3, seed=5, **kwargs)
+    alone = [train_head(x, y, members=1, seed=5 + k, **kwargs) for k in range(3)]
+    assert ensemble.members == 3 and epochs == [e[0] for _, e in alone]
+    expected = np.mean([head(torch.from_numpy(x)).detach().numpy() for head, _ in alone], axis=0)
+    with torch.inference_mode():
+        assert np.allclose(ensemble(torch.from_numpy(x)).numpy(), expected, atol=1e-5)
+    assert predict(ensemble, x).shape == (300, 3)
