@@ -127,12 +127,13 @@ _SHARED_SR_HR = {"molim", "bio", "bila", "treba", "nema", "nemam", "sam", "smo"}
 _MALAY_CUES = re.compile(
     r"^(kerana|sahaja|wang|nombor|awak|mahu|boleh|kereta|percuma|encik|cik|beritahu|telefon|"
     r"pejabat|kedai|bila|dah|nak|akaun|bayaran|semak|betul|macam|ialah|sebab|kat|tak|"
-    r"baiki|masaalah|faham|cuba|sila|pesanan|jangan|terlalu|teruk)$"
+    r"baiki|masaalah|faham|cuba|sila|pesanan|jangan|terlalu|teruk|bilakah|hantar|dihantar|"
+    r"bungkusan|selepas)$"
 )
 _INDONESIAN_CUES = re.compile(
     r"^(karena|saja|uang|nomor|bisa|mau|kantor|toko|kapan|akun|telepon|nggak|gak|enggak|"
     r"banget|dong|sih|kok|aja|udah|gimana|kenapa|pembayaran|mobil|gratis|bapak|ibu|coba|"
-    r"silakan|tolong|belum|parah|jelek|kamu|anda)$"
+    r"silakan|tolong|belum|parah|jelek|kamu|anda|kirim|dikirim)$"
 )
 _CANTONESE = set("嘅咗唔係冇喺佢啲嘢咁乜睇畀俾嚟哋咩噉喎囉嗰啱揾搵攞諗")
 _SIMPLIFIED_ONLY = set("这们个说时来为对国会后动么发现还没问经样长见办气员务单话题钱")

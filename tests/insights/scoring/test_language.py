@@ -57,6 +57,9 @@ def test_malay_is_told_from_indonesian():
     assert detect_language("Saya tak faham kenapa bayaran belum masuk ke akaun saya") == "ms"
     assert detect_language("Nombor pesanan saya ialah 38820, boleh semak?") == "ms"
     assert detect_language("Saya nggak bisa bayar karena aplikasinya error terus") == "id"
+    # Malaysian "dihantar" / "bungkusan" against Indonesian "dikirim" / "paket"
+    assert detect_language("Bilakah bungkusan saya akan dihantar?") == "ms"
+    assert detect_language("Kapan paket saya akan dikirim?") == "id"
 
 
 def test_hint_is_a_prior_for_short_texts():
