@@ -1,6 +1,7 @@
 """python manage.py sentiment_train --data DIR [--data MORE ...]
 
-Retrains what the project trains itself (the classifier head, and with --finetune-layers the
+Retrains what the project trains itself (the classifier head -- five members averaged unless
+--members says otherwise --, and with --finetune-layers the
 encoder's top layers or low-rank adapters on them; see docs/model.md) from a labelled set: a directory in the UMSAB layout (<language>/train_text.txt + train_labels.txt;
 <language>/val_* if present picks the best epoch and is reported) or a CSV of text,label
 (label 0/1/2 or negative/neutral/positive). Give --data several times to combine sets, e.g.
