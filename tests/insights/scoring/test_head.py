@@ -57,3 +57,21 @@ def test_a_head_file_from_before_members_loads_as_one_member(tmp_path):
     expected = hidden @ w2.T + fc2.bias.detach()
     with torch.inference_mode():
         assert torch.allclose(head(x), expected, atol=1e-5)
+
+
+def test_a_head_whose_metadata_names_other_members_gives_a_clear_error(tmp_path, bundled_model_dir):
+    import shutil
+
+    import pytest
+
+    from insights.scoring.engine import BundledBackend
+    from insights.scoring.head import WEIGHTS_DIR
+    from insights.scoring.model import ModelUnavailable
+
+    shutil.copytree(WEIGHTS_DIR, tmp_path / "weights")
+    meta_path = tmp_path / "weights" / HEAD_META
+    meta = json.loads(meta_path.read_text("utf-8"))
+    meta["members"] = meta["members"] + 2
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(ModelUnavailable, match="sentiment head .* is broken"):
+        BundledBackend(bundled_model_dir.parent, head_dir=tmp_path / "weights")
