@@ -142,10 +142,15 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
     return out
 
 
+def customer_service_holdout() -> list[tuple[str, str, str]]:
+    """(language, label, text) rows of ``CUSTOMER_SERVICE_HOLDOUT``."""
+    return [tuple(line.split("\t")) for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
 def customer_service_check(scorer) -> dict:
     """How many of the held-out customer-service messages get their class, and which do not."""
-    rows = [line.split("\t") for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
+    rows = customer_service_holdout()
     results = scorer.score([text for _, _, text in rows])
     names = ("negative", "neutral", "positive")
     wrong_class, wrong_language = [], []

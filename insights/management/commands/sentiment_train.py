@@ -158,6 +158,7 @@ class Command(BaseCommand):
                 (out / ADAPTER_WEIGHTS).unlink(missing_ok=True)
                 tuned, adapted = [], []
             calibration_texts = self._calibrate(backend, out, train + extra, seed)
+            backend.precision = backend.quantize(out)  # the calibrated int8 encoder that will serve
             x_all = extract_features(backend, [e.text for e in train + extra], progress=bar)
             x_val = extract_features(backend, [e.text for e in val], progress=bar)
             y_all = np.array([e.label for e in train + extra])
@@ -195,18 +196,14 @@ class Command(BaseCommand):
 
     def _calibrate(self, backend, out: Path, train, seed: int) -> int:
         """Measure the int8 activation ranges of ``backend``'s fp32 encoder (as ``out``'s weights
-        adapt it) on a sample of the training texts, save them in ``out``, and turn the encoder
-        into the calibrated int8 one that serves."""
-        from insights.scoring.quantization import (
-            calibrate, load_calibration, quantize_calibrated, save_calibration,
-        )
+        adapt it) on a sample of the training texts and save them in ``out``; returns the
+        sample's size."""
+        from insights.scoring.quantization import calibrate, save_calibration
         from insights.scoring.training import shuffled
 
         sample = [e.text for e in shuffled(train, seed)[:CALIBRATION_TEXTS]]
         self.stderr.write(f"calibrating int8 on {len(sample)} training texts")
         save_calibration(calibrate(backend.encoder, lambda: backend.calibration_batches(sample)), out)
-        quantize_calibrated(backend.encoder, load_calibration(out))
-        backend.precision = "int8"
         return len(sample)
 
     def _validate(self, out: Path, val, bar) -> dict:

@@ -75,3 +75,15 @@ def test_a_head_whose_metadata_names_other_members_gives_a_clear_error(tmp_path,
     meta_path.write_text(json.dumps(meta), "utf-8")
     with pytest.raises(ModelUnavailable, match="sentiment head .* is broken"):
         BundledBackend(bundled_model_dir.parent, head_dir=tmp_path / "weights")
+
+
+def test_fine_tuned_layers_round_trip_through_their_int8_file_within_half_a_step(tmp_path):
+    from insights.scoring.head import load_top_layers, save_top_layers
+
+    torch.manual_seed(2)
+    state = {"11.output.dense.weight": torch.randn(8, 6), "11.output.dense.bias": torch.randn(8)}
+    save_top_layers(state, tmp_path)
+    back = load_top_layers(tmp_path)
+    step = state["11.output.dense.weight"].abs().amax(dim=1, keepdim=True) / 127
+    assert ((back["11.output.dense.weight"] - state["11.output.dense.weight"]).abs() <= step / 2 + 1e-7).all()
+    assert torch.equal(back["11.output.dense.bias"], state["11.output.dense.bias"])
