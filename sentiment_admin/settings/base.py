@@ -124,6 +124,7 @@ SENTIMENT_MODEL_DIR = env_str(
 # "int8": calibrated int8 linears (a message scores the same alone or in any batch); "fp32": exact.
 SENTIMENT_PRECISION = env_str("SENTIMENT_PRECISION", "int8")
 SENTIMENT_MAX_BATCH = env_int("SENTIMENT_MAX_BATCH", 32)
+SENTIMENT_MAX_BATCH_TOKENS = env_int("SENTIMENT_MAX_BATCH_TOKENS", 1024)
 SENTIMENT_BATCH_WINDOW_MS = env_int("SENTIMENT_BATCH_WINDOW_MS", 20)
 SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 2)
 # "inprocess": a scoring thread inside each Daphne process (embedded default).

@@ -89,6 +89,20 @@ def test_batches_come_back_in_input_order(fake_scorer):
     assert max(len(c) for c in fake_scorer._backend.calls[:-len(texts)]) <= 4  # max_batch
 
 
+def test_a_forward_pass_stays_within_the_padded_token_budget():
+    from insights.scoring.engine import MAX_TOKENS
+    from tests.insights.scoring.conftest import FakeBackend
+
+    scorer = SentimentScorer(backend=FakeBackend(), max_batch=32, max_batch_tokens=300)
+    texts = [f"message {i % 10} " + "x" * (20 * (i + 1)) for i in range(14)]  # 30..290 "tokens"
+    scorer._predict(texts, scorer._backend)
+    for chunk in scorer._backend.calls:
+        assert len(chunk) * max(len(t) for t in chunk) <= 300 or len(chunk) == 1
+    assert sorted(t for chunk in scorer._backend.calls for t in chunk) == sorted(texts)
+    # a budget below the longest message would split nothing further: it is raised to it
+    assert SentimentScorer(backend=FakeBackend(), max_batch_tokens=10).max_batch_tokens == MAX_TOKENS
+
+
 def test_hints_must_match_texts(fake_scorer):
     with pytest.raises(ValueError):
         fake_scorer.score(["a", "b"], language_hints=["en"])
