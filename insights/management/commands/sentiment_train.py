@@ -7,6 +7,10 @@ encoder's top layers or low-rank adapters on them; see docs/model.md) from a lab
 (label 0/1/2 or negative/neutral/positive). Give --data several times to combine sets, e.g.
 UMSAB plus the corrections that agents submitted (sentiment_corrections_export). The project's
 hand-written customer-service examples are added unless --no-customer-service.
+
+After training (and alone with --fit-intensity, which needs no --data) the score's exponent is
+fitted on half of the graded customer-service messages and measured on the other half
+(insights/scoring/intensity.py).
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ class Command(BaseCommand):
     help = "Train the sentiment head on labelled data (UMSAB layout directories or text,label CSVs)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", action="append", required=True,
-                            help="UMSAB-layout directory or CSV file (repeatable)")
+        parser.add_argument("--data", action="append", default=[],
+                            help="UMSAB-layout directory or CSV file (repeatable; required unless --fit-intensity)")
         parser.add_argument("--output", default=None,
                             help="where to write head.safetensors + head.json "
                                  "(default: the package's weights/ directory)")
         parser.add_argument("--no-customer-service", action="store_true",
                             help="leave out the bundled hand-written customer-service examples")
         parser.add_argument("--customer-service-weight", type=float, default=3.0)
+        parser.add_argument("--graded-weight", type=float, default=15.0,
+                            help="weight of the graded customer-service messages (their fit half), which "
+                                 "teach the head how strong a feeling is; 0 leaves them out. Head-only "
+                                 "training (without --finetune-layers) uses them")
         parser.add_argument("--epochs", type=int, default=30)
         parser.add_argument("--hidden", type=int, default=256)
         parser.add_argument("--dropout", type=float, default=0.5)
@@ -51,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--calibrate-only", action="store_true",
                             help="train nothing: measure the int8 activation ranges of the weights already in "
                                  "--output on the --data texts, and report validation")
+        parser.add_argument("--fit-intensity", action="store_true",
+                            help="train nothing: fit the score's exponent for the weights already in --output "
+                                 "on the graded customer-service messages")
         parser.add_argument("--keep-encoder", action="store_true",
                             help="retrain only the head, over the encoder as --output's weights adapt it "
                                  "(their fine-tuned layers or adapters stay): minutes, not an hour")
@@ -59,7 +70,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
                hidden, dropout, seed, members=5, finetune_layers=0, adapter_rank=0, layer_lr=None,
-               calibrate_only=False, keep_encoder=False, **options):
+               calibrate_only=False, keep_encoder=False, fit_intensity=False, graded_weight=15.0, **options):
         import torch
         from tqdm import tqdm
 
@@ -73,7 +84,20 @@ class Command(BaseCommand):
             extract_features, finetune_top_layers, load_csv, load_customer_service_examples,
             load_split, shuffled, train_head,
         )
+        from insights.scoring.intensity import GRADE_TARGETS, load_intensity_examples
 
+        out = Path(output) if output else WEIGHTS_DIR
+        if fit_intensity:
+            if not (out / HEAD_META).exists():
+                raise CommandError(f"--fit-intensity: no trained head in {out}")
+            meta = json.loads((out / HEAD_META).read_text("utf-8"))
+            head, _ = load_head(out)
+            meta.update(self._fit_intensity(out))
+            save_head(head, meta, out)
+            self.stdout.write(json.dumps(meta, ensure_ascii=False))
+            return
+        if not data:
+            raise CommandError("--data is required: a UMSAB-layout directory or a text,label CSV")
         train, val = [], []
         for source in data:
             path = Path(source)
@@ -102,7 +126,6 @@ class Command(BaseCommand):
 
         torch.set_num_threads(_threads())
         bar = lambda chunks: tqdm(chunks, desc="encoding", unit="batch", file=sys.stderr)  # noqa: E731
-        out = Path(output) if output else WEIGHTS_DIR
         if calibrate_only:
             if not (out / HEAD_META).exists():
                 raise CommandError(f"--calibrate-only: no trained head in {out}")
@@ -111,6 +134,8 @@ class Command(BaseCommand):
             exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
             calibration_texts = self._calibrate(exact, out, train + extra, seed)
             meta.update(self._validate(out, val, bar), calibration_texts=calibration_texts)
+            save_head(head, meta, out)  # the intensity fit reads the new temperature from it
+            meta.update(self._fit_intensity(out))
             save_head(head, meta, out)
             self.stdout.write(json.dumps(meta, ensure_ascii=False))
             return
@@ -131,6 +156,7 @@ class Command(BaseCommand):
         backend.layers = list(LAYERS)
         started = time.monotonic()
         weights = np.array([1.0] * len(train) + [customer_service_weight] * len(extra))
+        graded = []
         out.mkdir(parents=True, exist_ok=True)
         if finetune_layers > 0:
             top_state, head, best_epoch, _ = finetune_top_layers(
@@ -159,9 +185,13 @@ class Command(BaseCommand):
                 tuned, adapted = [], []
             calibration_texts = self._calibrate(backend, out, train + extra, seed)
             backend.precision = backend.quantize(out)  # the calibrated int8 encoder that will serve
-            x_all = extract_features(backend, [e.text for e in train + extra], progress=bar)
+            graded = load_intensity_examples("fit") if graded_weight > 0 else []
+            x_all = extract_features(backend, [e.text for e in train + extra] + [e.text for e in graded],
+                                     progress=bar)
             x_val = extract_features(backend, [e.text for e in val], progress=bar)
-            y_all = np.array([e.label for e in train + extra])
+            y_all = np.concatenate([np.eye(3, dtype=np.float32)[[e.label for e in train + extra]],
+                                    np.array([GRADE_TARGETS[e.level] for e in graded], np.float32).reshape(-1, 3)])
+            weights = np.concatenate([weights, np.full(len(graded), graded_weight)])
             head, best_epoch = train_head(
                 x_all, y_all, weights=weights, x_val=x_val, y_val=[e.label for e in val], hidden=hidden,
                 epochs=epochs, dropout=dropout, seed=seed, members=members, log=lambda m: self.stderr.write(m),
@@ -181,6 +211,8 @@ class Command(BaseCommand):
             "pooling": ["mean", "first"],
             "train_examples": len(train),
             "customer_service_examples": len(extra),
+            "graded_examples": len(graded),
+            "graded_weight": graded_weight,
             "data": [Path(d).name for d in data],
             "epochs": epochs,
             "best_epoch": best_epoch,
@@ -191,6 +223,8 @@ class Command(BaseCommand):
             **report,
             "seconds": round(time.monotonic() - started, 1),
         }
+        save_head(head, meta, out)
+        meta.update(self._fit_intensity(out))
         save_head(head, meta, out)
         self.stdout.write(json.dumps(meta, ensure_ascii=False))
 
@@ -205,6 +239,26 @@ class Command(BaseCommand):
         self.stderr.write(f"calibrating int8 on {len(sample)} training texts")
         save_calibration(calibrate(backend.encoder, lambda: backend.calibration_batches(sample)), out)
         return len(sample)
+
+    def _fit_intensity(self, out: Path) -> dict:
+        """The score exponent that best matches the graded messages' fit half, and how the
+        levels then agree with the held-out half (against the plain difference)."""
+        from insights.scoring.engine import BundledBackend, SentimentScorer
+        from insights.scoring.intensity import agreement, fit_exponent, load_intensity_examples
+        from insights.scoring.model import default_model_dir
+
+        serving = BundledBackend(default_model_dir(), head_dir=out)
+        scorer = SentimentScorer(backend=serving)
+        fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
+        fit_probs = scorer._predict([e.text for e in fit], serving)
+        holdout_probs = scorer._predict([e.text for e in holdout], serving)
+        exponent = fit_exponent(fit_probs, [e.level for e in fit])
+        self.stderr.write(f"score exponent {exponent}, fitted on {len(fit)} graded messages")
+        return {
+            "score_exponent": exponent,
+            "intensity_holdout": agreement(holdout_probs, [e.level for e in holdout], exponent),
+            "intensity_holdout_plain": agreement(holdout_probs, [e.level for e in holdout], 1.0),
+        }
 
     def _validate(self, out: Path, val, bar) -> dict:
         """Validation through the serving path (calibrated int8), and the softmax temperature."""

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from insights.levels import SentimentLevel
 from insights.scoring.model import (
     BUNDLED_BIN_SHA256,
     QUERY_PREFIX,
@@ -170,6 +171,29 @@ def test_customer_service_phrasing_in_several_languages(real_scorer):
     assert top == ["negative"] * 5 + ["neutral"] * 5 + ["positive"] * 5
     assert all(r.level < 0 for r in results[:5])
     assert all(r.level > 0 for r in results[10:])
+
+
+CALM_REPORTS = [
+    "The tracking page hasn't updated since Monday", "My invoice shows the wrong amount",
+    "Die Bestellung ist noch nicht bei mir angekommen", "La aplicación no me deja cambiar la contraseña",
+    "Je n'ai pas reçu le code de vérification",
+]
+OUTRAGED = [
+    "This is outrageous, you've ruined my holiday and nobody cares, I'm done with you!!",
+    "Eine absolute Frechheit, seit Wochen belügen Sie mich, ich kündige sofort!!",
+    "¡Es una vergüenza! Llevo un mes sin servicio y nadie me ayuda, voy a denunciarles",
+    "C'est scandaleux, vous êtes des incompétents, je résilie tout immédiatement !",
+]
+
+
+@pytest.mark.model
+def test_a_calm_problem_report_reads_milder_than_an_outraged_complaint(real_scorer):
+    # Written for this test, in none of the training or graded files. The plain probability
+    # difference of the tweet-trained head called three of the five calm reports Very negative.
+    calm, outraged = real_scorer.score(CALM_REPORTS), real_scorer.score(OUTRAGED)
+    assert all(r.level < SentimentLevel.NEUTRAL for r in calm + outraged)
+    assert not [r.score for r in calm if r.level == SentimentLevel.VERY_NEGATIVE]
+    assert sum(r.score for r in outraged) / len(outraged) < sum(r.score for r in calm) / len(calm) - 0.15
 
 
 @pytest.mark.model

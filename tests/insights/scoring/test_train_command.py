@@ -46,8 +46,11 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
     assert {p.name for p in out.iterdir()} == {"head.safetensors", "head.json", "calibration.safetensors"}
     assert meta["precision"] == "int8" and meta["temperature"] > 0 and meta["adapted_layers"] == []
     assert meta["members"] == 5 and meta["calibration_texts"] == 65
+    # the graded messages' fit half trains the head, the held-out half measures the levels
+    assert meta["graded_examples"] == 574 and meta["score_exponent"] > 0
+    assert meta["intensity_holdout"]["messages"] == 574
     backend = BundledBackend(bundled_model_dir.parent, head_dir=out)
-    assert backend.precision == "int8"
+    assert backend.precision == "int8" and backend.score_exponent == meta["score_exponent"]
     probs = backend.predict(["thanks a lot", "my order number is 9"])
     assert probs.shape == (2, 3)
 
@@ -71,8 +74,34 @@ def test_members_one_trains_a_single_head(labelled_csv, tmp_path, capsys, bundle
     from insights.scoring.head import load_head
 
     out = tmp_path / "weights"
-    meta = _train(labelled_csv, out, capsys, epochs=2, members=1)
+    meta = _train(labelled_csv, out, capsys, epochs=2, members=1, graded_weight=0)
     assert meta["members"] == 1 and load_head(out)[0].members == 1
+    assert meta["graded_examples"] == 0
+
+
+@pytest.mark.model
+def test_fit_intensity_refits_only_the_score_exponent(labelled_csv, tmp_path, capsys, bundled_model_dir):
+    out = tmp_path / "weights"
+    _train(labelled_csv, out, capsys, epochs=2, members=1, graded_weight=0)
+    meta = json.loads((out / "head.json").read_text("utf-8"))
+    meta["score_exponent"] = 7.0
+    (out / "head.json").write_text(json.dumps(meta), encoding="utf-8")
+    head = (out / "head.safetensors").read_bytes()
+    call_command("sentiment_train", output=str(out), fit_intensity=True)
+    refitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 < refitted["score_exponent"] <= 1.5
+    assert refitted["intensity_holdout_plain"]["exponent"] == 1.0
+    assert (out / "head.safetensors").read_bytes() == head
+
+
+def test_fit_intensity_needs_trained_weights(tmp_path):
+    with pytest.raises(CommandError, match="no trained head"):
+        call_command("sentiment_train", output=str(tmp_path), fit_intensity=True)
+
+
+def test_training_needs_data(tmp_path):
+    with pytest.raises(CommandError, match="--data is required"):
+        call_command("sentiment_train", output=str(tmp_path))
 
 
 def test_members_must_be_positive(labelled_csv, tmp_path):
