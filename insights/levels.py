@@ -1,7 +1,9 @@
 """The 7-level sentiment scale and the threshold rules: the one place that decides them.
 
-A score is a number in [-1, 1]: P(positive) - P(negative) from the classifier, so a
-confident negative message scores near -1 and an even three-way split scores 0.
+A score is a number in [-1, 1]: P(positive) - P(negative) from the classifier (for the bundled
+model read through an exponent that makes it follow how strong the feeling is, see
+insights/scoring/intensity.py), so a message the model reads as outraged scores near -1 and an
+even three-way split scores 0.
 
 Level boundaries (upper bounds are exclusive, the top level takes everything above):
 

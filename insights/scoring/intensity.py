@@ -1,22 +1,24 @@
 """How strongly a message is negative or positive: the score that the 7 levels are cut from.
 
-The classifier learnt three classes from tweets (UMSAB), so its probabilities say how *sure* it
-is of the direction, not how *strong* the feeling is: a calm "I can't log in to my account" and
-an outraged "Worst service ever, I'm furious" are both near-certain negatives, and
-P(positive) − P(negative) put both at Very negative. Their logits still differ (a margin of
-about 2 against about 12), so the score reads the probabilities through an exponent::
+A head trained on UMSAB's three classes learns how *sure* it is of the direction, not how
+*strong* the feeling is, and tweets made it less sure of an outburst than of a plain "I'm
+disappointed". Two things make the score follow intensity (docs/model.md, "Intensity"):
 
-    p'_c  =  p_c ** exponent / Σ_k p_k ** exponent        (the softmax at temperature T / exponent)
-    score =  p'(positive) − p'(negative)                  in [-1, 1]
+1. The head also learns from graded customer-service messages (``data/intensity.tsv``: 41
+   language entries, 4 messages per level and language, written for this project), each with
+   class probabilities as its target (``GRADE_TARGETS``), so that a calm problem report is a
+   complaint the head is less sure of than an outburst.
+2. The score reads the probabilities through an exponent fitted on the same messages::
 
-With exponent 1 this is the plain difference. Below 1 the score is flatter where the classifier
-is merely sure, and stays near ±1 only where it is overwhelmingly so. The class, the
-probabilities and the confidence are never changed (they stay calibrated at the head's own
-temperature); only the score and so the level are.
+       p'_c  =  p_c ** exponent / Σ_k p_k ** exponent      (the softmax at temperature T / exponent)
+       score =  p'(positive) − p'(negative)                in [-1, 1]
 
-The exponent is fitted (``fit_exponent``) on graded customer-service messages
-(``data/intensity.tsv``: 41 language entries, 4 messages per level and language, written for
-this project): half of them fit it, the other half measure it (bench/model.py).
+   With exponent 1 this is the plain difference. The class, the probabilities and the
+   confidence are never changed (they stay calibrated at the head's own temperature); only the
+   score and so the level are.
+
+Half of the graded messages (the first and third of each language and level) train the head and
+fit the exponent, the other half measures the levels (bench/model.py).
 """
 
 from __future__ import annotations
