@@ -17,8 +17,9 @@ disappointed". Two things make the score follow intensity (docs/model.md, "Inten
    confidence are never changed (they stay calibrated at the head's own temperature); only the
    score and so the level are.
 
-Half of the graded messages (the first and third of each language and level) train the head and
-fit the exponent, the other half measures the levels (bench/model.py).
+Half of ``data/intensity.tsv`` (the first and third of each language and level) and all of
+``data/intensity_fit.tsv`` train the head and fit the exponent; the other half of
+``intensity.tsv`` measures the levels (bench/model.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from typing import Sequence
 import numpy as np
 
 INTENSITY_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity.tsv"
+# More graded messages, only ever fitted on: near translations of each other across languages,
+# so holding some out would measure the model on messages it has seen in another language.
+INTENSITY_FIT_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity_fit.tsv"
 # What the head learns from a graded message: (negative, neutral, positive) probabilities. The
 # class stays the message's direction (a calm problem report is still a complaint); how sure the
 # head should be grows with the grade. Measured on the held-out graded half, one head each, the
@@ -55,11 +59,20 @@ class GradedExample:
     text: str
 
 
-def load_intensity_examples(part: str = "all", path: Path = INTENSITY_EXAMPLES) -> list[GradedExample]:
-    """The graded messages: ``"fit"`` (first and third of each language and level),
-    ``"holdout"`` (second and fourth) or ``"all"``."""
+def load_intensity_examples(part: str = "all", path: Path = INTENSITY_EXAMPLES,
+                            fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES) -> list[GradedExample]:
+    """The graded messages: ``"fit"`` (the first and third of each language and level in
+    ``path``, and all of ``fit_only_path``), ``"holdout"`` (the second and fourth in ``path``)
+    or ``"all"``."""
     if part not in ("fit", "holdout", "all"):
         raise ValueError(f"part must be fit, holdout or all, not {part!r}")
+    out = _read_graded(path, part)
+    if fit_only_path is not None and part != "holdout":
+        out += _read_graded(fit_only_path, "all")
+    return out
+
+
+def _read_graded(path: Path, part: str) -> list[GradedExample]:
     seen: dict[tuple[str, int], int] = {}
     out = []
     for number, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):

@@ -39,10 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-customer-service", action="store_true",
                             help="leave out the bundled hand-written customer-service examples")
         parser.add_argument("--customer-service-weight", type=float, default=3.0)
-        parser.add_argument("--graded-weight", type=float, default=15.0,
-                            help="weight of the graded customer-service messages (their fit half), which "
-                                 "teach the head how strong a feeling is; 0 leaves them out. Head-only "
-                                 "training (without --finetune-layers) uses them")
+        parser.add_argument("--graded-weight", type=float, default=8.0,
+                            help="weight of the graded customer-service messages that are not held out (1,722), "
+                                 "which teach the head how strong a feeling is; 0 leaves them out. "
+                                 "Head-only training (without --finetune-layers) uses them")
         parser.add_argument("--epochs", type=int, default=30)
         parser.add_argument("--hidden", type=int, default=256)
         parser.add_argument("--dropout", type=float, default=0.5)
@@ -70,7 +70,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
                hidden, dropout, seed, members=5, finetune_layers=0, adapter_rank=0, layer_lr=None,
-               calibrate_only=False, keep_encoder=False, fit_intensity=False, graded_weight=15.0, **options):
+               calibrate_only=False, keep_encoder=False, fit_intensity=False, graded_weight=8.0, **options):
         import torch
         from tqdm import tqdm
 

@@ -10,6 +10,8 @@ import pytest
 from insights.levels import SentimentLevel
 from insights.scoring.engine import make_result
 from insights.scoring.intensity import (
+    INTENSITY_EXAMPLES,
+    INTENSITY_FIT_EXAMPLES,
     agreement,
     fit_exponent,
     intensity_scores,
@@ -73,12 +75,14 @@ def test_fitting_finds_the_exponent_that_graded_the_messages():
 
 
 def test_the_graded_messages_cover_every_language_and_level_in_two_halves():
+    for path in (INTENSITY_EXAMPLES, INTENSITY_FIT_EXAMPLES):
+        counts = Counter((e.language, e.level) for e in load_intensity_examples(path=path, fit_only_path=None))
+        assert {language for language, _ in counts} == set(SUPPORTED_LANGUAGES), path
+        assert set(counts.values()) == {4} and len(counts) == 7 * len(SUPPORTED_LANGUAGES), path
     everything = load_intensity_examples("all")
-    counts = Counter((e.language, e.level) for e in everything)
-    assert {language for language, _ in counts} == set(SUPPORTED_LANGUAGES)
-    assert set(counts.values()) == {4} and len(counts) == 7 * len(SUPPORTED_LANGUAGES)
     fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
-    assert len(fit) == len(holdout) == len(everything) // 2
+    assert len(holdout) == 2 * 7 * len(SUPPORTED_LANGUAGES)
+    assert len(fit) == len(everything) - len(holdout) == 3 * len(holdout)
     assert not {e.text for e in fit} & {e.text for e in holdout}
     assert len({e.text for e in everything}) == len(everything)
 
@@ -93,7 +97,7 @@ def test_a_malformed_graded_file_is_refused(tmp_path):
     bad = tmp_path / "graded.tsv"
     bad.write_text("en\t-4\tway too angry\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not in -3..3"):
-        load_intensity_examples(path=bad)
+        load_intensity_examples(path=bad, fit_only_path=None)
     bad.write_text("en\tonly two fields\n", encoding="utf-8")
     with pytest.raises(ValueError, match="language<TAB>level<TAB>text"):
-        load_intensity_examples(path=bad)
+        load_intensity_examples(path=bad, fit_only_path=None)

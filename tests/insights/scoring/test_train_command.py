@@ -47,7 +47,7 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
     assert meta["precision"] == "int8" and meta["temperature"] > 0 and meta["adapted_layers"] == []
     assert meta["members"] == 5 and meta["calibration_texts"] == 65
     # the graded messages' fit half trains the head, the held-out half measures the levels
-    assert meta["graded_examples"] == 574 and meta["score_exponent"] > 0
+    assert meta["graded_examples"] == 1722 and meta["score_exponent"] > 0
     assert meta["intensity_holdout"]["messages"] == 574
     backend = BundledBackend(bundled_model_dir.parent, head_dir=out)
     assert backend.precision == "int8" and backend.score_exponent == meta["score_exponent"]
