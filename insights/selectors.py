@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from insights.levels import level_label
 from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
 
 
@@ -39,3 +42,33 @@ def effective_thresholds(*, queue_id: int | None, org: SentimentSettings | None 
 
 def settings_audit_list(*, limit: int = 50):
     return SettingsAuditEntry.objects.select_related("actor")[:limit]
+
+
+@dataclass(frozen=True)
+class ThresholdReach:
+    """For one alert threshold, the share (%) of each kind of held-out customer message that
+    reaches it, as the bundled model measured it when it was trained."""
+
+    threshold: str
+    outraged: float | None
+    dissatisfied: float | None
+    calm_report: float | None
+    neutral: float | None
+
+
+def threshold_reach_guide() -> tuple[int, list[ThresholdReach]] | None:
+    """(messages measured, one row per threshold from Slightly negative to Very negative), from
+    the bundled model's head.json; None for another model or weights without the figures."""
+    from insights.scoring.weights_meta import read_head_meta
+
+    if settings.SENTIMENT_MODEL != "bundled":
+        return None
+    holdout = read_head_meta().get("intensity_holdout") or {}
+    reach = holdout.get("threshold_reach")
+    if not isinstance(reach, dict):
+        return None
+    rows = []
+    for threshold in (-1, -2, -3):  # JSON keys are strings
+        shares = reach.get(str(threshold)) or {}
+        rows.append(ThresholdReach(level_label(threshold), *(shares.get(str(g)) for g in (-3, -2, -1, 0))))
+    return int(holdout.get("messages") or 0), rows

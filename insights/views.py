@@ -12,7 +12,12 @@ from conversations.models import Queue
 from conversations.selectors import user_is_admin
 from insights.levels import RepresentativeThreshold, SupervisorThreshold
 from insights.forms import QueueOverrideForm, SentimentSettingsForm
-from insights.selectors import effective_thresholds, sentiment_settings_get, settings_audit_list
+from insights.selectors import (
+    effective_thresholds,
+    sentiment_settings_get,
+    settings_audit_list,
+    threshold_reach_guide,
+)
 from insights.services.settings import queue_override_set, sentiment_settings_update
 
 
@@ -70,6 +75,7 @@ def sentiment_settings(request):
             "override_form": QueueOverrideForm(),
             "queue_rows": _queue_rows(),
             "audit_entries": settings_audit_list(),
+            "threshold_guide": threshold_reach_guide(),
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -16,10 +16,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .weights_meta import HEAD_META, WEIGHTS_DIR  # noqa: F401  (re-exported: the head's home)
+
 LABELS = ("negative", "neutral", "positive")
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HEAD_WEIGHTS = "head.safetensors"
-HEAD_META = "head.json"
 # Encoder layers (hidden_states indices, 12 = last) whose mean and first-token vectors feed the head.
 LAYERS = (9, 10, 11, 12)
 

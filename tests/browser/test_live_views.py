@@ -189,6 +189,11 @@ def test_an_admin_saves_a_threshold_and_the_next_alert_follows_it(scored, actors
     sup = actors.staff("sam", "/ongoing/")
     admin = actors.staff("admin", "/insights/sentiment/")
     try:
+        # Beside the choice, what each threshold catches, as the model measured it.
+        reach = admin.locator("#threshold-reach tbody tr")
+        expect(reach).to_have_count(3)
+        expect(reach.nth(2).locator("th")).to_have_text("Very negative")
+        expect(reach.nth(2).locator("td")).to_have_count(4)
         admin.get_by_label("Send notifications when a customer's sentiment decreases to or below").select_option(
             label="Don't send notifications"
         )

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -109,3 +111,30 @@ def test_base_language_is_one_of_the_supported_languages(login):
     client.post(reverse("insights:sentiment"), _form(base_language="es", multilingual_enabled=None))
     saved = sentiment_settings_get()
     assert (saved.base_language, saved.multilingual_enabled) == ("es", False)
+
+
+def test_settings_page_shows_what_each_threshold_catches_as_the_model_measured_it(login):
+    from django.template.defaultfilters import floatformat
+
+    from insights.scoring.weights_meta import read_head_meta
+
+    reach = read_head_meta()["intensity_holdout"]["threshold_reach"]
+    body = login(AdminFactory()).get(reverse("insights:sentiment")).content.decode()
+    assert "What each threshold catches" in body and 'id="threshold-reach"' in body
+    table = body[body.index('id="threshold-reach"'):]
+    for label, threshold in (("Slightly negative or lower", "-1"), ("Negative or lower", "-2"),
+                             ("Very negative<", "-3")):
+        row = table[table.index(label):].split("</tr>")[0]
+        expected = [f"{floatformat(reach[threshold][grade], 0)}%" for grade in ("-3", "-2", "-1", "0")]
+        assert re.findall(r"<td>([^<]*)</td>", row) == expected, (label, row)
+
+
+def test_no_threshold_figures_for_another_model_or_weights_without_them(login, settings, monkeypatch):
+    import insights.scoring.weights_meta as weights_meta
+
+    client = login(AdminFactory())
+    settings.SENTIMENT_MODEL = "cardiffnlp/twitter-xlm-roberta-base-sentiment"
+    assert "What each threshold catches" not in client.get(reverse("insights:sentiment")).content.decode()
+    settings.SENTIMENT_MODEL = "bundled"
+    monkeypatch.setattr(weights_meta, "read_head_meta", lambda: {"temperature": 1.8})
+    assert "What each threshold catches" not in client.get(reverse("insights:sentiment")).content.decode()
