@@ -6,10 +6,14 @@ and 2.5 ms for a four-word message, most of the scorer's time on short messages.
 profiles are rows of one float64 matrix (39 MB instead of langdetect's 66 MB of lists), and an
 update is one vector product.
 
-The results are langdetect's, bit for bit: the same profiles in the same order, the same seeded
-``random.Random`` drawing the same n-grams in the same order, each probability multiplied by the
-same factor in the same order, and the normalising sum taken sequentially as Python's ``sum``
-does (NumPy's pairwise sum would round differently). The test suite compares both on UMSAB texts.
+The results are langdetect's, bit for bit: the same profiles in the same order, the same
+n-grams drawn in the same order (read off the outputs of the same seeded ``random.Random``),
+each probability multiplied by the same factor in the same order, and the normalising sum taken
+sequentially as Python 3.11's ``sum`` does (NumPy's pairwise sum would round differently). The
+test suite compares both on UMSAB texts, one at a time and in lockstep.
+
+Many texts at once (``detect_many``) go in lockstep: one NumPy step takes every unfinished text
+five n-grams further, so a batch of short messages costs 0.23 ms a text instead of 0.75.
 """
 
 from __future__ import annotations
