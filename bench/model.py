@@ -296,7 +296,7 @@ def main() -> None:
     for name, figures in d["intensity_holdout"].items():
         print(f"graded holdout, {name} (exponent {figures['exponent']}): exact level {figures['exact']}%, "
               f"within one {figures['within_one']}%, mean level error {figures['mean_level_error']}, "
-              f"Very negative by grade {figures['very_negative_share']}")
+              f"Very negative by grade {figures['threshold_reach']['-3']}")
     if "umsab_val_level_spread" in d:
         print("UMSAB val levels by label (% Very negative ... Very positive):",
               json.dumps(d["umsab_val_level_spread"]))

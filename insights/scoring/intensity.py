@@ -120,9 +120,6 @@ def agreement(probabilities: np.ndarray, levels: Sequence[int], exponent: float)
         "exact": round(float((error == 0).mean() * 100), 1),
         "within_one": round(float((error <= 1).mean() * 100), 1),
         "mean_level_error": round(float(error.mean()), 3),
-        # how often a graded complaint is called Very negative, by its grade: the supervisor's view
-        "very_negative_share": {int(g): round(float((predicted[truth == g] == -3).mean() * 100), 1)
-                                for g in (-3, -2, -1, 0) if (truth == g).any()},
         # for each alert threshold, the share of each grade that reaches it (level <= threshold):
         # what an admin choosing a threshold wants to know (shown on the settings page)
         "threshold_reach": {int(t): {int(g): round(float((predicted[truth == g] <= t).mean() * 100), 1)

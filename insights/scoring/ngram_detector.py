@@ -161,11 +161,11 @@ class _Trials:
         self.blocks = self.limit // CHECK_EVERY + 1
         self.max_draws = 1 + (self.blocks - 1) * CHECK_EVERY
 
-    def run(self, ngram_rows: list[np.ndarray], *, lockstep: bool | None = None) -> list[np.ndarray]:
-        if lockstep is None:
-            lockstep = len(ngram_rows) >= self.LOCKSTEP_FROM
+    def run(self, ngram_rows: list[np.ndarray]) -> list[np.ndarray]:
         texts = [_TextDraws(rows, self) for rows in ngram_rows]
-        return self._lockstep(texts) if lockstep else [self._one(text) for text in texts]
+        if len(texts) >= self.LOCKSTEP_FROM:
+            return self._lockstep(texts)
+        return [self._one(text) for text in texts]
 
     def _one(self, text: _TextDraws) -> np.ndarray:
         count = self.matrix.shape[1]

@@ -92,7 +92,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--fit-intensity: no trained head in {out}")
             meta = json.loads((out / HEAD_META).read_text("utf-8"))
             head, _ = load_head(out)
-            meta.update(self._fit_intensity(out))
+            meta.update(self._fit_intensity(BundledBackend(default_model_dir(), head_dir=out)))
             save_head(head, meta, out)
             self.stdout.write(json.dumps(meta, ensure_ascii=False))
             return
@@ -133,9 +133,8 @@ class Command(BaseCommand):
             head, _ = load_head(out)
             exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
             calibration_texts = self._calibrate(exact, out, train + extra, seed)
-            meta.update(self._validate(out, val, bar), calibration_texts=calibration_texts)
-            save_head(head, meta, out)  # the intensity fit reads the new temperature from it
-            meta.update(self._fit_intensity(out))
+            report, serving = self._validate(out, val, bar)
+            meta.update(report, calibration_texts=calibration_texts, **self._fit_intensity(serving))
             save_head(head, meta, out)
             self.stdout.write(json.dumps(meta, ensure_ascii=False))
             return
@@ -201,7 +200,7 @@ class Command(BaseCommand):
         if finetune_layers > 0:  # the encoder changed: measure its int8 ranges now
             exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
             calibration_texts = self._calibrate(exact, out, train + extra, seed)
-        report = self._validate(out, val, bar)
+        report, serving = self._validate(out, val, bar)
         meta = {
             "encoder": backend.version.split("+")[0],
             "layers": list(LAYERS),
@@ -221,10 +220,9 @@ class Command(BaseCommand):
             "seed": seed,
             "calibration_texts": calibration_texts,
             **report,
+            **self._fit_intensity(serving),
             "seconds": round(time.monotonic() - started, 1),
         }
-        save_head(head, meta, out)
-        meta.update(self._fit_intensity(out))
         save_head(head, meta, out)
         self.stdout.write(json.dumps(meta, ensure_ascii=False))
 
@@ -240,14 +238,13 @@ class Command(BaseCommand):
         save_calibration(calibrate(backend.encoder, lambda: backend.calibration_batches(sample)), out)
         return len(sample)
 
-    def _fit_intensity(self, out: Path) -> dict:
-        """The score exponent that best matches the graded messages' fit half, and how the
-        levels then agree with the held-out half (against the plain difference)."""
-        from insights.scoring.engine import BundledBackend, SentimentScorer
+    def _fit_intensity(self, serving) -> dict:
+        """The score exponent that best matches the graded messages fitted on, and how the
+        levels then agree with the held-out half (against the plain difference), through
+        ``serving`` (the weights' BundledBackend at their softmax temperature)."""
+        from insights.scoring.engine import SentimentScorer
         from insights.scoring.intensity import agreement, fit_exponent, load_intensity_examples
-        from insights.scoring.model import default_model_dir
 
-        serving = BundledBackend(default_model_dir(), head_dir=out)
         scorer = SentimentScorer(backend=serving)
         fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
         fit_probs = scorer._predict([e.text for e in fit], serving)
@@ -260,8 +257,9 @@ class Command(BaseCommand):
             "intensity_holdout_plain": agreement(holdout_probs, [e.level for e in holdout], 1.0),
         }
 
-    def _validate(self, out: Path, val, bar) -> dict:
-        """Validation through the serving path (calibrated int8), and the softmax temperature."""
+    def _validate(self, out: Path, val, bar):
+        """Validation through the serving path (calibrated int8) and the softmax temperature:
+        the report, and the serving backend at that temperature."""
         import torch
 
         from insights.scoring.engine import BundledBackend
@@ -278,9 +276,10 @@ class Command(BaseCommand):
         for group in sorted({e.group for e in val}):
             idx = [i for i, e in enumerate(val) if e.group == group]
             per_group[group] = round(macro_f1(y_val[idx], predicted[idx]), 2)
+        serving.temperature = fit_temperature(logits, y_val)
         return {
             "precision": serving.precision,
-            "temperature": fit_temperature(logits, y_val),
+            "temperature": serving.temperature,
             "val_macro_f1": round(macro_f1(y_val, predicted), 2),
             "val_per_group": per_group,
-        }
+        }, serving
