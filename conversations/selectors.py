@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from conversations.models import ONGOING_STATUSES, Conversation, Message, Role, ScoringStatus, Sender, StaffMember
 
@@ -62,3 +65,23 @@ def recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int
     )
     rows.reverse()
     return rows
+
+
+def scored_tails(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, float, int]]]:
+    """(seq, score, level) of each conversation's last ``rules.AGGREGATE_WINDOW`` scored
+    customer messages, oldest first, in one query: the state a scoring batch continues from."""
+    from insights import rules
+
+    rows = (
+        Message.objects.filter(
+            conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED
+        )
+        .annotate(recency=Window(RowNumber(), partition_by=F("conversation_id"), order_by=F("seq").desc()))
+        .filter(recency__lte=rules.AGGREGATE_WINDOW)
+        .order_by("conversation_id", "seq")
+        .values_list("conversation_id", "seq", "sentiment_score", "sentiment_level")
+    )
+    tails: dict[int, list[tuple[int, float, int]]] = {}
+    for conversation_id, seq, score, level in rows:
+        tails.setdefault(conversation_id, []).append((seq, score, level))
+    return tails

@@ -17,10 +17,13 @@ Delivery:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, Role, StaffMember
@@ -34,23 +37,34 @@ from insights.models import (
     SentimentAlert,
     SentimentSettings,
 )
-from insights.selectors import effective_thresholds, sentiment_settings_get
+from insights.selectors import EffectiveThresholds
 from sentiment_admin import realtime
 
 MAX_SNOOZE_MINUTES = 24 * 60
 
 
-def alert_in_effect(*, conversation_id: int, audience: str) -> bool:
-    """The alert state machine's state: is the last crossing for this audience unrecovered?"""
-    last = (
+def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The alert state machine's state, for several conversations in one query: for each, the
+    audiences whose last crossing is unrecovered."""
+    last_crossings = (
         SentimentAlert.objects.filter(
-            conversation_id=conversation_id, audience=audience, kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
+            conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
         )
-        .order_by("-created_at", "-id")
-        .values_list("kind", flat=True)
-        .first()
+        .annotate(
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("conversation_id"), F("audience")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(recency=1)
+        .values_list("conversation_id", "audience", "kind")
     )
-    return last == AlertKind.THRESHOLD
+    states: dict[int, set[str]] = {}
+    for conversation_id, audience, kind in last_crossings:
+        if kind == AlertKind.THRESHOLD:
+            states.setdefault(conversation_id, set()).add(audience)
+    return states
 
 
 def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
@@ -126,29 +140,33 @@ def alerts_evaluate(
     conversation: Conversation,
     message: Message,
     message_levels: list[int],
-    org: SentimentSettings | None = None,
+    org: SentimentSettings,
+    thresholds: EffectiveThresholds,
+    in_alert: set[str],
 ) -> list[SentimentAlert]:
     """Apply the alert rules after ``message`` changed the conversation's sentiment.
 
     ``message_levels``: per-message levels of the conversation's scored customer messages,
-    oldest first, ending with ``message``'s. Must run inside the scoring transaction.
+    oldest first, ending with ``message``'s. ``thresholds``: the conversation's queue's.
+    ``in_alert``: the audiences whose last crossing is unrecovered (``alert_states``); kept up
+    to date here, so the conversation's next message in the same batch sees this one's alerts.
+    Must run inside the scoring transaction.
     """
-    org = org or sentiment_settings_get()
-    thresholds = effective_thresholds(queue_id=conversation.queue_id, org=org)
     level = conversation.sentiment_level
     created: list[SentimentAlert] = []
     for audience, threshold in (
         (AlertAudience.REPRESENTATIVE, thresholds.representative),
         (AlertAudience.SUPERVISOR, thresholds.supervisor),
     ):
-        in_alert = alert_in_effect(conversation_id=conversation.pk, audience=audience)
-        action = rules.alert_transition(level=level, threshold=threshold, in_alert=in_alert)
+        action = rules.alert_transition(level=level, threshold=threshold, in_alert=audience in in_alert)
         kind = None
         alert_level = level
         if action == rules.RAISE:
             kind = AlertKind.THRESHOLD
+            in_alert.add(audience)
         elif action == rules.RECOVER:
             kind = AlertKind.RECOVERED
+            in_alert.discard(audience)
         elif org.sharp_drop_alerts and threshold != 0 and rules.sharp_drop(message_levels):
             kind = AlertKind.SHARP_DROP
             alert_level = message_levels[-1]

@@ -41,6 +41,7 @@ before any text reaches the model.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
 import logging
 import threading
@@ -61,12 +62,12 @@ from django.utils.module_loading import import_string
 from conversations import events as conversation_events
 from conversations import frames as conversation_frames
 from conversations.models import Conversation, Message, ScoringStatus, Sender
-from conversations.selectors import recent_scored
+from conversations.selectors import scored_tails
 from insights import rules
 from insights.levels import level_for_score
 from insights.privacy import mask_personal_data
-from insights.selectors import sentiment_settings_get
-from insights.services.alerts import alerts_evaluate
+from insights.selectors import effective_thresholds_for_queues, sentiment_settings_get
+from insights.services.alerts import alert_states, alerts_evaluate
 from sentiment_admin import realtime
 
 logger = logging.getLogger(__name__)
@@ -157,88 +158,100 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
     """Store scorer results (``(message_id, ScoreResult or its dict)``), recompute each
     conversation, evaluate alerts, announce after commit. Returns how many were stored.
 
-    Only messages still ``pending`` are stored, under the conversation's row lock, so a
+    A batch is stored in one transaction, in a number of queries that does not grow with its
+    size; should it fail, each conversation is stored in its own, so that one conversation's
+    failure does not hold back the others' scores (the failure is raised after them).
+    Only messages still ``pending`` are stored, under their conversation's row lock, so a
     result delivered twice (a re-queued message) is stored and announced once.
     """
-    by_conversation: dict[int, list[tuple[int, dict]]] = {}
-    ids = {}
-    for message_id, result in results:
-        ids[int(message_id)] = _as_dict(result)
-    for message_id, conversation_id in Message.objects.filter(pk__in=list(ids)).values_list("id", "conversation_id"):
-        by_conversation.setdefault(conversation_id, []).append((message_id, ids[message_id]))
-    stored = 0
+    by_message = {int(message_id): _as_dict(result) for message_id, result in results}
+    if not by_message:
+        return 0
     delivered: list[int] = []  # filled by the on_commit sends, then cleared from the outbox at once
-    for conversation_id, items in by_conversation.items():
-        stored += _store_conversation(conversation_id, items, delivered)
-    if stored:
-        # Runs now (each conversation's transaction has committed and announced), or after
-        # the callers' own transaction commits: either way after every send.
+    try:
+        with transaction.atomic():
+            return _store_batch(by_message, delivered)
+    except Exception:
+        by_conversation: dict[int, list[int]] = {}
+        for message_id, conversation_id in Message.objects.filter(pk__in=list(by_message)).values_list(
+            "id", "conversation_id"
+        ):
+            by_conversation.setdefault(conversation_id, []).append(message_id)
+        if len(by_conversation) < 2:
+            raise
+        logger.warning("storing a batch of %d conversations failed; storing them one by one", len(by_conversation))
+        return _store_one_by_one(by_message, by_conversation, delivered)
+    finally:
+        # Runs now (the batch has committed and announced), or after the callers' own
+        # transaction commits: either way after every send.
         transaction.on_commit(partial(_outbox_clear, delivered))
+
+
+def _store_one_by_one(by_message: dict[int, dict], by_conversation: dict[int, list[int]], delivered: list[int]) -> int:
+    stored = 0
+    failure: Exception | None = None
+    for message_ids in by_conversation.values():
+        try:
+            with transaction.atomic():
+                stored += _store_batch({i: by_message[i] for i in message_ids}, delivered)
+        except Exception as exc:
+            logger.exception("could not store the scores of %d message(s); they stay pending", len(message_ids))
+            failure = failure or exc
+    if failure is not None:
+        raise failure
     return stored
 
 
-@transaction.atomic
-def _store_conversation(conversation_id: int, items: list[tuple[int, dict]], delivered: list[int]) -> int:
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("queue", "customer", "representative__user")
-        .get(pk=conversation_id)
-    )
-    org = sentiment_settings_get()
-    messages = {
-        m.pk: m
-        for m in Message.objects.filter(
-            pk__in=[i for i, _ in items], scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER
-        )
-    }
-    now = timezone.now()
-    stored = 0
-    for message_id, result in sorted(items, key=lambda it: messages[it[0]].seq if it[0] in messages else 0):
-        message = messages.get(message_id)
-        if message is None:
-            continue  # already stored by another batch or worker, or skipped meanwhile
-        message.conversation = conversation
-        supported = bool(result.get("supported")) and result.get("score") is not None
-        message.language = (result.get("language") or "")[:16]
-        message.model_version = (result.get("model_version") or "")[:100]
-        message.scored_at = now
-        if supported:
-            score = float(result["score"])
-            message.sentiment_score = score
-            # insights.levels is the one place for the bands (the scorer's own level agrees).
-            message.sentiment_level = int(level_for_score(score))
-            message.confidence = result.get("confidence")
-            message.probabilities = result.get("probabilities")
-            message.scoring_status = ScoringStatus.SCORED
-        else:
-            message.scoring_status = ScoringStatus.NOT_SCORED
-        message.announce_pending = True
-        message.save(
-            update_fields=[
-                "language",
-                "model_version",
-                "scored_at",
-                "sentiment_score",
-                "sentiment_level",
-                "confidence",
-                "probabilities",
-                "scoring_status",
-                "announce_pending",
-            ]
-        )
-        stored += 1
+MESSAGE_SCORE_FIELDS = (
+    "language",
+    "model_version",
+    "scored_at",
+    "sentiment_score",
+    "sentiment_level",
+    "confidence",
+    "probabilities",
+    "scoring_status",
+    "announce_pending",
+)
+CONVERSATION_SENTIMENT_FIELDS = ("sentiment_score", "sentiment_level", "sentiment_trend", "start_sentiment_level", "language")
 
-        recent = recent_scored(conversation_id, message.seq)
+
+def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
+    """Inside a transaction: lock the batch's conversations (in id order, so that two workers
+    never wait on each other in a circle), store what is still pending in each one's seq
+    order, continue each conversation's sentiment and alert state from one read of each."""
+    conversations = {
+        c.pk: c
+        for c in Conversation.objects.select_for_update(of=("self",))
+        .select_related("queue", "customer", "representative__user")
+        .filter(pk__in=Message.objects.filter(pk__in=list(by_message)).values("conversation_id"))
+        .order_by("pk")
+    }
+    messages = list(
+        Message.objects.filter(pk__in=list(by_message), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
+        .order_by("conversation_id", "seq")
+    )  # read under the locks: what another batch or worker stored meanwhile is no longer pending
+    if not messages:
+        return 0
+    org = sentiment_settings_get()
+    thresholds = effective_thresholds_for_queues({c.queue_id for c in conversations.values()}, org=org)
+    tails = scored_tails(conversations)
+    in_alert = alert_states(conversations)
+    now = timezone.now()
+    moved: dict[int, Conversation] = {}
+    for message in messages:
+        conversation = conversations[message.conversation_id]
+        message.conversation = conversation
+        supported = _apply_result(message, by_message[message.pk], now)
+        tail = tails.setdefault(conversation.pk, [])
         # The conversation's sentiment follows its latest scored message; an older message
         # scored late (re-queued) is announced but does not move the conversation backwards.
-        is_latest = not Message.objects.filter(
-            conversation_id=conversation_id,
-            sender=Sender.CUSTOMER,
-            scoring_status=ScoringStatus.SCORED,
-            seq__gt=message.seq,
-        ).exists()
-        sentiment = rules.conversation_sentiment([s for s, _ in recent])
+        is_latest = not tail or message.seq > tail[-1][0]
+        if supported:
+            bisect.insort(tail, (message.seq, message.sentiment_score, message.sentiment_level))
         if supported and is_latest:
+            recent = tail[-rules.AGGREGATE_WINDOW :]
+            sentiment = rules.conversation_sentiment([score for _, score, _ in recent])
             conversation.sentiment_score = sentiment.score
             conversation.sentiment_level = sentiment.level
             conversation.sentiment_trend = sentiment.trend
@@ -246,25 +259,49 @@ def _store_conversation(conversation_id: int, items: list[tuple[int, dict]], del
                 conversation.start_sentiment_level = sentiment.level
             if message.language:
                 conversation.language = message.language
-            conversation.save(
-                update_fields=["sentiment_score", "sentiment_level", "sentiment_trend", "start_sentiment_level", "language"]
-            )
+            moved[conversation.pk] = conversation
         payload = conversation_frames.scored_payload(
             message,
             conversation_score=conversation.sentiment_score,
             conversation_level=conversation.sentiment_level,
             trend=conversation.sentiment_trend,
         )
-        rep_id = conversation.representative_id
-        transaction.on_commit(partial(_announce_scored, payload, rep_id, message_id, delivered))
+        transaction.on_commit(
+            partial(_announce_scored, payload, conversation.representative_id, message.pk, delivered)
+        )
         if supported and is_latest:
             alerts_evaluate(
                 conversation=conversation,
                 message=message,
-                message_levels=[lvl for _, lvl in recent],
+                message_levels=[level for _, _, level in recent],
                 org=org,
+                thresholds=thresholds[conversation.queue_id],
+                in_alert=in_alert.setdefault(conversation.pk, set()),
             )
-    return stored
+    Message.objects.bulk_update(messages, MESSAGE_SCORE_FIELDS)
+    if moved:
+        Conversation.objects.bulk_update(moved.values(), CONVERSATION_SENTIMENT_FIELDS)
+    return len(messages)
+
+
+def _apply_result(message: Message, result: dict, now) -> bool:
+    """Copy one scorer result onto its message; whether it was scored (a supported language)."""
+    supported = bool(result.get("supported")) and result.get("score") is not None
+    message.language = (result.get("language") or "")[:16]
+    message.model_version = (result.get("model_version") or "")[:100]
+    message.scored_at = now
+    if supported:
+        score = float(result["score"])
+        message.sentiment_score = score
+        # insights.levels is the one place for the bands (the scorer's own level agrees).
+        message.sentiment_level = int(level_for_score(score))
+        message.confidence = result.get("confidence")
+        message.probabilities = result.get("probabilities")
+        message.scoring_status = ScoringStatus.SCORED
+    else:
+        message.scoring_status = ScoringStatus.NOT_SCORED
+    message.announce_pending = True
+    return supported
 
 
 def _announce_scored(payload: dict, representative_id: int | None, message_id: int, delivered: list[int]) -> None:

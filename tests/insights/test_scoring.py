@@ -7,11 +7,13 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Message, ScoringStatus, Sender
 from conversations.services.ingest import message_ingest, representative_reply
 from insights.models import SentimentAlert
+from insights.selectors import sentiment_settings_get
 from insights.services.scoring import (
     pending_message_ids,
     scoring_claim,
@@ -52,6 +54,83 @@ def test_a_result_stored_twice_is_stored_and_alerted_once():
     assert scoring_results_store([(message.pk, result)]) == 0  # a re-queued duplicate
     assert SentimentAlert.objects.filter(conversation=conversation).count() == 2  # one per audience
     assert pending_message_ids() == []
+
+
+def _store_queries(conversations: int, messages_each: int) -> int:
+    """Queries run by storing one batch of neutral scores (no alert) of that shape."""
+    results = []
+    for _ in range(conversations):
+        conversation = ConversationFactory(representative=RepresentativeFactory())
+        for _ in range(messages_each):
+            message = message_ingest(conversation=conversation, text="level:0")
+            results.append((message.pk, result_for("level:0")))
+    with CaptureQueriesContext(connection) as queries:
+        assert scoring_results_store(results) == conversations * messages_each
+    return len(queries)
+
+
+@pytest.mark.django_db
+def test_storing_a_batch_takes_as_many_queries_for_twenty_messages_as_for_two():
+    """A scoring worker at saturation is bound by storing: a batch's round trips must not grow
+    with the messages or the conversations in it."""
+    assert _store_queries(10, 2) == _store_queries(2, 1)
+
+
+@pytest.mark.django_db
+def test_a_batch_raises_the_same_alerts_as_storing_its_messages_one_by_one():
+    """A crossing, a sharp drop, a recovery and a second crossing within one batch, results
+    handed over out of order: the same alerts and the same conversation sentiment as when each
+    message is stored on its own."""
+    org = sentiment_settings_get()
+    org.representative_threshold, org.supervisor_threshold, org.sharp_drop_alerts = -1, -2, True
+    org.save()
+    levels = [1, 1, -3, -3, -3, 3, 3, 3, 3, -3, -3, -3, -3, 0]
+
+    def outcome(conversation):
+        conversation.refresh_from_db()
+        kinds = list(
+            SentimentAlert.objects.filter(conversation=conversation)
+            .order_by("id")
+            .values_list("audience", "kind", "level", "message__seq")
+        )
+        return kinds, conversation.sentiment_score, conversation.sentiment_level, conversation.sentiment_trend
+
+    one_by_one = ConversationFactory(representative=RepresentativeFactory())
+    for level in levels:
+        message = message_ingest(conversation=one_by_one, text=f"level:{level}")
+        scoring_results_store([(message.pk, result_for(message.text))])
+    batched = ConversationFactory(representative=RepresentativeFactory(), queue=one_by_one.queue)
+    messages = [message_ingest(conversation=batched, text=f"level:{level}") for level in levels]
+    assert scoring_results_store([(m.pk, result_for(m.text)) for m in reversed(messages)]) == len(levels)
+
+    expected, got = outcome(one_by_one), outcome(batched)
+    assert {kind for _, kind, _, _ in expected[0]} >= {"threshold", "recovered", "sharp_drop"}
+    assert got == expected
+
+
+@pytest.mark.django_db
+def test_a_message_scored_late_is_stored_but_does_not_move_the_conversation_back():
+    conversation = ConversationFactory(representative=RepresentativeFactory())
+    late = message_ingest(conversation=conversation, text="level:-3")
+    newer = message_ingest(conversation=conversation, text="level:2")
+    scoring_results_store([(newer.pk, result_for(newer.text))])
+    scoring_results_store([(late.pk, result_for(late.text))])  # re-queued, scored after
+    conversation.refresh_from_db()
+    assert Message.objects.get(pk=late.pk).scoring_status == ScoringStatus.SCORED
+    assert conversation.sentiment_level == 2
+    assert not SentimentAlert.objects.filter(conversation=conversation).exists()
+
+
+@pytest.mark.django_db
+def test_one_unstorable_result_does_not_hold_back_the_other_conversations_scores():
+    good = message_ingest(conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:-2")
+    bad = message_ingest(conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:1")
+    garbage = {**result_for("level:1"), "score": "not a number"}  # a broken scorer's answer
+    with pytest.raises(ValueError):
+        scoring_results_store([(good.pk, result_for(good.text)), (bad.pk, garbage)])
+    assert Message.objects.get(pk=good.pk).scoring_status == ScoringStatus.SCORED
+    assert Message.objects.get(pk=bad.pk).scoring_status == ScoringStatus.PENDING  # retried, then swept
+    assert SentimentAlert.objects.filter(conversation=good.conversation).exists()
 
 
 @pytest.mark.django_db(transaction=True)
