@@ -332,6 +332,7 @@ def database_counts(conversation_ids: list[int]) -> dict:
 class Observed:
     send_at: dict[int, float] = field(default_factory=dict)  # client_id -> send time
     key_of: dict[int, tuple[int, int]] = field(default_factory=dict)  # client_id -> (conversation, seq)
+    ack_at: dict[int, float] = field(default_factory=dict)  # client_id -> message.ack arrival (stored)
     errors: dict[str, int] = field(default_factory=dict)
     # socket name -> (conversation, seq) -> arrival times of conversation.scored
     scored: dict[str, dict[tuple[int, int], list[float]]] = field(default_factory=dict)
@@ -356,6 +357,7 @@ async def _reader(ws, name: str, obs: Observed, *, customer_conversation: int | 
                 client_id = frame.get("client_id")
                 if isinstance(client_id, int):
                     obs.key_of[client_id] = (customer_conversation, int(frame["seq"]))
+                    obs.ack_at[client_id] = now
             elif kind == "error":
                 code = str(frame.get("code"))
                 obs.errors[code] = obs.errors.get(code, 0) + 1
@@ -523,6 +525,8 @@ async def drive(
         "duplicated_on_screen": duplicates,
         "errors": obs.errors,
         "frames_received": dict(sorted(obs.frame_types.items())),
+        # send → message.ack: the storing half of the way (the web process), before scoring.
+        "latency_ms_stored": latency_summary([obs.ack_at[i] - obs.send_at[i] for i in measured]),
         "latency_ms_representative": latency_summary(rep_lat),
         "latency_ms_supervisor": latency_summary(sup_lat),
         "offered_rate_per_s": rate,

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from sentiment_admin.settings.test import *
 
+# These processes are killed, not torn down: they keep their connections as production does.
+DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+
 if os.environ.get("FAULT_REAL_SCORER") != "1":
     SENTIMENT_SCORER = "tests.fault_settings.slow_scorer"
 

@@ -10,3 +10,10 @@ PRESENCE_OFFLINE_GRACE_SECONDS = 0.2
 
 # WhiteNoise serves from the finders here; the folder only has to exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# The test database is dropped at the end of the run, which PostgreSQL refuses while a
+# connection kept open by asgiref's thread in the test process still uses it: connections
+# close after each use here. The processes that the fault tests start keep theirs, as in
+# production (tests/fault_settings.py); the setting's own behaviour is tested in
+# tests/sentiment_admin/test_database_connections.py.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
