@@ -2,9 +2,8 @@
 before anything else happens; events and scoring follow the commit.
 
 Sequence numbers: ``message_ingest`` and ``representative_reply`` lock the conversation row
-(``select_for_update``) and bump ``last_seq`` with an ``F()`` expression inside one
-transaction, so two writers on PostgreSQL never get the same number (and SQLite serialises
-writers anyway). ``(conversation, seq)`` is also unique in the database.
+(``select_for_update``) and bump ``last_seq`` inside one transaction, so two writers on
+PostgreSQL never get the same number (and SQLite serialises writers anyway). ``(conversation, seq)`` is also unique in the database.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from conversations import events, frames
@@ -163,9 +161,11 @@ def _next_seq(conversation: Conversation) -> Conversation:
     """Allocate the next sequence number of a locked conversation; return the fresh row."""
     if conversation.status == ConversationStatus.CLOSED:
         raise MessageRejected("conversation_closed", "This conversation is closed.")
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") + 1, last_message_at=now)
-    conversation.refresh_from_db(fields=["last_seq", "last_message_at"])
+    # The row was read under its lock (SQLite: inside the writer's IMMEDIATE transaction), so
+    # its last_seq is the current one: no F() expression and re-read needed.
+    conversation.last_seq += 1
+    conversation.last_message_at = timezone.now()
+    conversation.save(update_fields=["last_seq", "last_message_at"])
     return conversation
 
 

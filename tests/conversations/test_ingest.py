@@ -133,7 +133,7 @@ def test_integration_tokens_store_only_a_hash():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_never_share_a_sequence_number():
-    """On PostgreSQL (DATABASE_URL): row lock + F() under real concurrency. SQLite serialises
+    """On PostgreSQL (DATABASE_URL): the row lock under real concurrency. SQLite serialises
     writers by design, and its in-memory shared-cache test database reports "table is
     locked" instead of waiting, so there is nothing meaningful to race there."""
     if connection.vendor == "sqlite":
