@@ -106,6 +106,7 @@ class ProcessSampler:
         self.peak_rss: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.started_at: float | None = None
 
     def track(self, pid: int, name: str) -> None:
         self.named[pid] = name
@@ -135,10 +136,20 @@ class ProcessSampler:
             name = proc.info.get("name") or ""
             if name.startswith("redis-server"):
                 self.track(proc.pid, "redis-server")
-            elif name in ("postgres", "postmaster"):
-                self.track(proc.pid, "postgresql")
+        self._discover_postgresql()
+
+    def _discover_postgresql(self) -> None:
+        # Backends live as long as a connection (persistent ones for the whole run) and start
+        # whenever a process first connects: looked for at every sample, counted from zero.
+        for proc in self.psutil.process_iter(["name", "create_time"]):
+            if proc.pid in self.named or (proc.info.get("name") or "") not in ("postgres", "postmaster"):
+                continue
+            self.track(proc.pid, "postgresql")
+            if self.started_at is not None and (proc.info.get("create_time") or 0) >= self.started_at:
+                self.first[proc.pid] = 0.0
 
     def _sample(self) -> None:
+        self._discover_postgresql()
         for pid, _name in list(self.named.items()):
             try:
                 proc = self.psutil.Process(pid)
@@ -158,6 +169,7 @@ class ProcessSampler:
             self._stop.wait(self.interval)
 
     def start(self) -> None:
+        self.started_at = time.time()
         self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
