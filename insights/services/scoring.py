@@ -159,8 +159,9 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
     conversation, evaluate alerts, announce after commit. Returns how many were stored.
 
     A batch is stored in one transaction: its reads do not grow with its size (one UPDATE per
-    message and per conversation it moves are the only per-row queries); should it fail, each conversation is stored in its own, so that one conversation's
-    failure does not hold back the others' scores (the failure is raised after them).
+    message and per conversation it moves are the only per-row queries). Should it fail, each
+    conversation is stored in its own, so that one conversation's failure does not hold back
+    the others' scores (the failure is raised after them).
     Only messages still ``pending`` are stored, under their conversation's row lock, so a
     result delivered twice (a re-queued message) is stored and announced once.
     """
