@@ -7,15 +7,21 @@ even three-way split scores 0.
 
 Level boundaries (upper bounds are exclusive, the top level takes everything above):
 
-    score <  -0.60            Very negative
-    -0.60 <= score < -0.30    Negative
-    -0.30 <= score < -0.10    Slightly negative
-    -0.10 <= score <= 0.10    Neutral
-     0.10 <  score <=  0.30   Slightly positive
-     0.30 <  score <=  0.60   Positive
-     0.60 <  score            Very positive
+    score <  -0.70            Very negative
+    -0.70 <= score < -0.50    Negative
+    -0.50 <= score < -0.15    Slightly negative
+    -0.15 <= score <= 0.15    Neutral
+     0.15 <  score <=  0.50   Slightly positive
+     0.50 <  score <=  0.70   Positive
+     0.70 <  score            Very positive
 
-The bands are symmetric so that a message and its mirror image land on mirrored levels.
+The bands are symmetric so that a message and its mirror image land on mirrored levels. They
+were set (26 Nov 2026) to where the graded customer-service messages of
+insights/scoring/data put their levels: of the symmetric band sets on a 0.05 grid, these gave
+the fitted messages' grades the smallest mean level error. Against the earlier ±0.10 / 0.30 /
+0.60, on the held-out graded messages: exact level 63.9% instead of 51.9%, neutral questions
+raising a Slightly negative alert 3.7% instead of 9.8%, dissatisfied messages taken for Very
+negative 17% instead of 32% (docs/model.md).
 """
 
 from __future__ import annotations
@@ -36,14 +42,14 @@ class SentimentLevel(models.IntegerChoices):
 
 # (lower bound of the band's magnitude, level) from the most extreme inwards.
 _NEGATIVE_BANDS = (
-    (0.60, SentimentLevel.VERY_NEGATIVE),
-    (0.30, SentimentLevel.NEGATIVE),
-    (0.10, SentimentLevel.SLIGHTLY_NEGATIVE),
+    (0.70, SentimentLevel.VERY_NEGATIVE),
+    (0.50, SentimentLevel.NEGATIVE),
+    (0.15, SentimentLevel.SLIGHTLY_NEGATIVE),
 )
 _POSITIVE_BANDS = (
-    (0.60, SentimentLevel.VERY_POSITIVE),
-    (0.30, SentimentLevel.POSITIVE),
-    (0.10, SentimentLevel.SLIGHTLY_POSITIVE),
+    (0.70, SentimentLevel.VERY_POSITIVE),
+    (0.50, SentimentLevel.POSITIVE),
+    (0.15, SentimentLevel.SLIGHTLY_POSITIVE),
 )
 
 

@@ -8,7 +8,7 @@ It is injected through the pipeline's one seam, ``settings.SENTIMENT_SCORER`` (o
 
 from __future__ import annotations
 
-BAND_CENTRES = {-3: -0.8, -2: -0.45, -1: -0.2, 0: 0.0, 1: 0.2, 2: 0.45, 3: 0.8}
+BAND_CENTRES = {-3: -0.85, -2: -0.6, -1: -0.3, 0: 0.0, 1: 0.3, 2: 0.6, 3: 0.85}  # inside insights.levels
 
 
 def result_for(text: str) -> dict:

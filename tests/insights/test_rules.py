@@ -35,8 +35,8 @@ def test_unscored_messages_do_not_pull_toward_neutral():
 
 
 def test_conversation_level_uses_the_one_level_mapping():
-    sentiment = rules.conversation_sentiment([-0.5, -0.5])
-    assert sentiment.level == level_for_score(-0.5) == -2
+    sentiment = rules.conversation_sentiment([-0.6, -0.6])
+    assert sentiment.level == level_for_score(-0.6) == -2
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,11 @@ def test_result_uses_the_level_mapping_of_insights_levels():
     ("probs", "level"),
     [
         ([0.9, 0.1, 0.0], SentimentLevel.VERY_NEGATIVE),
-        ([0.5, 0.4, 0.1], SentimentLevel.NEGATIVE),
-        ([0.3, 0.5, 0.15], SentimentLevel.SLIGHTLY_NEGATIVE),
+        ([0.65, 0.3, 0.05], SentimentLevel.NEGATIVE),
+        ([0.4, 0.5, 0.1], SentimentLevel.SLIGHTLY_NEGATIVE),
         ([0.1, 0.8, 0.1], SentimentLevel.NEUTRAL),
-        ([0.1, 0.65, 0.25], SentimentLevel.SLIGHTLY_POSITIVE),
-        ([0.05, 0.45, 0.5], SentimentLevel.POSITIVE),
+        ([0.1, 0.55, 0.35], SentimentLevel.SLIGHTLY_POSITIVE),
+        ([0.05, 0.3, 0.65], SentimentLevel.POSITIVE),
         ([0.0, 0.1, 0.9], SentimentLevel.VERY_POSITIVE),
     ],
 )

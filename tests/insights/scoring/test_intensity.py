@@ -104,7 +104,7 @@ def test_a_malformed_graded_file_is_refused(tmp_path):
 
 
 def test_threshold_reach_counts_each_grade_at_or_below_each_threshold():
-    p = np.array([[0.97, 0.02, 0.01], [0.6, 0.35, 0.05], [0.25, 0.65, 0.1], [0.5, 0.45, 0.05]])
+    p = np.array([[0.97, 0.02, 0.01], [0.65, 0.3, 0.05], [0.3, 0.6, 0.1], [0.6, 0.35, 0.05]])
     levels = levels_for(p, 1.0)  # Very negative, Negative, Slightly negative, Negative
     reach = agreement(p, [-3, -2, -1, -1], 1.0)["threshold_reach"]
     assert list(levels) == [-3, -2, -1, -2]
