@@ -11,6 +11,9 @@ and close-language rules cover what langdetect cannot say:
 - **Malay**: langdetect has no Malay and calls it Indonesian. Malaysian vocabulary (kerana, wang,
   nombor, sahaja, awak, mahu, ...) outnumbering Indonesian (karena, uang, nomor, saja, bisa, ...)
   makes it ``ms``.
+- **Hindi in Latin letters** (Hinglish): two or more distinct romanized Hindi words (hai, nahi,
+  kya, mujhe, bahut, ...) make it ``hi-Latn``, which is *not* one of the 41: the bundled model
+  cannot read it, and langdetect would call it Indonesian, Somali or Tagalog.
 - **Chinese**: ``zh-cn`` → ``zh-Hans``, ``zh-tw`` → ``zh-Hant``; Cantonese characters (嘅 咗 唔 係
   冇 喺 佢 啲 ...) make it Chinese (Hong Kong SAR) ``zh-HK``.
 
@@ -47,7 +50,8 @@ MIN_CONFIDENCE = 0.80
 
 _ALIASES = {"zh-cn": "zh-Hans", "zh-tw": "zh-Hant", "nb": "no", "nn": "no", "iw": "he",
             "in": "id", "zh": "zh-Hans", "zh-hans": "zh-Hans", "zh-hant": "zh-Hant",
-            "zh-hk": "zh-HK", "sr-cyrl": "sr-Cyrl", "sr-latn": "sr-Latn", "sr": "sr-Cyrl"}
+            "zh-hk": "zh-HK", "sr-cyrl": "sr-Cyrl", "sr-latn": "sr-Latn", "sr": "sr-Cyrl",
+            "hi-latn": "hi-Latn"}
 
 _SCRIPT_OF = {
     "ar": "Arabic", "bg": "Cyrillic", "ru": "Cyrillic", "uk": "Cyrillic", "sr-Cyrl": "Cyrillic",
@@ -135,6 +139,26 @@ _INDONESIAN_CUES = re.compile(
     r"banget|dong|sih|kok|aja|udah|gimana|kenapa|pembayaran|mobil|gratis|bapak|ibu|coba|"
     r"silakan|tolong|belum|parah|jelek|kamu|anda|kirim|dikirim)$"
 )
+# Hindi written in Latin letters ("Hinglish", "mera order abhi tak nahi aaya"). langdetect calls
+# it Indonesian, Somali, Swahili, Tagalog or English, and the bundled model cannot read it (its
+# probabilities are near even on such messages), so scoring it would show a fake neutral. It
+# gets a code of its own, outside the 41 entries: "not scored". Two distinct words of this
+# list make a text Hinglish; words that other Latin-script languages use too (ke, ki, ko, se,
+# me, na, to, ho, mein, din, kal; Vietnamese typed without accents: tha, thi; Danish hun,
+# Finnish raha, Czech dost, Portuguese acha, pata, bola) are left out.
+ROMANIZED_HINDI = "hi-Latn"
+_ROMANIZED_HINDI_CUES = re.compile(
+    r"^(hai|hain|hoon|nahi|nahin|nhi|kya|kyu|kyun|kyon|mujhe|mujhko|muje|maine|mera|meri|"
+    r"tera|teri|tum|tumhe|tumko|tumhara|tumhari|aap|aapka|aapki|aapke|aapko|apna|apni|apne|"
+    r"hum|humko|hamara|hamari|humara|unka|unki|unke|unko|iska|iski|iske|uska|uski|uske|kuch|"
+    r"bahut|bohot|bohat|accha|achha|achchha|acchi|achhi|yaar|karo|karna|karke|kiya|kiye|"
+    r"rahi|rahe|hoga|hogi|gaya|gayi|gaye|abhi|kab|kaise|kaisa|kaisi|kahan|kyunki|"
+    r"lekin|magar|bhi|sirf|wala|wali|wale|kisi|hui|diya|dijiye|kijiye|batao|bataiye|samajh|"
+    r"paisa|paise|wapas|jaldi|bilkul|theek|thik|galat|bekar|bakwas|shukriya|dhanyavaad|"
+    r"dhanyawad|dhanyavad|haan|yeh|woh|aur|chahiye|ghatiya|kripya|sabko|aaya|aayi|matlab|"
+    r"bhai|dekho|dekha|dekhi|karenge|karega|karegi|milega|bolo|ladka|ladki|"
+    r"wahan|yahan|aaj|raat|pyaar|pyar|zindagi|chalo)$"
+)
 _CANTONESE = set("嘅咗唔係冇喺佢啲嘢咁乜睇畀俾嚟哋咩噉喎囉嗰啱揾搵攞諗")
 _SIMPLIFIED_ONLY = set("这们个说时来为对国会后动么发现还没问经样长见办气员务单话题钱")
 _TRADITIONAL_ONLY = set("這們個說時來為對國會後動麼發現還沒問經樣長見辦氣員務單話題錢")
@@ -149,6 +173,11 @@ def serbian_latin_votes(text: str) -> tuple[int, int]:
     hr = sum(1 for w in words if _CROATIAN_CUES.match(w))
     sr = sum(1 for w in words if _SERBIAN_LATIN_CUES.match(w) and (hr == 0 or w not in _SHARED_SR_HR))
     return sr, hr
+
+
+def romanized_hindi_votes(text: str) -> int:
+    """Distinct romanized Hindi words in ``text``."""
+    return len({w for w in _words(text) if _ROMANIZED_HINDI_CUES.match(w)})
 
 
 def malay_votes(text: str) -> tuple[int, int]:
@@ -218,6 +247,9 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
         letters = set(text)
         if letters & _SERBIAN_CYRILLIC_ONLY or (letters & _SERBIAN_MACEDONIAN and not letters & _MACEDONIAN_ONLY):
             return "sr-Cyrl"
+
+    if script == "Latin" and romanized_hindi_votes(text) >= 2:
+        return ROMANIZED_HINDI
 
     if candidates is None:
         candidates = _langdetect(text)

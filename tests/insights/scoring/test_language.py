@@ -94,3 +94,39 @@ def test_detecting_many_texts_at_once_answers_as_one_at_a_time():
     expected = [detect_language(t, hint=h, prior="en") for t, h in zip(texts, hints)]
     assert detect_languages(texts, hints, prior="en") == expected
     assert detect_languages(texts[:2], prior="en") == [detect_language(t, prior="en") for t in texts[:2]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bahut bekar service hai, mera paisa wapas karo",  # langdetect: Indonesian
+        "thank you bhai, sab theek ho gaya",  # langdetect: Somali
+        "aapki service bahut acchi hai, shukriya",  # langdetect: Swahili
+        "mera order abhi tak nahi aaya, kya ho raha hai",
+    ],
+)
+def test_hindi_in_latin_letters_is_named_and_not_scored_rather_than_mislabelled(text):
+    """The bundled model cannot read Hinglish (near-even probabilities): scoring it as
+    Indonesian or Swahili would show a fake neutral."""
+    code = detect_language(text)
+    assert code == "hi-Latn"
+    assert code not in SUPPORTED_LANGUAGES
+
+
+def test_a_hinglish_conversations_short_follow_up_keeps_its_language():
+    assert detect_language("ok thanks", hint="hi-Latn") == "hi-Latn"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thanks bhai, that fixed it", "en"),  # one Hindi word in English
+        ("hai ragione, il pacco non è ancora arrivato", "it"),
+        ("toi muon hoi ve don hang, hai ngay roi ma chua thay", "vi"),  # Vietnamese without accents
+        ("hun har ikke modtaget sin pakke endnu", "da"),
+        ("voce acha que o pedido vai chegar hoje?", "pt"),
+        ("to je dost drahé, chci vrátit peníze", "cs"),
+    ],
+)
+def test_words_shared_with_other_languages_do_not_make_a_text_hinglish(text, expected):
+    assert detect_language(text) == expected
