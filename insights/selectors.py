@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from insights.levels import level_label
-from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
+from insights.models import AlertKind, QueueSentimentOverride, SentimentAlert, SentimentSettings, SettingsAuditEntry
 
 
 def sentiment_settings_get() -> SentimentSettings:
@@ -53,6 +55,30 @@ def _thresholds(org: SentimentSettings, override: QueueSentimentOverride | None)
         representative_inherited=rep is None,
         supervisor_inherited=sup is None,
     )
+
+
+def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The alert state machine's state, for several conversations in one query: for each, the
+    audiences whose last crossing is unrecovered."""
+    last_crossings = (
+        SentimentAlert.objects.filter(
+            conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
+        )
+        .annotate(
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("conversation_id"), F("audience")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(recency=1)
+        .values_list("conversation_id", "audience", "kind")
+    )
+    states: dict[int, set[str]] = {}
+    for conversation_id, audience, kind in last_crossings:
+        if kind == AlertKind.THRESHOLD:
+            states.setdefault(conversation_id, set()).add(audience)
+    return states
 
 
 def settings_audit_list(*, limit: int = 50):

@@ -17,13 +17,10 @@ Delivery:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, Role, StaffMember
@@ -41,30 +38,6 @@ from insights.selectors import EffectiveThresholds
 from sentiment_admin import realtime
 
 MAX_SNOOZE_MINUTES = 24 * 60
-
-
-def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
-    """The alert state machine's state, for several conversations in one query: for each, the
-    audiences whose last crossing is unrecovered."""
-    last_crossings = (
-        SentimentAlert.objects.filter(
-            conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
-        )
-        .annotate(
-            recency=Window(
-                RowNumber(),
-                partition_by=[F("conversation_id"), F("audience")],
-                order_by=[F("created_at").desc(), F("id").desc()],
-            )
-        )
-        .filter(recency=1)
-        .values_list("conversation_id", "audience", "kind")
-    )
-    states: dict[int, set[str]] = {}
-    for conversation_id, audience, kind in last_crossings:
-        if kind == AlertKind.THRESHOLD:
-            states.setdefault(conversation_id, set()).add(audience)
-    return states
 
 
 def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
@@ -148,8 +121,9 @@ def alerts_evaluate(
 
     ``message_levels``: per-message levels of the conversation's scored customer messages,
     oldest first, ending with ``message``'s. ``thresholds``: the conversation's queue's.
-    ``in_alert``: the audiences whose last crossing is unrecovered (``alert_states``); kept up
-    to date here, so the conversation's next message in the same batch sees this one's alerts.
+    ``in_alert``: the audiences whose last crossing is unrecovered
+    (``insights.selectors.alert_states``); kept up to date here, so the conversation's next
+    message in the same batch sees this one's alerts.
     Must run inside the scoring transaction.
     """
     level = conversation.sentiment_level

@@ -66,8 +66,8 @@ from conversations.selectors import scored_tails
 from insights import rules
 from insights.levels import level_for_score
 from insights.privacy import mask_personal_data
-from insights.selectors import effective_thresholds_for_queues, sentiment_settings_get
-from insights.services.alerts import alert_states, alerts_evaluate
+from insights.selectors import alert_states, effective_thresholds_for_queues, sentiment_settings_get
+from insights.services.alerts import alerts_evaluate
 from sentiment_admin import realtime
 
 logger = logging.getLogger(__name__)
