@@ -247,10 +247,10 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
         tail = tails.setdefault(conversation.pk, [])
         # The conversation's sentiment follows its latest scored message; an older message
         # scored late (re-queued) is announced but does not move the conversation backwards.
-        is_latest = not tail or message.seq > tail[-1][0]
+        moves_conversation = supported and (not tail or message.seq > tail[-1][0])
         if supported:
             bisect.insort(tail, (message.seq, message.sentiment_score, message.sentiment_level))
-        if supported and is_latest:
+        if moves_conversation:
             recent = tail[-rules.AGGREGATE_WINDOW :]
             sentiment = rules.conversation_sentiment([score for _, score, _ in recent])
             conversation.sentiment_score = sentiment.score
@@ -270,7 +270,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
         transaction.on_commit(
             partial(_announce_scored, payload, conversation.representative_id, message.pk, delivered)
         )
-        if supported and is_latest:
+        if moves_conversation:
             alerts_evaluate(
                 conversation=conversation,
                 message=message,
