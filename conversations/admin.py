@@ -11,9 +11,9 @@ class QueueAdmin(admin.ModelAdmin):
 
 @admin.register(StaffMember)
 class StaffMemberAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "role", "presence", "presence_changed_at"]
+    list_display = ["__str__", "role", "presence", "external_id", "presence_changed_at"]
     list_filter = ["role", "presence", "queues"]
-    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "user__email", "external_id"]
     filter_horizontal = ["queues"]
 
 

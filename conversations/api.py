@@ -1,10 +1,17 @@
-"""REST endpoints: plain JSON Django views.
+"""REST endpoints: plain JSON Django views. The contract is ``docs/events.md``.
 
-Channel integrations authenticate with ``Authorization: Bearer <key>`` (an
-``IntegrationToken``; only its hash is stored) and are CSRF-exempt, since no browser session
-is involved. Staff endpoints use the session and keep Django's CSRF protection.
+Two ways in, and every answer is JSON (never Django's HTML error pages):
+
+- **Integrations** send ``Authorization: Bearer <key>`` (an ``IntegrationToken``; only its hash
+  is stored). No cookies are involved, so no CSRF token either. Each endpoint names the scope
+  it needs (``ingest``, ``manage``, ``read_sentiment``); a key without it gets
+  ``403 insufficient_scope``.
+- **Staff** use their signed-in session. CSRF is checked here (not by the middleware) so that
+  a refusal is the documented ``403 csrf_failed`` JSON; not signed in is ``401``.
+
+Close, assign and transfer take either: a request that carries an ``Authorization`` header is
+an integration's (``manage``), otherwise it is a staff member's.
 Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching HTTP status.
-The contract is ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -14,10 +21,19 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
-from conversations.models import Conversation, Presence, Queue, Role, Sender, StaffMember
+from conversations.models import (
+    Channel,
+    Conversation,
+    IntegrationScope,
+    Presence,
+    Queue,
+    Role,
+    Sender,
+    StaffMember,
+)
 from conversations.selectors import assignable_representatives, conversations_visible_to, staff_for_user
 from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
 from conversations.services.ingest import (
@@ -29,11 +45,14 @@ from conversations.services.ingest import (
     representative_reply,
 )
 from conversations.services.presence import InvalidPresence, presence_set
-from insights.models import NotificationRecipient
+from insights.levels import level_label, level_slug
+from insights.models import NotificationRecipient, SentimentAlert
+from insights.selectors import alert_states
 from insights.services.alerts import conversation_snooze, notification_acknowledge
 
 MAX_BODY_BYTES = 256 * 1024
 MESSAGES_PAGE = 500
+CONFLICT_CODES = {"conversation_closed", "client_id_conflict"}
 
 
 def _error(status: int, code: str, message: str, **extra) -> JsonResponse:
@@ -44,13 +63,19 @@ def _error(status: int, code: str, message: str, **extra) -> JsonResponse:
 
 
 class BadRequest(Exception):
+    status = 400
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
 
 class NotFound(BadRequest):
-    pass
+    status = 404
+
+
+class Conflict(BadRequest):
+    status = 409
 
 
 def _json_body(request) -> dict:
@@ -60,7 +85,7 @@ def _json_body(request) -> dict:
         return {}
     try:
         data = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest("invalid_json", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("invalid_json", "The body must be a JSON object.")
@@ -72,15 +97,12 @@ def _handle_errors(view):
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
-        except NotFound as exc:
-            return _error(404, exc.code, exc.message)
         except BadRequest as exc:
-            return _error(400, exc.code, exc.message)
+            return _error(exc.status, exc.code, exc.message)
         except RateLimited as exc:
             return _error(429, exc.code, exc.message, retry_after=exc.retry_after)
         except MessageRejected as exc:
-            status = 409 if exc.code == "conversation_closed" else 400
-            return _error(status, exc.code, exc.message)
+            return _error(409 if exc.code in CONFLICT_CODES else 400, exc.code, exc.message)
         except InvalidPresence as exc:
             return _error(400, "invalid_presence", str(exc))
         except ValidationError as exc:
@@ -91,92 +113,335 @@ def _handle_errors(view):
     return wrapper
 
 
-def token_required(view):
-    """Integration endpoints: Bearer token, no CSRF (no cookies involved)."""
+def _methods(*allowed: str):
+    """JSON 405 (with ``Allow``) for any other method."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in allowed:
+                response = _error(405, "method_not_allowed", f"Use {' or '.join(allowed)}.")
+                response["Allow"] = ", ".join(allowed)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# --- who is calling ----------------------------------------------------------------------------
+
+
+def _bearer_token(request):
+    """The active key named by the Authorization header, or a 401 response."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    token = integration_token_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        response = _error(401, "unauthenticated", "Send 'Authorization: Bearer <integration key>'.")
+        response["WWW-Authenticate"] = "Bearer"
+        return None, response
+    return token, None
+
+
+def _scope_refusal(token, scopes: tuple[str, ...]):
+    if any(token.has_scope(s) for s in scopes):
+        return None
+    needed = " or ".join(f"'{s}'" for s in scopes)
+    response = _error(403, "insufficient_scope", f"This key lacks the {needed} scope.", required=list(scopes))
+    response["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
+    return response
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check, answering the API's JSON error instead of the HTML page."""
+
+    def _reject(self, request, reason):
+        return _error(
+            403,
+            "csrf_failed",
+            f"CSRF check failed ({reason}). Send the csrftoken cookie's value as the X-CSRFToken header.",
+        )
+
+
+def _csrf_probe(request):  # pragma: no cover - never called, only inspected by the check
+    return None
+
+
+def _csrf_refusal(request):
+    return _CsrfCheck(_csrf_probe).process_view(request, _csrf_probe, (), {})
+
+
+def _staff_or_refusal(request):
+    staff = staff_for_user(request.user)
+    if staff is None:
+        return None, _error(401, "unauthenticated", "Sign in as a staff member.")
+    refusal = _csrf_refusal(request)
+    if refusal is not None:
+        return None, refusal
+    return staff, None
+
+
+def integration_required(*scopes: str):
+    """Integration endpoints: Bearer key with one of ``scopes``, no CSRF (no cookies)."""
+
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            token, refusal = _bearer_token(request)
+            if refusal is None:
+                refusal = _scope_refusal(token, scopes)
+            if refusal is not None:
+                return refusal
+            request.integration, request.staff = token, None
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def staff_required(view):
+    """Staff endpoints: the signed-in session, with a CSRF token (checked here, JSON errors)."""
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, raw = header.partition(" ")
-        token = integration_token_authenticate(raw.strip()) if scheme.lower() == "bearer" else None
-        if token is None:
-            response = _error(401, "unauthenticated", "Send 'Authorization: Bearer <integration key>'.")
-            response["WWW-Authenticate"] = "Bearer"
-            return response
-        request.integration = token
+        staff, refusal = _staff_or_refusal(request)
+        if refusal is not None:
+            return refusal
+        request.integration, request.staff = None, staff
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
-def staff_required(view):
-    """Staff endpoints: the signed-in session (CSRF-protected like any form)."""
+def staff_or_integration(scope: str):
+    """A request with an Authorization header is an integration's (needs ``scope``); any
+    other is a staff member's session."""
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        staff = staff_for_user(request.user)
-        if staff is None:
-            return _error(401, "unauthenticated", "Sign in as a staff member.")
-        request.staff = staff
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if "Authorization" in request.headers:
+                return integration_required(scope)(view)(request, *args, **kwargs)
+            return staff_required(view)(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
-def _int(value, name: str) -> int:
+# --- reading the request -----------------------------------------------------------------------
+
+
+def _int(value, name: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool):
         raise BadRequest("invalid", f"'{name}' must be a whole number.")
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise BadRequest("invalid", f"'{name}' must be a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise BadRequest("invalid", f"'{name}' must be at least {minimum}.")
+    return number
 
 
-def _get_conversation(conversation_id: int) -> Conversation | None:
-    return Conversation.objects.select_related("queue", "customer").filter(pk=conversation_id).first()
+def _queue_ref(value) -> Queue | None:
+    """A queue by id, or by name (case-insensitive)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Queue.objects.filter(pk=value).first()
+    if isinstance(value, str) and value.strip():
+        name = value.strip()
+        found = Queue.objects.filter(name__iexact=name).order_by("pk").first()
+        if found is None and name.isdigit():
+            found = Queue.objects.filter(pk=int(name)).first()
+        return found
+    return None
 
 
-def _message_json(message) -> dict:
+def _staff_ref(value) -> StaffMember | None:
+    """A staff member by id, or by ``{"id"|"email"|"external_id": ...}`` (e-mail case-insensitive)."""
+    staff = StaffMember.objects.select_related("user")
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise BadRequest("invalid", "Name the representative by one of id, email or external_id.")
+        (key, ref), = value.items()
+        if key == "id":
+            return staff.filter(pk=_int(ref, "representative.id")).first()
+        if not isinstance(ref, str) or not ref.strip():
+            raise BadRequest("invalid", f"'representative.{key}' must be a non-empty string.")
+        if key == "email":
+            matches = list(staff.filter(user__email__iexact=ref.strip())[:2])
+            return matches[0] if len(matches) == 1 else None
+        if key == "external_id":
+            return staff.filter(external_id=ref.strip()).first()
+        raise BadRequest("invalid", "Name the representative by one of id, email or external_id.")
+    return staff.filter(pk=_int(value, "representative")).first()
+
+
+def _get_conversation(conversation_id: int) -> Conversation:
+    conversation = (
+        Conversation.objects.select_related("queue", "customer", "representative__user")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("not_found", f"No conversation {conversation_id}.")
+    return conversation
+
+
+def _visible_conversation(request, conversation_id: int) -> Conversation:
+    """Integrations reach every conversation; staff only those they may see (others' ids look
+    like unknown ones)."""
+    if request.staff is None:
+        return _get_conversation(conversation_id)
+    conversation = conversations_visible_to(request.staff).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("not_found", f"No conversation {conversation_id} for you.")
+    return conversation
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _staff_json(member: StaffMember | None) -> dict | None:
+    if member is None:
+        return None
     return {
+        "id": member.pk,
+        "name": member.display_name,
+        "email": member.user.email,
+        "external_id": member.external_id,
+    }
+
+
+def _message_json(message, *, sentiment: bool) -> dict:
+    data = {
         "id": message.pk,
         "seq": message.seq,
         "sender": message.sender,
         "text": message.text,
-        "created_at": message.created_at.isoformat(),
+        "created_at": _iso(message.created_at),
         "author": message.author.display_name if message.author_id else "",
+        "client_id": message.client_id,
+    }
+    if sentiment:
+        level = message.sentiment_level
+        data["scoring_status"] = message.scoring_status
+        data["sentiment"] = (
+            {
+                "score": message.sentiment_score,
+                "level": level_slug(level),
+                "level_value": level,
+                "label": level_label(level),
+                "confidence": message.confidence,
+                "language": message.language,
+            }
+            if message.sentiment_score is not None
+            else None
+        )
+    return data
+
+
+def _conversation_created_json(request, conversation: Conversation) -> dict:
+    scheme = "wss" if request.is_secure() else "ws"
+    path = f"/ws/chat/{conversation.customer_token}/"
+    return {
+        "id": conversation.pk,
+        "external_id": conversation.external_id,
+        "queue": conversation.queue_id,
+        "status": conversation.status,
+        "customer_token": conversation.customer_token,
+        "chat_ws_url": f"{scheme}://{request.get_host()}{path}",
+        "chat_ws_path": path,
+        "scoring_opt_out": conversation.scoring_opt_out,
+        "replayed": conversation.replayed,
     }
 
 
-def _chat_ws_url(request, conversation: Conversation) -> str:
-    scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}/ws/chat/{conversation.customer_token}/"
+def _alert_json(alert: SentimentAlert | None) -> dict | None:
+    if alert is None:
+        return None
+    return {
+        "alert": alert.pk,
+        "audience": alert.audience,
+        "kind": alert.kind,
+        "level": level_slug(alert.level),
+        "level_value": alert.level,
+        "threshold": alert.threshold,
+        "created_at": _iso(alert.created_at),
+    }
+
+
+def _conversation_detail_json(conversation: Conversation) -> dict:
+    level = conversation.sentiment_level
+    raised = alert_states([conversation.pk]).get(conversation.pk, set())
+    last_alert = SentimentAlert.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
+    return {
+        "id": conversation.pk,
+        "external_id": conversation.external_id,
+        "queue": conversation.queue_id,
+        "queue_name": conversation.queue.name,
+        "status": conversation.status,
+        "channel": conversation.channel,
+        "subject": conversation.subject,
+        "representative": _staff_json(conversation.representative),
+        "customer": {"name": conversation.customer.name, "external_id": conversation.customer.external_id},
+        "language": conversation.language,
+        "scoring_opt_out": conversation.scoring_opt_out,
+        "created_at": _iso(conversation.created_at),
+        "accepted_at": _iso(conversation.accepted_at),
+        "closed_at": _iso(conversation.closed_at),
+        "last_message_at": _iso(conversation.last_message_at),
+        "last_seq": conversation.last_seq,
+        "sentiment": {
+            "score": conversation.sentiment_score,
+            "level": level_slug(level),
+            "level_value": level,
+            "label": level_label(level),
+            "trend": conversation.sentiment_trend,
+        },
+        "alert_state": {audience: ("raised" if audience in raised else "clear") for audience in ("representative", "supervisor")},
+        "last_alert": _alert_json(last_alert),
+    }
+
+
+def _routed_json(conversation: Conversation) -> dict:
+    return {
+        "conversation": conversation.pk,
+        "queue": conversation.queue_id,
+        "representative": conversation.representative_id,
+        "status": conversation.status,
+    }
 
 
 # --- integration endpoints -------------------------------------------------------------------
 
 
-@token_required
-@require_http_methods(["POST"])
+@integration_required(IntegrationScope.INGEST)
+@_methods("POST")
 @_handle_errors
 def conversations_create(request):
     data = _json_body(request)
-    queue_ref = data.get("queue")
-    queue = None
-    if isinstance(queue_ref, int) and not isinstance(queue_ref, bool):
-        queue = Queue.objects.filter(pk=queue_ref).first()
-    elif isinstance(queue_ref, str) and queue_ref:
-        queue = Queue.objects.filter(name=queue_ref).first() or (
-            Queue.objects.filter(pk=int(queue_ref)).first() if queue_ref.isdigit() else None
-        )
+    queue = _queue_ref(data.get("queue"))
     if queue is None:
-        return _error(400, "invalid_queue", "'queue' must be an existing queue's id or name.")
+        raise BadRequest("invalid_queue", "'queue' must be an existing queue's id or name.")
     customer = data.get("customer") or {}
     if not isinstance(customer, dict):
         raise BadRequest("invalid", "'customer' must be an object with name, email, external_id.")
     opt_out = data.get("scoring_opt_out", data.get("opt_out", False))
     if not isinstance(opt_out, bool):
         raise BadRequest("invalid", "'scoring_opt_out' must be true or false.")
+    # TODO(issue 15): route conversations created here through the queue routing service once
+    # it is on main; until then they wait unassigned in their queue.
     conversation = conversation_create(
         queue=queue,
         customer_name=str(customer.get("name") or ""),
@@ -186,78 +451,137 @@ def conversations_create(request):
         channel=str(data.get("channel") or "chat"),
         subject=str(data.get("subject") or ""),
         scoring_opt_out=opt_out,
+        external_id=data.get("external_id"),
     )
     return JsonResponse(
-        {
-            "id": conversation.pk,
-            "queue": queue.pk,
-            "status": conversation.status,
-            "customer_token": conversation.customer_token,
-            "chat_ws_url": _chat_ws_url(request, conversation),
-            "chat_ws_path": f"/ws/chat/{conversation.customer_token}/",
-            "scoring_opt_out": conversation.scoring_opt_out,
-        },
-        status=201,
+        _conversation_created_json(request, conversation), status=200 if conversation.replayed else 201
     )
 
 
-@token_required
-@require_http_methods(["GET", "POST"])
+@integration_required(IntegrationScope.READ_SENTIMENT)
+@_methods("GET")
+@_handle_errors
+def conversation_detail(request, conversation_id: int):
+    return JsonResponse(_conversation_detail_json(_get_conversation(conversation_id)))
+
+
+@integration_required(IntegrationScope.INGEST, IntegrationScope.READ_SENTIMENT)
+@_methods("GET", "POST")
 @_handle_errors
 def conversation_messages(request, conversation_id: int):
     conversation = _get_conversation(conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id}.")
     if request.method == "GET":
-        after_seq = _int(request.GET.get("after_seq", 0), "after_seq")
+        after_seq = _int(request.GET.get("after_seq", 0), "after_seq", minimum=0)
         messages = list(
             conversation.messages.filter(seq__gt=after_seq).select_related("author__user").order_by("seq")[:MESSAGES_PAGE]
         )
+        sentiment = request.integration.has_scope(IntegrationScope.READ_SENTIMENT)
         return JsonResponse(
             {
                 "conversation": conversation.pk,
-                "messages": [_message_json(m) for m in messages],
-                "last_seq": messages[-1].seq if messages else after_seq,
+                "messages": [_message_json(m, sentiment=sentiment) for m in messages],
+                # The cursor for the next call: the last message of this page, or (an empty
+                # page) the conversation's last seq, never more than what exists.
+                "last_seq": messages[-1].seq if messages else min(after_seq, conversation.last_seq),
                 "more": len(messages) == MESSAGES_PAGE,
             }
         )
+    scope_refusal = _scope_refusal(request.integration, (IntegrationScope.INGEST,))
+    if scope_refusal is not None:
+        return scope_refusal
     data = _json_body(request)
     message = message_ingest(conversation=conversation.pk, text=data.get("text"), client_id=data.get("client_id"))
     return JsonResponse(
-        {"id": message.pk, "conversation": conversation.pk, "seq": message.seq, "created_at": message.created_at.isoformat(),
-         "replayed": message.replayed},
+        {
+            "id": message.pk,
+            "conversation": conversation.pk,
+            "seq": message.seq,
+            "created_at": _iso(message.created_at),
+            "replayed": message.replayed,
+        },
         status=200 if message.replayed else 201,
     )
 
 
-@token_required
-@require_http_methods(["POST"])
+@integration_required(IntegrationScope.INGEST)
+@_methods("POST")
 @_handle_errors
 def conversation_replies(request, conversation_id: int):
     conversation = _get_conversation(conversation_id)
-    if conversation is None:
-        return _error(404, "not_found", f"No conversation {conversation_id}.")
     data = _json_body(request)
     sender = data.get("sender") or Sender.REPRESENTATIVE
+    if sender not in (Sender.REPRESENTATIVE, Sender.BOT, Sender.SYSTEM):
+        raise BadRequest("invalid_sender", "'sender' is representative, bot or system.")
     author = None
-    if data.get("representative") is not None:
-        author = StaffMember.objects.filter(pk=_int(data["representative"], "representative")).first()
-        if author is None:
-            return _error(400, "invalid_representative", "'representative' must be a staff member's id.")
-    elif sender == Sender.REPRESENTATIVE:
+    if sender == Sender.REPRESENTATIVE:
         author = conversation.representative
-    message = representative_reply(conversation=conversation.pk, text=data.get("text"), author=author, sender=sender)
+        if data.get("representative") is not None:
+            named = _staff_ref(data["representative"])
+            if named is None or named.pk != conversation.representative_id:
+                raise BadRequest(
+                    "invalid_representative",
+                    "'representative' must be the conversation's assigned representative (assign it first).",
+                )
+    elif data.get("representative") is not None:
+        raise BadRequest("invalid", "'representative' goes with sender 'representative' only.")
+    message = representative_reply(
+        conversation=conversation.pk, text=data.get("text"), author=author, sender=sender, client_id=data.get("client_id")
+    )
     return JsonResponse(
-        {"id": message.pk, "conversation": conversation.pk, "seq": message.seq, "created_at": message.created_at.isoformat()},
-        status=201,
+        {
+            "id": message.pk,
+            "conversation": conversation.pk,
+            "seq": message.seq,
+            "created_at": _iso(message.created_at),
+            "sender": message.sender,
+            "author": message.author.display_name if message.author_id else "",
+            "replayed": message.replayed,
+        },
+        status=200 if message.replayed else 201,
+    )
+
+
+@integration_required(IntegrationScope.INGEST, IntegrationScope.MANAGE)
+@_methods("GET")
+@_handle_errors
+def queues_list(request):
+    return JsonResponse(
+        {"queues": [{"id": q.pk, "name": q.name, "description": q.description} for q in Queue.objects.order_by("name")]}
+    )
+
+
+@integration_required(IntegrationScope.INGEST, IntegrationScope.MANAGE)
+@_methods("GET")
+@_handle_errors
+def channels_list(request):
+    return JsonResponse({"channels": [{"id": value, "label": str(label)} for value, label in Channel.choices]})
+
+
+@integration_required(IntegrationScope.MANAGE)
+@_methods("GET")
+@_handle_errors
+def staff_list(request):
+    members = StaffMember.objects.select_related("user").prefetch_related("queues").filter(user__is_active=True)
+    return JsonResponse(
+        {
+            "staff": [
+                {
+                    **_staff_json(m),
+                    "role": m.role,
+                    "presence": m.presence,
+                    "queues": sorted(q.pk for q in m.queues.all()),
+                }
+                for m in members.order_by("pk")
+            ]
+        }
     )
 
 
 # --- staff endpoints (session) ------------------------------------------------------------------
 
 
-@require_http_methods(["POST"])
 @staff_required
+@_methods("POST")
 @_handle_errors
 def presence(request):
     data = _json_body(request)
@@ -267,98 +591,108 @@ def presence(request):
     )
 
 
-@require_http_methods(["POST"])
 @staff_required
+@_methods("POST")
 @_handle_errors
 def notification_ack(request, notification_id: int):
     try:
         row = notification_acknowledge(notification_id=notification_id, staff=request.staff)
     except NotificationRecipient.DoesNotExist:
-        return _error(404, "not_found", f"No notification {notification_id}.")
+        raise NotFound("not_found", f"No notification {notification_id}.") from None
     return JsonResponse(
         {
             "notification": row.pk,
             "alert": row.alert_id,
-            "acknowledged_at": row.acknowledged_at.isoformat(),
+            "acknowledged_at": _iso(row.acknowledged_at),
             "by": row.acknowledged_by_id,
         }
     )
 
 
-def _visible_conversation(staff, conversation_id: int):
-    """The conversation if this staff member may see it; others' ids look like unknown ones."""
-    conversation = conversations_visible_to(staff).filter(pk=conversation_id).first()
-    if conversation is None:
-        raise NotFound("not_found", f"No conversation {conversation_id} for you.")
-    return conversation
-
-
-@require_http_methods(["POST"])
 @staff_required
+@_methods("POST")
 @_handle_errors
 def snooze(request, conversation_id: int):
-    conversation = _visible_conversation(request.staff, conversation_id)
+    conversation = _visible_conversation(request, conversation_id)
     data = _json_body(request)
     result = conversation_snooze(staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0))
-    return JsonResponse({"conversation": conversation.pk, "until": result.until.isoformat() if result else None})
+    return JsonResponse({"conversation": conversation.pk, "until": _iso(result.until) if result else None})
 
 
-def _may_route(staff: StaffMember) -> bool:
-    return staff.role in (Role.SUPERVISOR, Role.ADMIN)
+# --- routing: staff (supervisors of the queue, admins) or integrations (manage) ----------------
 
 
-@require_http_methods(["POST"])
-@staff_required
+def _require_router(request, verb: str) -> None:
+    if request.staff is not None and request.staff.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise PermissionDenied(f"Only supervisors and admins {verb} conversations.")
+
+
+def _representative_for(request, value, *, target_queue=None) -> StaffMember:
+    """The named representative, if this caller may hand conversations to them: staff by the
+    assignment rule (``assignable_representatives``), integrations any active representative
+    or supervisor (named by id, e-mail or external id)."""
+    named = _staff_ref(value)
+    if request.staff is not None:
+        pool = assignable_representatives(request.staff, target_queue=target_queue)
+        rep = pool.filter(pk=named.pk).first() if named else None
+        if rep is None:
+            raise BadRequest(
+                "invalid_representative",
+                "'representative' must be a representative of your queues (or of the target queue).",
+            )
+        return rep
+    rep = named
+    if rep is None or not rep.user.is_active or rep.role not in (Role.REPRESENTATIVE, Role.SUPERVISOR):
+        raise BadRequest(
+            "invalid_representative",
+            "'representative' must name an active representative by id, e-mail or external id.",
+        )
+    return rep
+
+
+@staff_or_integration(IntegrationScope.MANAGE)
+@_methods("POST")
 @_handle_errors
 def assign(request, conversation_id: int):
-    conversation = _visible_conversation(request.staff, conversation_id)
-    if not _may_route(request.staff):
-        raise PermissionDenied("Only supervisors and admins assign conversations.")
+    conversation = _visible_conversation(request, conversation_id)
+    _require_router(request, "assign")
     data = _json_body(request)
-    rep = assignable_representatives(request.staff).filter(pk=_int(data.get("representative"), "representative")).first()
-    if rep is None:
-        return _error(400, "invalid_representative", "'representative' must be the id of a representative of your queues.")
+    if data.get("representative") in (None, ""):
+        raise BadRequest("invalid_representative", "'representative' is required.")
+    rep = _representative_for(request, data["representative"])
     conversation = conversation_assign(conversation=conversation, representative=rep)
-    return JsonResponse({"conversation": conversation.pk, "representative": rep.pk, "status": conversation.status})
+    return JsonResponse(_routed_json(conversation))
 
 
-@require_http_methods(["POST"])
-@staff_required
+@staff_or_integration(IntegrationScope.MANAGE)
+@_methods("POST")
 @_handle_errors
 def transfer(request, conversation_id: int):
-    conversation = _visible_conversation(request.staff, conversation_id)
-    if not _may_route(request.staff):
-        raise PermissionDenied("Only supervisors and admins transfer conversations.")
+    conversation = _visible_conversation(request, conversation_id)
+    _require_router(request, "transfer")
     data = _json_body(request)
     queue = rep = None
     if data.get("queue") not in (None, ""):
-        queue = Queue.objects.filter(pk=_int(data["queue"], "queue")).first()
+        queue = _queue_ref(data["queue"])
         if queue is None:
-            return _error(400, "invalid_queue", "'queue' must be an existing queue's id.")
+            raise BadRequest("invalid_queue", "'queue' must be an existing queue's id or name.")
     if data.get("representative") not in (None, ""):
-        candidates = assignable_representatives(request.staff, target_queue=queue)
-        rep = candidates.filter(pk=_int(data["representative"], "representative")).first()
-        if rep is None:
-            return _error(
-                400,
-                "invalid_representative",
-                "'representative' must be the id of a representative of your queues or of the target queue.",
-            )
+        rep = _representative_for(request, data["representative"], target_queue=queue)
     conversation = conversation_transfer(conversation=conversation, queue=queue, representative=rep)
-    return JsonResponse(
-        {
-            "conversation": conversation.pk,
-            "queue": conversation.queue_id,
-            "representative": conversation.representative_id,
-            "status": conversation.status,
-        }
-    )
+    return JsonResponse(_routed_json(conversation))
 
 
-@require_http_methods(["POST"])
-@staff_required
+@staff_or_integration(IntegrationScope.MANAGE)
+@_methods("POST")
 @_handle_errors
 def close(request, conversation_id: int):
-    conversation = _visible_conversation(request.staff, conversation_id)
+    conversation = _visible_conversation(request, conversation_id)
     conversation = conversation_close(conversation=conversation)
     return JsonResponse({"conversation": conversation.pk, "status": conversation.status})
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/: the JSON 404, not Django's HTML page."""
+    return _error(404, "not_found", f"No API endpoint at {request.path}.")
+

@@ -119,6 +119,13 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = []
 
+    async def refuse(self, code: int) -> None:
+        """Accept, then close with an application close code (``docs/events.md``): a refused
+        handshake reaches the client as a bare HTTP 403, where "sign in" (4401) and "not
+        yours / unknown" (4404) could not be told apart."""
+        await self.accept()
+        await self.close(code=code)
+
     async def send_error(self, code: str, message: str, **extra) -> None:
         await self.send_json({"type": realtime.ERROR, "code": code, "message": message, **extra})
 
@@ -211,7 +218,7 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
     async def connect(self):
         self.staff = await database_sync_to_async(staff_for_user)(self.scope.get("user"))
         if self.staff is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         await self.join(realtime.staff_group(self.staff.pk))
         for queue_id in await database_sync_to_async(self._queue_ids)():
@@ -308,12 +315,14 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
             conversation = self._visible(conversation_id)
             if conversation.representative_id != self.staff.pk:
                 raise FrameError("forbidden", "Only the conversation's representative replies to the customer.")
-            return representative_reply(conversation=conversation, text=content.get("text"), author=self.staff)
+            return representative_reply(
+                conversation=conversation, text=content.get("text"), author=self.staff, client_id=client_id
+            )
 
         try:
             message = await database_sync_to_async(reply)()
         except MessageRejected as exc:
-            raise FrameError(exc.code, exc.message) from None
+            raise FrameError(exc.code, exc.message, client_id=client_id) from None
         await self.send_json(
             {"type": realtime.MESSAGE_ACK, "conversation": conversation_id, "seq": message.seq, "client_id": client_id}
         )
@@ -366,14 +375,14 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
     async def connect(self):
         self.staff = await database_sync_to_async(staff_for_user)(self.scope.get("user"))
         if self.staff is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         visible = await database_sync_to_async(
             lambda: conversations_visible_to(self.staff).filter(pk=self.conversation_id).exists()
         )()
         if not visible:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse(CLOSE_NOT_FOUND)
             return
         await self.join(realtime.conversation_group(self.conversation_id))
         await self.accept()
@@ -417,7 +426,7 @@ class CustomerChatConsumer(BaseConsumer):
             .first()
         )()
         if self.conversation_id is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse(CLOSE_NOT_FOUND)
             return
         await self.join(realtime.customer_group(self.conversation_id))
         await self.accept()
@@ -454,3 +463,11 @@ class CustomerChatConsumer(BaseConsumer):
         await self.send_json(
             {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
         )
+
+
+class UnknownRouteConsumer(BaseConsumer):
+    """Any other ``ws/`` path (a malformed customer token such as ``/ws/chat/nope/``, a typo):
+    refused with 4404 like an unknown token, instead of an error in the router."""
+
+    async def connect(self):
+        await self.refuse(CLOSE_NOT_FOUND)

@@ -42,6 +42,9 @@ class StaffMember(models.Model):
     presence = models.CharField(max_length=20, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
     queues = models.ManyToManyField(Queue, blank=True, related_name="staff")
+    # The person's id in an integrated system (a helpdesk's agent id): integrations name a
+    # representative by it, or by e-mail, instead of the center's own id.
+    external_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["user__username"]
@@ -127,10 +130,21 @@ class Conversation(models.Model):
     scoring_opt_out = models.BooleanField(default=False)
     # Secret that authenticates the customer's chat socket for this conversation only.
     customer_token = models.CharField(max_length=64, unique=True, default=_new_customer_token, editable=False)
+    # The integration's own id for the conversation: creating it again with the same id
+    # returns the stored one (idempotent create).
+    external_id = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["queue", "status"]), models.Index(fields=["representative", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~models.Q(external_id=""), name="conversation_external_id_unique"
+            ),
+        ]
+
+    # Not stored: True on the instance conversation_create returns for a known external_id.
+    replayed = False
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.customer} ({self.queue})"
@@ -201,11 +215,21 @@ class Message(models.Model):
         return f"{self.conversation_id}#{self.seq} {self.sender}"
 
 
+class IntegrationScope(models.TextChoices):
+    """What an integration key may do; chosen when the key is created."""
+
+    INGEST = "ingest", _("Create conversations, post messages and replies, read the transcript")
+    MANAGE = "manage", _("Close, assign and transfer conversations; list queues, staff and channels")
+    READ_SENTIMENT = "read_sentiment", _("Read sentiment: conversation level, trend, alerts, per-message scores, the event stream")
+
+
 class IntegrationToken(models.Model):
     """A channel integration's API key. Only the SHA-256 of the key is stored; the key itself
-    is shown once, when created (``conversations.services.ingest.integration_token_create``)."""
+    is shown once, when created (``conversations.services.ingest.integration_token_create``).
+    ``scopes`` is a space-separated list of ``IntegrationScope`` values."""
 
     name = models.CharField(max_length=100)
+    scopes = models.CharField(max_length=100, default=IntegrationScope.INGEST)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to tell keys apart")
     active = models.BooleanField(default=True)
@@ -217,6 +241,13 @@ class IntegrationToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scope_list
 
 
 class StaffConnection(models.Model):

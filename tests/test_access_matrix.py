@@ -94,14 +94,21 @@ POLICIES: dict[str, Policy] = {
     "conversations:chat_start": Policy("public", ("GET", "POST")),
     "conversations:chat": Policy("token"),
     "api:conversations": Policy("integration", ("POST",)),
+    "api:conversation": Policy("integration", ("GET",)),
     "api:messages": Policy("integration", ("GET", "POST")),
     "api:replies": Policy("integration", ("POST",)),
+    "api:queues": Policy("integration", ("GET",)),
+    "api:staff": Policy("integration", ("GET",)),
+    "api:channels": Policy("integration", ("GET",)),
     "api:presence": Policy("staff", ("POST",)),
     "api:notification-ack": Policy("staff", ("POST",), scoped=True),
     "api:snooze": Policy("staff", ("POST",), scoped=True),
-    "api:assign": Policy("supervisor", ("POST",), scoped=True),
-    "api:transfer": Policy("supervisor", ("POST",), scoped=True),
-    "api:close": Policy("staff", ("POST",), scoped=True),
+    # Routing: supervisors of the queue and admins, or a key with the "manage" scope (the
+    # matrix's key has every scope; scope refusals are tested in tests/conversations/test_api.py).
+    "api:assign": Policy("supervisor+integration", ("POST",), scoped=True),
+    "api:transfer": Policy("supervisor+integration", ("POST",), scoped=True),
+    "api:close": Policy("staff+integration", ("POST",), scoped=True),
+    "api:not-found": Policy("nobody", ("GET",)),
     # Django's admin site: only administrators (is_staff) get in; the rest go to its login.
     "admin:*": Policy("admin"),
 }
@@ -161,6 +168,12 @@ def expected_http(policy: Policy, principal: str, target: str) -> str:
         return OK if target == "own" else DENIED
     if who == "integration":
         return OK if principal == "integration" else DENIED
+    if who == "nobody":
+        return DENIED
+    if who.endswith("+integration"):
+        if principal == "integration":
+            return OK
+        who = who.removesuffix("+integration")
     # Session endpoints from here on.
     if principal in ("anonymous", "integration"):
         return LOGIN  # pages redirect to the login page; the JSON API answers 401
@@ -184,6 +197,8 @@ def ws_routes() -> list[str]:
 
 
 def expected_ws_connect(route: str, principal: str, target: str) -> str:
+    if not route.lstrip("^").startswith("ws/"):
+        return DENIED  # the catch-all: every other path is refused (4404)
     if "chat" in route:
         return OK if target == "own" else DENIED  # the customer token is the credential
     if principal not in STAFF:
@@ -260,9 +275,10 @@ def _cases() -> list[Case]:
                 for target in targets:
                     cases.append(Case("http", principal, target, name, method,
                                       expected=expected_http(policy, principal, target)))
-            if method == "POST" and policy.who in ("public", "staff", "supervisor", "admin") and name != "logout":
+            session_who = policy.who.removesuffix("+integration")
+            if method == "POST" and session_who in ("public", "staff", "supervisor", "admin") and name != "logout":
                 principal = {"public": "anonymous", "staff": "representative", "supervisor": "supervisor"}.get(
-                    policy.who, "admin")
+                    session_who, "admin")
                 cases.append(Case("csrf", principal, "own", name, method, expected=DENIED))
     cases.append(Case("csrf", "anonymous", "own", "login", "POST", expected=DENIED))
     # One case per (route, principal): it opens the route in and out of scope, then sends
@@ -319,7 +335,7 @@ def world(settings):
         for s, m in (("representative", rep), ("supervisor", sup), ("admin", admin))
     }
     other_notification = NotificationRecipient.objects.create(alert=other_alert, staff=other_sup).pk
-    _token, key = integration_token_create(name="matrix")
+    _token, key = integration_token_create(name="matrix", scopes=["ingest", "manage", "read_sentiment"])
     return {
         "queue": queue, "staff": {"representative": rep, "supervisor": sup, "admin": admin},
         "own": own, "other": other, "notifications": notifications,
@@ -396,8 +412,10 @@ async def _ws_connect(world, case: Case, *, origin: bytes = b"http://testserver"
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
     from sentiment_admin.asgi import application
 
+    from tests.conversations.wsutil import open_socket
+
     comm = WebsocketCommunicator(application, path, headers=headers)
-    connected, _code = await comm.connect(timeout=10)
+    connected, _code = await open_socket(comm, timeout=10)
     return comm, connected
 
 

@@ -14,7 +14,7 @@ import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import events, frames
@@ -23,6 +23,7 @@ from conversations.models import (
     Conversation,
     ConversationStatus,
     Customer,
+    IntegrationScope,
     IntegrationToken,
     Message,
     Queue,
@@ -78,11 +79,41 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def integration_token_create(*, name: str) -> tuple[IntegrationToken, str]:
+def integration_scopes_clean(scopes) -> list[str]:
+    """Known scopes, de-duplicated, in the canonical order; ValueError names an unknown one."""
+    wanted = set()
+    for scope in scopes:
+        for part in str(scope).replace(",", " ").split():
+            if part not in IntegrationScope.values:
+                raise ValueError(f"Unknown scope {part!r}; use {', '.join(IntegrationScope.values)}.")
+            wanted.add(part)
+    if not wanted:
+        raise ValueError(f"A key needs at least one scope: {', '.join(IntegrationScope.values)}.")
+    return [s for s in IntegrationScope.values if s in wanted]
+
+
+def integration_token_create(*, name: str, scopes=(IntegrationScope.INGEST,)) -> tuple[IntegrationToken, str]:
     """A new API key for a channel integration. Returns the row and the key (shown once)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("A key needs a name.")
     raw = "sc_" + secrets.token_urlsafe(32)
-    token = IntegrationToken.objects.create(name=name, key_hash=_token_hash(raw), prefix=raw[:10])
+    token = IntegrationToken.objects.create(
+        name=name[:100],
+        scopes=" ".join(integration_scopes_clean(scopes)),
+        key_hash=_token_hash(raw),
+        prefix=raw[:10],
+    )
     return token, raw
+
+
+def integration_token_revoke(*, token_id: int) -> IntegrationToken:
+    """Deactivate exactly one key, by its id (``IntegrationToken.DoesNotExist`` otherwise)."""
+    token = IntegrationToken.objects.get(pk=token_id)
+    if token.active:
+        token.active = False
+        token.save(update_fields=["active"])
+    return token
 
 
 def integration_token_authenticate(raw: str | None) -> IntegrationToken | None:
@@ -108,10 +139,21 @@ def conversation_create(
     channel: str = Channel.CHAT,
     subject: str = "",
     scoring_opt_out: bool = False,
+    external_id: str = "",
 ) -> Conversation:
-    """Open a conversation in a queue. A known ``external_id`` reuses its customer."""
+    """Open a conversation in a queue. A known customer ``external_id`` reuses its customer.
+
+    With an ``external_id`` (the integration's own id for the conversation) the call is
+    idempotent: creating it again returns the stored conversation, marked ``replayed``, and
+    changes nothing (whatever the other arguments say).
+    """
     if channel not in Channel.values:
         raise MessageRejected("invalid_channel", f"Unknown channel {channel!r}; use one of {', '.join(Channel.values)}.")
+    external_id = external_id_clean(external_id)
+    if external_id:
+        existing = _by_external_id(external_id)
+        if existing is not None:
+            return existing
     name = (customer_name or "").strip()[:150] or "Customer"
     customer = None
     if customer_external_id:
@@ -120,19 +162,38 @@ def conversation_create(
         customer = Customer.objects.create(
             name=name, email=customer_email or "", phone=customer_phone or "", external_id=customer_external_id or ""
         )
-    conversation = Conversation.objects.create(
-        queue=queue,
-        customer=customer,
-        channel=channel,
-        subject=(subject or "")[:200],
-        scoring_opt_out=bool(scoring_opt_out),
-        status=ConversationStatus.OPEN,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create with the same id loses cleanly
+            conversation = Conversation.objects.create(
+                queue=queue,
+                customer=customer,
+                channel=channel,
+                subject=(subject or "")[:200],
+                scoring_opt_out=bool(scoring_opt_out),
+                status=ConversationStatus.OPEN,
+                external_id=external_id,
+            )
+    except IntegrityError:
+        existing = _by_external_id(external_id) if external_id else None
+        if existing is None:
+            raise
+        return existing
     conversation = Conversation.objects.select_related("queue", "customer", "representative__user").get(
         pk=conversation.pk
     )
     payload = frames.conversation_payload(conversation)
     transaction.on_commit(lambda: events.broadcast_conversation_updated(payload=payload))
+    return conversation
+
+
+def _by_external_id(external_id: str) -> Conversation | None:
+    conversation = (
+        Conversation.objects.select_related("queue", "customer", "representative__user")
+        .filter(external_id=external_id)
+        .first()
+    )
+    if conversation is not None:
+        conversation.replayed = True
     return conversation
 
 
@@ -172,37 +233,58 @@ def _next_seq(conversation: Conversation) -> Conversation:
 MAX_CLIENT_ID = 100
 
 
-def client_id_clean(value) -> str:
+def client_id_clean(value, *, field: str = "client_id") -> str:
     """A sender's own id for its message ("" when it gave none): a string or a number."""
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > MAX_CLIENT_ID:
-        raise MessageRejected("invalid", f"'client_id' must be a string or number of at most {MAX_CLIENT_ID} characters.")
+        raise MessageRejected("invalid", f"'{field}' must be a string or number of at most {MAX_CLIENT_ID} characters.")
     return str(value)
+
+
+def external_id_clean(value) -> str:
+    """An integration's own id for a conversation: the same rule as a message's client_id."""
+    return client_id_clean(value, field="external_id")
+
+
+def _replayed(conversation_id: int, client_key: str, *, text: str, sender: str) -> Message | None:
+    """The stored message with this client_id (marked ``replayed``), if any. The same id with
+    another text or sender is a different message reusing the id: ``client_id_conflict``."""
+    already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
+    if already is None:
+        return None
+    if already.text != text or already.sender != sender:
+        raise MessageRejected(
+            "client_id_conflict",
+            f"client_id {client_key!r} already names message {already.seq} of this conversation, with another "
+            "text or sender; use a new client_id for a new message.",
+        )
+    already.replayed = True
+    return already
 
 
 @transaction.atomic
 def message_ingest(*, conversation: Conversation | int, text, client_id: str | int | None = None) -> Message:
     """Store a customer message and queue it for scoring (after commit).
 
-    Raises MessageRejected (``empty``, ``too_long``, ``invalid``, ``conversation_closed``) or
-    RateLimited. Monitoring off or an opted-out conversation → stored as ``skipped``.
-    With a ``client_id`` the call is idempotent: sending the same message again (after a lost
-    acknowledgement) returns the stored one, with its sequence number, and stores nothing.
+    Raises MessageRejected (``empty``, ``too_long``, ``invalid``, ``conversation_closed``,
+    ``client_id_conflict``) or RateLimited. Monitoring off or an opted-out conversation → stored
+    as ``skipped``. With a ``client_id`` the call is idempotent: sending the same message again
+    (after a lost acknowledgement) returns the stored one, with its sequence number, and stores
+    nothing; the same ``client_id`` with another text is refused (``client_id_conflict``).
     """
     from insights.selectors import sentiment_settings_get
 
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
+    cleaned = clean_text(text)
     conv = None
     if client_key:
         # Under the conversation's row lock, so two copies racing in cannot both be stored.
         conv = _locked(conversation_id)
-        already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
+        already = _replayed(conversation_id, client_key, text=cleaned, sender=Sender.CUSTOMER)
         if already is not None:
-            already.replayed = True
             return already
-    cleaned = clean_text(text)
     conv = _next_seq(conv or _locked(conversation_id))
     _rate_limit_check(conv)
     monitoring = sentiment_settings_get().monitoring_enabled
@@ -237,19 +319,32 @@ def representative_reply(
     text,
     author: StaffMember | None = None,
     sender: str = Sender.REPRESENTATIVE,
+    client_id: str | int | None = None,
 ) -> Message:
-    """Store a representative (or bot) reply; it is never scored and reaches the customer."""
+    """Store a representative (or bot) reply; it is never scored and reaches the customer.
+
+    Idempotent by ``client_id`` like ``message_ingest`` (a replay is marked ``replayed``; the
+    same id with another text is ``client_id_conflict``). Who may be the author is the door's
+    business (the staff socket and the API allow only the conversation's representative).
+    """
     if sender not in (Sender.REPRESENTATIVE, Sender.BOT, Sender.SYSTEM):
         raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {sender!r}.")
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
+    client_key = client_id_clean(client_id)
     cleaned = clean_text(text)
-    conv = _next_seq(_locked(conversation_id))
+    conv = _locked(conversation_id)
+    if client_key:
+        already = _replayed(conversation_id, client_key, text=cleaned, sender=sender)
+        if already is not None:
+            return already
+    conv = _next_seq(conv)
     message = Message.objects.create(
         conversation=conv,
         seq=conv.last_seq,
         sender=sender,
         author=author,
         text=cleaned,
+        client_id=client_key,
         scoring_status=ScoringStatus.NOT_APPLICABLE,
     )
     message.conversation = conv

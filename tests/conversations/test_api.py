@@ -6,6 +6,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from django.core.management.base import CommandError
 from django.test import AsyncClient, Client
 
 from conversations.models import Conversation, ConversationStatus, Message, Presence, ScoringStatus
@@ -220,20 +221,48 @@ def test_assign_and_transfer_are_for_supervisors_of_the_queue(staff_client):
 
 
 @pytest.mark.django_db
-def test_integration_token_command_creates_lists_and_revokes():
+def test_integration_token_command_creates_lists_and_revokes_exactly_one_key_by_id():
     from io import StringIO
 
     from django.core.management import call_command
 
+    from conversations.models import IntegrationToken
+
     out = StringIO()
-    call_command("integration_token", "create", "Web chat", stdout=out)
+    call_command("integration_token", "create", "Web chat", stdout=out, stderr=StringIO())
     raw = out.getvalue().strip()
     assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 400
+    _other, other_raw = integration_token_create(name="CRM")
     listing = StringIO()
     call_command("integration_token", "list", stdout=listing)
-    assert "Web chat" in listing.getvalue() and raw not in listing.getvalue()
-    call_command("integration_token", "revoke", raw[:10], stdout=StringIO())
+    assert "Web chat\tingest\tactive" in listing.getvalue() and raw not in listing.getvalue()
+    web_chat = IntegrationToken.objects.get(name="Web chat")
+    with pytest.raises(CommandError):  # a prefix is not an id: nothing is revoked by accident
+        call_command("integration_token", "revoke", raw[:10], stdout=StringIO())
+    call_command("integration_token", "revoke", str(web_chat.pk), stdout=StringIO())
     assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 401
+    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(other_raw)).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_readme_key_command_works_as_written_with_scopes():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from conversations.models import IntegrationToken
+
+    out = StringIO()
+    call_command("integration_token", "create", "--name", "crm", "--scope", "ingest", "--scope", "manage,read_sentiment",
+                 stdout=out, stderr=StringIO())
+    token = IntegrationToken.objects.get(name="crm")
+    assert token.scope_list == ["ingest", "manage", "read_sentiment"]
+    assert out.getvalue().strip().startswith("sc_")
+    plain = StringIO()
+    call_command("integration_token", "create", "--name", "web", stdout=plain, stderr=StringIO())
+    assert IntegrationToken.objects.get(name="web").scope_list == ["ingest"]
+    with pytest.raises(CommandError, match="Unknown scope 'admin'"):
+        call_command("integration_token", "create", "--name", "x", "--scope", "admin", stdout=StringIO(), stderr=StringIO())
 
 
 @pytest.mark.django_db

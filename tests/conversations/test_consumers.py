@@ -437,11 +437,13 @@ async def test_customer_socket_errors_keep_the_socket_open(frame, code):
         await close_all(customer)
 
 
-async def test_anonymous_and_unknown_tokens_are_refused():
-    await connect("/ws/staff/", expect=False)
-    await connect("/ws/chat/not-a-real-token-000000/", expect=False)
+async def test_anonymous_and_unknown_tokens_are_refused_with_the_documented_close_codes():
+    await connect("/ws/staff/", expect=False, close_code=4401)
+    await connect("/ws/chat/not-a-real-token-000000/", expect=False, close_code=4404)
+    await connect("/ws/chat/nope/", expect=False, close_code=4404)  # malformed: not a server error
+    await connect("/ws/no-such-route/", expect=False, close_code=4404)
     w = await make_world()
-    await connect(f"/ws/monitor/{w['conversation'].pk}/", expect=False)
+    await connect(f"/ws/monitor/{w['conversation'].pk}/", expect=False, close_code=4401)
 
 
 async def test_customer_flood_is_rate_limited_with_a_clear_error(settings):

@@ -178,3 +178,34 @@ def test_a_message_resent_with_the_same_client_id_is_stored_once():
     message_ingest(conversation=conversation, text="hello?")
     assert message_ingest(conversation=ConversationFactory(), text="x", client_id="c-1").seq == 1
     assert Message.objects.filter(conversation=conversation).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_client_id_reused_for_another_text_or_sender_is_a_conflict_not_a_silent_replay():
+    conversation = ConversationFactory()
+    message_ingest(conversation=conversation, text="where is my refund?", client_id="c-1")
+    with pytest.raises(MessageRejected) as other_text:
+        message_ingest(conversation=conversation, text="hello?", client_id="c-1")
+    assert other_text.value.code == "client_id_conflict"
+    with pytest.raises(MessageRejected) as other_sender:
+        representative_reply(conversation=conversation, text="where is my refund?", client_id="c-1")
+    assert other_sender.value.code == "client_id_conflict"
+    assert Message.objects.filter(conversation=conversation).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_reply_resent_with_the_same_client_id_is_stored_once():
+    rep = RepresentativeFactory()
+    conversation = ConversationFactory(representative=rep)
+    first = representative_reply(conversation=conversation, text="On its way", author=rep, client_id=9)
+    again = representative_reply(conversation=conversation, text="On its way", author=rep, client_id="9")
+    assert (first.replayed, again.replayed) == (False, True) and again.pk == first.pk and again.seq == 1
+
+
+@pytest.mark.django_db
+def test_a_conversation_created_twice_with_one_external_id_is_created_once():
+    queue = QueueFactory()
+    first = conversation_create(queue=queue, customer_name="Ana", external_id="t-1")
+    again = conversation_create(queue=QueueFactory(), customer_name="Someone else", external_id="t-1")
+    assert (first.replayed, again.replayed) == (False, True) and again.pk == first.pk and again.queue_id == queue.pk
+    assert conversation_create(queue=queue, customer_name="Bo").pk != first.pk  # no id: always new

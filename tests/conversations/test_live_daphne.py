@@ -306,5 +306,9 @@ async def test_live_bad_frames_get_errors_and_the_socket_stays_open(live_center)
         await next_frame(customer, "pong", timeout=10)
     finally:
         await customer.close()
-    with pytest.raises(websockets.exceptions.InvalidStatus):
-        await websockets.connect(c["ws"] + "/ws/staff/", origin=c["http"])
+    # Refusals are accepted then closed with the documented code, through a real Daphne too.
+    for path, code in (("/ws/staff/", 4401), ("/ws/chat/nope/", 4404), ("/ws/chat/unknown-token-0123456789/", 4404)):
+        refused = await websockets.connect(c["ws"] + path, origin=c["http"])
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await asyncio.wait_for(refused.recv(), timeout=10)
+        assert closed.value.rcvd.code == code, path

@@ -61,17 +61,37 @@ async def session_cookie(staff) -> str:
     return await database_sync_to_async(_session_cookie)(staff.user)
 
 
-async def connect(path: str, *, cookie: str | None = None, expect: bool = True) -> WebsocketCommunicator:
+async def open_socket(comm: WebsocketCommunicator, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, int | None]:
+    """(open, close code). A consumer refuses by accepting and closing at once with its close
+    code (4401, 4404); the Origin check refuses the handshake itself (code None)."""
+    connected, code = await comm.connect(timeout=timeout)
+    if not connected:
+        return False, code
+    if await comm.receive_nothing(timeout=0.1):
+        return True, None
+    message = await comm.receive_output(timeout=timeout)
+    if message["type"] == "websocket.close":
+        return False, message.get("code")
+    comm.output_queue.put_nowait(message)  # not a refusal: leave the frame for the test
+    return True, None
+
+
+async def connect(
+    path: str, *, cookie: str | None = None, expect: bool = True, close_code: int | None = None
+) -> WebsocketCommunicator:
     headers = [ORIGIN]
     if cookie:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
     comm = WebsocketCommunicator(application(), path, headers=headers)
-    connected, code = await comm.connect(timeout=DEFAULT_TIMEOUT)
     comm.pending = []
     if expect:
+        connected, code = await comm.connect(timeout=DEFAULT_TIMEOUT)
         assert connected, f"{path} refused the connection ({code})"
-    else:
-        assert not connected, f"{path} accepted a connection it should refuse"
+        return comm
+    connected, code = await open_socket(comm)
+    assert not connected, f"{path} accepted a connection it should refuse"
+    if close_code is not None:
+        assert code == close_code, f"{path} closed with {code}, not {close_code}"
     return comm
 
 
