@@ -41,11 +41,15 @@ def broadcast_message_created(*, payload: dict, customer_payload: dict | None, r
 
 
 def broadcast_conversation_scored(*, payload: dict, representative_id: int | None) -> bool:
-    """True when every group got it; the scoring outbox keeps it until then."""
+    """To the staff audience and the integrations' event streams. True when every group got
+    it; the scoring outbox keeps it until then."""
     return group_send_many(
-        conversation_audience(
-            conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
-        ),
+        [
+            *conversation_audience(
+                conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
+            ),
+            realtime.INTEGRATIONS_GROUP,
+        ],
         payload,
     )
 

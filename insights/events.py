@@ -20,9 +20,11 @@ def broadcast_settings_changed(obj) -> None:
 
 
 def broadcast_alert(*, payload: dict, staff_ids) -> None:
-    """``alert.raised`` / ``alert.recovered``: to the staff it concerns and to monitors."""
+    """``alert.raised`` / ``alert.recovered``: to the staff it concerns, to monitors and to the
+    integrations' event streams."""
     groups = [realtime.staff_group(s) for s in staff_ids]
     groups.append(realtime.conversation_group(payload["conversation"]))
+    groups.append(realtime.INTEGRATIONS_GROUP)
     group_send_many(groups, payload)
 
 

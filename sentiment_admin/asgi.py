@@ -10,14 +10,31 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 
-from sentiment_admin.routing import channel_routes, websocket_urlpatterns  # noqa: E402
+from sentiment_admin.routing import KEY_AUTHENTICATED_WS_PATHS, channel_routes, websocket_urlpatterns  # noqa: E402
+
+
+class CenterOriginValidator(OriginValidator):
+    """Channels' ALLOWED_HOSTS origin check, except that a request without any Origin header
+    to a key-authenticated path passes: browsers always send Origin (so a page elsewhere is
+    still refused), and a server-side integration authenticates with its key, not a cookie."""
+
+    async def __call__(self, scope, receive, send):
+        has_origin = any(name == b"origin" for name, _value in scope.get("headers", []))
+        if not has_origin and scope.get("path") in KEY_AUTHENTICATED_WS_PATHS:
+            return await self.application(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def _origin_checked(app) -> CenterOriginValidator:
+    return CenterOriginValidator(app, AllowedHostsOriginValidator(app).allowed_origins)
+
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": _origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

@@ -35,6 +35,9 @@ def customer_group(conversation_id: int) -> str:
 
 PRESENCE_GROUP = "presence"
 INSIGHTS_GROUP = "insights.settings"
+# Integration event streams (``ws/integrations/events/``, a key with ``read_sentiment``):
+# every scored message and every alert crossing, of every conversation.
+INTEGRATIONS_GROUP = "integrations.events"
 
 # --- Server → client event types ----------------------------------------------------------
 

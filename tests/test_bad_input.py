@@ -45,6 +45,7 @@ from tests.conversations.wsutil import (
     chat_socket,
     close_all,
     connect,
+    integration_socket,
     monitor_socket,
     next_frame,
     scoring_runtime,  # noqa: F401  (fixture)
@@ -439,6 +440,9 @@ async def test_malformed_frames_and_unknown_event_types_on_every_websocket_route
         "staff": await staff_socket(w["rep"]),
         "monitor": await monitor_socket(w["sup"], w["conversation"].pk),
         "chat": await chat_socket(w["conversation"]),
+        "integrations": await integration_socket(
+            (await database_sync_to_async(integration_token_create)(name="bad input", scopes=["read_sentiment"]))[1]
+        ),
     }
     from sentiment_admin.routing import websocket_urlpatterns
 

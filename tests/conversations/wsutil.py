@@ -77,11 +77,19 @@ async def open_socket(comm: WebsocketCommunicator, *, timeout: float = DEFAULT_T
 
 
 async def connect(
-    path: str, *, cookie: str | None = None, expect: bool = True, close_code: int | None = None
+    path: str,
+    *,
+    cookie: str | None = None,
+    expect: bool = True,
+    close_code: int | None = None,
+    key: str | None = None,
+    origin: bool = True,
 ) -> WebsocketCommunicator:
-    headers = [ORIGIN]
+    headers = [ORIGIN] if origin else []
     if cookie:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    if key is not None:
+        headers.append((b"authorization", f"Bearer {key}".encode()))
     comm = WebsocketCommunicator(application(), path, headers=headers)
     comm.pending = []
     if expect:
@@ -105,6 +113,11 @@ async def monitor_socket(staff, conversation_id: int, *, expect: bool = True) ->
 
 async def chat_socket(conversation) -> WebsocketCommunicator:
     return await connect(f"/ws/chat/{conversation.customer_token}/")
+
+
+async def integration_socket(key: str, *, origin: bool = False) -> WebsocketCommunicator:
+    """The integrations' event stream, as a server-side client opens it (no Origin header)."""
+    return await connect("/ws/integrations/events/", key=key, origin=origin)
 
 
 def _matches(frame: dict, kind: str, match: dict) -> bool:
