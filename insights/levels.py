@@ -100,6 +100,15 @@ THRESHOLD_OFF = 0
 VALID_THRESHOLDS = frozenset({0, -1, -2, -3})
 
 
+def threshold_edge(threshold: int) -> float:
+    """The score at the top of a negative threshold's band: a score below it reaches the
+    threshold (Slightly negative -0.15, Negative -0.50, Very negative -0.70)."""
+    for bound, level in _NEGATIVE_BANDS:
+        if level == threshold:
+            return -bound
+    raise ValueError(f"not a negative threshold: {threshold!r}")
+
+
 def threshold_reached(level: int | None, threshold: int | None) -> bool:
     """The spec's rule: alert when the sentiment reaches the threshold or any lower level.
 

@@ -132,7 +132,9 @@ def alerts_evaluate(
         (AlertAudience.REPRESENTATIVE, thresholds.representative),
         (AlertAudience.SUPERVISOR, thresholds.supervisor),
     ):
-        action = rules.alert_transition(level=level, threshold=threshold, in_alert=audience in in_alert)
+        action = rules.alert_transition(
+            level=level, threshold=threshold, in_alert=audience in in_alert, score=conversation.sentiment_score
+        )
         kind = None
         alert_level = level
         if action == rules.RAISE:

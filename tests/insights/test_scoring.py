@@ -85,7 +85,7 @@ def test_a_batch_raises_the_same_alerts_as_storing_its_messages_one_by_one():
     org = sentiment_settings_get()
     org.representative_threshold, org.supervisor_threshold, org.sharp_drop_alerts = -1, -2, True
     org.save()
-    levels = [1, 1, -3, -3, -3, 3, 3, 3, 3, -3, -3, -3, -3, 0]
+    levels = [1, 1, -3, -3, -3, 3, 3, 3, 3, 1, -3, -3, -3, 0]
 
     def outcome(conversation):
         conversation.refresh_from_db()
