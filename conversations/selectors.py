@@ -7,7 +7,16 @@ from collections.abc import Iterable
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from conversations.models import ONGOING_STATUSES, Conversation, Message, Role, ScoringStatus, Sender, StaffMember
+from conversations.models import (
+    ONGOING_STATUSES,
+    Conversation,
+    IntegrationToken,
+    Message,
+    Role,
+    ScoringStatus,
+    Sender,
+    StaffMember,
+)
 
 
 def staff_for_user(user) -> StaffMember | None:
@@ -29,6 +38,11 @@ def conversations_visible_to(staff: StaffMember) -> QuerySet[Conversation]:
     if staff.role == Role.SUPERVISOR:
         return qs.filter(queue__in=staff.queues.all())
     return qs.filter(representative=staff)
+
+
+def integration_tokens_list() -> QuerySet[IntegrationToken]:
+    """Every integration key (never the key itself: only its prefix is stored in clear)."""
+    return IntegrationToken.objects.order_by("pk")
 
 
 def ongoing_conversations_for(staff: StaffMember) -> QuerySet[Conversation]:

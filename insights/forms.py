@@ -48,3 +48,33 @@ class QueueOverrideForm(forms.Form):
         empty_value=None,
         required=False,
     )
+
+
+class WebhookSettingsForm(forms.ModelForm):
+    """The webhook on the Insights page. The secret is write-only: blank keeps the current one."""
+
+    webhook_url = forms.URLField(label="Webhook URL", required=False, assume_scheme="https")
+
+    new_secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        max_length=128,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the current secret. Receivers use its UTF-8 bytes as the HMAC-SHA256 key.",
+    )
+    clear_secret = forms.BooleanField(label="Remove the secret (send unsigned)", required=False)
+
+    class Meta:
+        model = SentimentSettings
+        fields = ["webhook_url", "webhook_scored_messages"]
+        widgets = {"webhook_scored_messages": forms.CheckboxInput(attrs={"role": "switch"})}
+
+    def changes(self) -> dict:
+        """The settings to pass to ``sentiment_settings_update``."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        if self.cleaned_data["clear_secret"]:
+            data["webhook_secret"] = ""
+        elif self.cleaned_data["new_secret"]:
+            data["webhook_secret"] = self.cleaned_data["new_secret"]
+        return data

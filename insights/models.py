@@ -30,6 +30,9 @@ class SentimentSettings(models.Model):
     )
     webhook_url = models.URLField(_("Webhook URL"), blank=True)
     webhook_secret = models.CharField(_("Webhook signing secret"), max_length=128, blank=True)
+    webhook_scored_messages = models.BooleanField(
+        _("Also send every scored customer message to the webhook"), default=False
+    )
     retention_days = models.PositiveIntegerField(_("Keep sentiment data for (days)"), default=365)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -140,7 +143,15 @@ class SentimentCorrection(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    alert = models.ForeignKey(SentimentAlert, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    """One attempt to POST one event to the organisation's webhook."""
+
+    event = models.CharField(max_length=40, default="sentiment.alert")
+    alert = models.ForeignKey(
+        SentimentAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    message = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     url = models.URLField()
     attempt = models.PositiveSmallIntegerField(default=1)
     status_code = models.PositiveSmallIntegerField(null=True)

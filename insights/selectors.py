@@ -10,7 +10,14 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from insights.levels import level_label
-from insights.models import AlertKind, QueueSentimentOverride, SentimentAlert, SentimentSettings, SettingsAuditEntry
+from insights.models import (
+    AlertKind,
+    QueueSentimentOverride,
+    SentimentAlert,
+    SentimentSettings,
+    SettingsAuditEntry,
+    WebhookDelivery,
+)
 
 
 def sentiment_settings_get() -> SentimentSettings:
@@ -79,6 +86,11 @@ def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
         if kind == AlertKind.THRESHOLD:
             states.setdefault(conversation_id, set()).add(audience)
     return states
+
+
+def webhook_deliveries_recent(*, limit: int = 20):
+    """The last webhook attempts, newest first (the Integrations page)."""
+    return WebhookDelivery.objects.select_related("alert", "message")[:limit]
 
 
 def settings_audit_list(*, limit: int = 50):

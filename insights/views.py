@@ -8,17 +8,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from conversations.models import Queue
-from conversations.selectors import user_is_admin
+from conversations.models import IntegrationScope, Queue
+from conversations.selectors import integration_tokens_list, user_is_admin
+from insights.forms import QueueOverrideForm, SentimentSettingsForm, WebhookSettingsForm
 from insights.levels import RepresentativeThreshold, SupervisorThreshold
-from insights.forms import QueueOverrideForm, SentimentSettingsForm
 from insights.selectors import (
     effective_thresholds,
     sentiment_settings_get,
     settings_audit_list,
     threshold_reach_guide,
+    webhook_deliveries_recent,
 )
 from insights.services.settings import queue_override_set, sentiment_settings_update
+from insights.services.webhooks import webhook_test_send
 
 
 def admin_required(view):
@@ -98,3 +100,46 @@ def queue_override(request):
     )
     messages.success(request, f"Thresholds for the {form.cleaned_data['queue'].name} queue saved.")
     return redirect("insights:sentiment")
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def integrations(request):
+    """Integration keys (read-only: created with ``manage.py integration_token``), the webhook
+    and its last deliveries."""
+    current = sentiment_settings_get()
+    form = WebhookSettingsForm(request.POST or None, instance=sentiment_settings_get())
+    if request.method == "POST" and form.is_valid():
+        try:
+            sentiment_settings_update(actor=request.user, **form.changes())
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Webhook settings saved.")
+            return redirect("insights:integrations")
+    return render(
+        request,
+        "insights/integrations.html",
+        {
+            "form": form,
+            "settings_obj": current,
+            "tokens": integration_tokens_list(),
+            "scopes": IntegrationScope.choices,
+            "deliveries": webhook_deliveries_recent(),
+            "stream_path": "/ws/integrations/events/",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@admin_required
+@require_POST
+def webhook_test(request):
+    delivery = webhook_test_send()
+    if delivery is None:
+        messages.error(request, "Set a webhook URL first.")
+    elif delivery.succeeded:
+        messages.success(request, f"Test event delivered: HTTP {delivery.status_code}.")
+    else:
+        messages.error(request, f"Test event not delivered: {delivery.error}.")
+    return redirect("insights:integrations")

@@ -80,6 +80,8 @@ POLICIES: dict[str, Policy] = {
     "insights:home": Policy("admin"),
     "insights:sentiment": Policy("admin", ("GET", "POST")),
     "insights:queue_override": Policy("admin", ("POST",)),
+    "insights:integrations": Policy("admin", ("GET", "POST")),
+    "insights:webhook_test": Policy("admin", ("POST",)),
     "conversations:workspace": Policy("staff"),
     "conversations:ongoing": Policy("supervisor"),
     "conversations:presence": Policy("staff", ("POST",)),

@@ -68,6 +68,7 @@ from insights.levels import level_for_score
 from insights.privacy import mask_personal_data
 from insights.selectors import alert_states, effective_thresholds_for_queues, sentiment_settings_get
 from insights.services.alerts import alerts_evaluate
+from insights.services.webhooks import webhook_dispatch_scored
 from sentiment_admin import realtime
 
 logger = logging.getLogger(__name__)
@@ -238,6 +239,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
     thresholds = effective_thresholds_for_queues({c.queue_id for c in conversations.values()}, org=org)
     tails = scored_tails(conversations)
     in_alert = alert_states(conversations)
+    webhook_payloads: list[dict] = []
     now = timezone.now()
     moved: dict[int, Conversation] = {}
     for message in messages:
@@ -270,6 +272,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
         transaction.on_commit(
             partial(_announce_scored, payload, conversation.representative_id, message.pk, delivered)
         )
+        webhook_payloads.append(payload)
         if moves_conversation:
             alerts_evaluate(
                 conversation=conversation,
@@ -284,6 +287,8 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
         message.save(update_fields=MESSAGE_SCORE_FIELDS)
     for conversation in moved.values():
         conversation.save(update_fields=CONVERSATION_SENTIMENT_FIELDS)
+    if org.webhook_url and org.webhook_scored_messages:
+        transaction.on_commit(partial(webhook_dispatch_scored, payloads=webhook_payloads))
     return len(messages)
 
 

@@ -23,6 +23,7 @@ EDITABLE_FIELDS = (
     "sharp_drop_alerts",
     "webhook_url",
     "webhook_secret",
+    "webhook_scored_messages",
     "retention_days",
 )
 _THRESHOLD_FIELDS = ("representative_threshold", "supervisor_threshold")

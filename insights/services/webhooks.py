@@ -1,4 +1,5 @@
-"""Optional signed webhooks: threshold crossings, sharp drops and recoveries POSTed as JSON.
+"""Optional signed webhooks: threshold crossings, sharp drops and recoveries POSTed as JSON,
+and (when the Insights setting asks for it) every scored customer message; plus a test-send.
 
 Signature (Stripe-style, so receivers can reject replays):
 
@@ -23,7 +24,9 @@ import time
 import httpx
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
+from conversations.models import Message
 from insights.levels import level_label, level_slug
 from insights.models import AlertKind, SentimentAlert, WebhookDelivery
 from insights.selectors import sentiment_settings_get
@@ -34,6 +37,10 @@ RETRY_DELAYS = (1.0, 4.0, 16.0)
 SIGNATURE_HEADER = "X-Sentiment-Signature"
 TIMESTAMP_HEADER = "X-Sentiment-Timestamp"
 DEFAULT_TOLERANCE_SECONDS = 300
+EVENT_ALERT = "sentiment.alert"
+EVENT_RECOVERED = "sentiment.recovered"
+EVENT_SCORED = "sentiment.scored"
+EVENT_TEST = "sentiment.test"
 
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -61,7 +68,7 @@ def webhook_verify(
 def webhook_body(alert: SentimentAlert) -> dict:
     conversation = alert.conversation
     return {
-        "event": "sentiment.recovered" if alert.kind == AlertKind.RECOVERED else "sentiment.alert",
+        "event": EVENT_RECOVERED if alert.kind == AlertKind.RECOVERED else EVENT_ALERT,
         "alert": alert.pk,
         "kind": alert.kind,
         "audience": alert.audience,
@@ -77,37 +84,49 @@ def webhook_body(alert: SentimentAlert) -> dict:
     }
 
 
-def webhook_deliver(*, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None) -> bool:
-    """Deliver one alert (blocking, with retries). Returns True on a 2xx answer."""
+def scored_webhook_body(payload: dict) -> dict:
+    """A ``conversation.scored`` frame as a webhook body: the same fields, ``event`` instead of ``type``."""
+    return {"event": EVENT_SCORED, **{k: v for k, v in payload.items() if k != "type"}}
+
+
+def _encode(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _post_signed(*, client: httpx.Client, url: str, secret: str, body: bytes) -> tuple[bool, int | None, str]:
+    """One signed POST: (succeeded, HTTP status or None, error). Success is any 2xx."""
+    timestamp = int(time.time())
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
+    if secret:
+        headers[SIGNATURE_HEADER] = webhook_signature(secret=secret, timestamp=timestamp, body=body)
+    try:
+        response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return False, None, f"{type(exc).__name__}: {exc}"[:255]
+    ok = 200 <= response.status_code < 300
+    return ok, response.status_code, "" if ok else f"HTTP {response.status_code}"
+
+
+def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: httpx.Client | None) -> bool:
+    """POST one event with retries; each attempt is a ``WebhookDelivery`` (``record`` names
+    the alert or message). True on a 2xx answer."""
     org = sentiment_settings_get()
     if not org.webhook_url:
         return False
-    alert = SentimentAlert.objects.select_related("conversation__queue", "message").get(pk=alert_id)
-    body = json.dumps(webhook_body(alert), separators=(",", ":"), sort_keys=True).encode("utf-8")
+    raw = _encode(body)
     own_client = client is None
     client = client or httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
         for attempt, delay in enumerate((*delays, None), start=1):
-            timestamp = int(time.time())
-            headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
-            if org.webhook_secret:
-                headers[SIGNATURE_HEADER] = webhook_signature(secret=org.webhook_secret, timestamp=timestamp, body=body)
-            status_code, error = None, ""
-            try:
-                response = client.post(org.webhook_url, content=body, headers=headers)
-                status_code = response.status_code
-                ok = 200 <= status_code < 300
-                if not ok:
-                    error = f"HTTP {status_code}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"[:255]
+            ok, status_code, error = _post_signed(client=client, url=org.webhook_url, secret=org.webhook_secret, body=raw)
             WebhookDelivery.objects.create(
-                alert=alert, url=org.webhook_url, attempt=attempt, status_code=status_code, error=error, succeeded=ok
+                event=body["event"], url=org.webhook_url, attempt=attempt, status_code=status_code, error=error,
+                succeeded=ok, **record,
             )
             if ok:
                 return True
             if delay is None:
-                logger.warning("webhook for alert %s failed after %d attempts: %s", alert_id, attempt, error)
+                logger.warning("webhook %s %s failed after %d attempts: %s", body["event"], record, attempt, error)
                 return False
             time.sleep(delay)
     finally:
@@ -116,17 +135,63 @@ def webhook_deliver(*, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, 
     return False
 
 
-def webhook_dispatch(*, alert_id: int) -> threading.Thread:
-    """Deliver in a daemon thread (call after commit)."""
+def webhook_deliver(*, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None) -> bool:
+    """Deliver one alert (blocking, with retries). Returns True on a 2xx answer."""
+    if not sentiment_settings_get().webhook_url:
+        return False
+    alert = SentimentAlert.objects.select_related("conversation__queue", "message").get(pk=alert_id)
+    return _deliver(body=webhook_body(alert), record={"alert": alert}, delays=delays, client=client)
 
+
+def webhook_deliver_scored(
+    *, payloads: list[dict], delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None
+) -> int:
+    """Deliver scored messages (``conversation.scored`` payloads), in order. Returns how many
+    were accepted. A message deleted meanwhile (retention) is skipped."""
+    accepted = 0
+    for payload in payloads:
+        message_id = (
+            Message.objects.filter(conversation_id=payload["conversation"], seq=payload["seq"])
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if message_id is None:
+            continue
+        body = scored_webhook_body(payload)
+        accepted += _deliver(body=body, record={"message_id": message_id}, delays=delays, client=client)
+    return accepted
+
+
+def webhook_test_send(*, client: httpx.Client | None = None) -> WebhookDelivery | None:
+    """Send one ``sentiment.test`` event now (one attempt, no retries), signed like the real
+    ones, and return its recorded delivery (None when no URL is set). For the Insights page."""
+    org = sentiment_settings_get()
+    if not org.webhook_url:
+        return None
+    body = {"event": EVENT_TEST, "created_at": timezone.now().isoformat()}
+    _deliver(body=body, record={}, delays=(), client=client)
+    return WebhookDelivery.objects.filter(event=EVENT_TEST).order_by("-created_at", "-id").first()
+
+
+def _in_background(name: str, work) -> threading.Thread:
     def run() -> None:
         try:
-            webhook_deliver(alert_id=alert_id)
+            work()
         except Exception:
-            logger.exception("webhook delivery for alert %s crashed", alert_id)
+            logger.exception("webhook delivery %s crashed", name)
         finally:
             close_old_connections()
 
-    thread = threading.Thread(target=run, name=f"webhook-{alert_id}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def webhook_dispatch(*, alert_id: int) -> threading.Thread:
+    """Deliver an alert in a daemon thread (call after commit)."""
+    return _in_background(f"webhook-{alert_id}", lambda: webhook_deliver(alert_id=alert_id))
+
+
+def webhook_dispatch_scored(*, payloads: list[dict]) -> threading.Thread:
+    """Deliver a scoring batch's scored messages in one daemon thread (call after commit)."""
+    return _in_background("webhook-scored", lambda: webhook_deliver_scored(payloads=list(payloads)))

@@ -9,7 +9,7 @@ from tests.conversations.factories import AdminFactory, QueueFactory, Representa
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["insights:home", "insights:sentiment"]
+PAGES = ["insights:home", "insights:sentiment", "insights:integrations"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -138,3 +138,52 @@ def test_no_threshold_figures_for_another_model_or_weights_without_them(login, s
     settings.SENTIMENT_MODEL = "bundled"
     monkeypatch.setattr(weights_meta, "read_head_meta", lambda: {"temperature": 1.8})
     assert "What each threshold catches" not in client.get(reverse("insights:sentiment")).content.decode()
+
+
+def test_the_integrations_page_lists_keys_with_their_scopes_never_the_key(login):
+    from conversations.services.ingest import integration_token_create
+
+    token, raw = integration_token_create(name="Helpdesk", scopes=["ingest", "read_sentiment"])
+    body = login(AdminFactory()).get(reverse("insights:integrations")).content.decode()
+    assert "Helpdesk" in body and "ingest, read_sentiment" in body and token.prefix in body
+    assert raw not in body
+    assert "/ws/integrations/events/" in body
+
+
+def test_the_webhook_is_set_on_the_integrations_page_with_a_write_only_secret(login):
+    client = login(AdminFactory())
+    url = reverse("insights:integrations")
+    saved = client.post(url, {"webhook_url": "https://hooks.example.com/sentiment", "new_secret": "whsec-1",
+                              "webhook_scored_messages": "on"})
+    assert saved.status_code == 302
+    org = sentiment_settings_get()
+    assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == (
+        "https://hooks.example.com/sentiment", "whsec-1", True)
+    assert "whsec-1" not in client.get(url).content.decode()
+    client.post(url, {"webhook_url": "https://hooks.example.com/v2", "new_secret": ""})
+    org = sentiment_settings_get()
+    assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == ("https://hooks.example.com/v2", "whsec-1", False)
+    audit = {e.field: e.new_value for e in SettingsAuditEntry.objects.all()}
+    assert audit["Webhook signing secret"] == "(set)"
+    client.post(url, {"webhook_url": "https://hooks.example.com/v2", "clear_secret": "on"})
+    assert sentiment_settings_get().webhook_secret == ""
+    bad = client.post(url, {"webhook_url": "not a url"})
+    assert bad.status_code == 400
+
+
+def test_a_test_event_is_sent_signed_and_its_delivery_shown(login):
+    from tests.insights.test_webhooks import SECRET, Receiver, configure
+
+    receiver = Receiver()
+    try:
+        configure(receiver.url)
+        client = login(AdminFactory())
+        response = client.post(reverse("insights:webhook_test"), follow=True)
+        body = response.content.decode()
+        assert "Test event delivered: HTTP 204" in body and "sentiment.test" in body
+        headers, raw = receiver.requests[0]
+        from insights.services.webhooks import webhook_verify
+
+        assert webhook_verify(secret=SECRET, header=headers["X-Sentiment-Signature"], body=raw)
+    finally:
+        receiver.close()

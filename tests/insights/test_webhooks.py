@@ -132,3 +132,69 @@ def test_threshold_crossing_dispatches_a_webhook_in_the_background(receiver):
     assert kinds == ["representative", "supervisor"]
     thread = webhook_dispatch(alert_id=SentimentAlert.objects.first().pk)
     thread.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_scored_message_is_sent_when_the_setting_asks_for_it(receiver):
+    from conversations.services.ingest import message_ingest
+    from insights.services.scoring import scoring_claim, scoring_results_store
+    from tests.insights.standin_scorer import result_for
+
+    r = receiver()
+    configure(r.url)
+    conversation = ConversationFactory()
+
+    def score(text: str) -> None:
+        message = message_ingest(conversation=conversation, text=text)
+        jobs, _ = scoring_claim([message.pk])
+        scoring_results_store([(j.message_id, result_for(text)) for j in jobs])
+
+    score("level:1")  # off by default: nothing sent for a calm message
+    time.sleep(0.3)
+    assert r.requests == []
+    org = sentiment_settings_get()
+    org.webhook_scored_messages = True
+    org.save()
+    score("level:0")
+    deadline = time.monotonic() + 10
+    while not r.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    headers, body = r.requests[0]
+    assert webhook_verify(secret=SECRET, header=headers[SIGNATURE_HEADER], body=body)
+    event = json.loads(body)
+    assert event["event"] == "sentiment.scored" and event["conversation"] == conversation.pk and event["seq"] == 2
+    assert event["level"] == "neutral" and "conversation_level" in event and "type" not in event
+    deadline = time.monotonic() + 5
+    while not WebhookDelivery.objects.filter(event="sentiment.scored").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    delivery = WebhookDelivery.objects.get(event="sentiment.scored")
+    assert delivery.succeeded and delivery.message.seq == 2 and delivery.alert is None
+
+
+def _documented_verify():
+    """The ``verify`` of the standalone receiver sample in docs/events.md (the sample up to its
+    HTTP server, executed as written)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
+    sample = doc[doc.index("```python\nimport hashlib, hmac, json, time") + len("```python\n"):]
+    sample = sample[: sample.index("class Hook")]
+    namespace: dict = {}
+    exec(compile(sample, "docs/events.md sample", "exec"), namespace)
+    return namespace["verify"]
+
+
+@pytest.mark.django_db
+def test_the_documented_standalone_receiver_sample_verifies_a_real_delivery(receiver):
+    verify = _documented_verify()
+    r = receiver()
+    configure(r.url)
+    alert = SentimentAlert.objects.create(
+        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind="threshold", level=-2, threshold=-2
+    )
+    assert webhook_deliver(alert_id=alert.pk, delays=()) is True
+    headers, body = r.requests[0]
+    assert verify(SECRET, headers[SIGNATURE_HEADER], body)
+    assert not verify("another secret", headers[SIGNATURE_HEADER], body)
+    assert not verify(SECRET, headers[SIGNATURE_HEADER], body + b" ")
+    assert not verify(SECRET, headers[SIGNATURE_HEADER], body, now=time.time() + 3600)
