@@ -16,7 +16,6 @@ Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching HTTP
 
 from __future__ import annotations
 
-import json
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -49,6 +48,7 @@ from insights.levels import level_label, level_slug
 from insights.models import NotificationRecipient, SentimentAlert
 from insights.selectors import alert_states
 from insights.services.alerts import conversation_snooze, notification_acknowledge
+from sentiment_admin.inputs import InvalidInput, clean_line, parse_id, parse_int, parse_json_object
 
 MAX_BODY_BYTES = 256 * 1024
 MESSAGES_PAGE = 500
@@ -81,15 +81,7 @@ class Conflict(BadRequest):
 def _json_body(request) -> dict:
     if len(request.body) > MAX_BODY_BYTES:
         raise BadRequest("too_large", f"The request body is over {MAX_BODY_BYTES} bytes.")
-    if not request.body:
-        return {}
-    try:
-        data = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise BadRequest("invalid_json", "The body is not valid UTF-8 JSON.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("invalid_json", "The body must be a JSON object.")
-    return data
+    return parse_json_object(request.body)
 
 
 def _handle_errors(view):
@@ -99,6 +91,8 @@ def _handle_errors(view):
             return view(request, *args, **kwargs)
         except BadRequest as exc:
             return _error(exc.status, exc.code, exc.message)
+        except InvalidInput as exc:
+            return _error(400, exc.code, exc.message)
         except RateLimited as exc:
             return _error(429, exc.code, exc.message, retry_after=exc.retry_after)
         except MessageRejected as exc:
@@ -239,27 +233,20 @@ def staff_or_integration(scope: str):
 
 
 def _int(value, name: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise BadRequest("invalid", f"'{name}' must be a whole number.")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise BadRequest("invalid", f"'{name}' must be a whole number.") from None
-    if minimum is not None and number < minimum:
-        raise BadRequest("invalid", f"'{name}' must be at least {minimum}.")
-    return number
+    """A whole number by the rules of ``sentiment_admin.inputs`` (InvalidInput is a 400)."""
+    return parse_int(value, name, minimum=minimum)
 
 
 def _queue_ref(value) -> Queue | None:
     """A queue by id, or by name (case-insensitive)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Queue.objects.filter(pk=value).first()
     if isinstance(value, str) and value.strip():
-        name = value.strip()
-        found = Queue.objects.filter(name__iexact=name).order_by("pk").first()
-        if found is None and name.isdigit():
-            found = Queue.objects.filter(pk=int(name)).first()
+        name = clean_line(value, "queue", max_length=100)
+        found = Queue.objects.filter(name__iexact=name).order_by("pk").first() if name else None
+        if found is None and name.isascii() and name.isdigit():
+            found = Queue.objects.filter(pk=parse_id(name, "queue")).first()
         return found
+    if value is not None and value != "":
+        return Queue.objects.filter(pk=parse_id(value, "queue")).first()
     return None
 
 
@@ -274,6 +261,7 @@ def _staff_ref(value) -> StaffMember | None:
             return staff.filter(pk=_int(ref, "representative.id")).first()
         if not isinstance(ref, str) or not ref.strip():
             raise BadRequest("invalid", f"'representative.{key}' must be a non-empty string.")
+        ref = clean_line(ref, f"representative.{key}", max_length=254)
         if key == "email":
             matches = list(staff.filter(user__email__iexact=ref.strip())[:2])
             return matches[0] if len(matches) == 1 else None
@@ -444,12 +432,12 @@ def conversations_create(request):
     # it is on main; until then they wait unassigned in their queue.
     conversation = conversation_create(
         queue=queue,
-        customer_name=str(customer.get("name") or ""),
-        customer_email=str(customer.get("email") or "")[:254],
-        customer_external_id=str(customer.get("external_id") or "")[:100],
-        customer_phone=str(customer.get("phone") or "")[:40],
-        channel=str(data.get("channel") or "chat"),
-        subject=str(data.get("subject") or ""),
+        customer_name=clean_line(customer.get("name"), "customer.name", max_length=150),
+        customer_email=clean_line(customer.get("email"), "customer.email", max_length=254),
+        customer_external_id=clean_line(customer.get("external_id"), "customer.external_id", max_length=100),
+        customer_phone=clean_line(customer.get("phone"), "customer.phone", max_length=40),
+        channel=clean_line(data.get("channel") or "chat", "channel", max_length=20),
+        subject=clean_line(data.get("subject"), "subject", max_length=200),
         scoring_opt_out=opt_out,
         external_id=data.get("external_id"),
     )
@@ -471,7 +459,7 @@ def conversation_detail(request, conversation_id: int):
 def conversation_messages(request, conversation_id: int):
     conversation = _get_conversation(conversation_id)
     if request.method == "GET":
-        after_seq = _int(request.GET.get("after_seq", 0), "after_seq", minimum=0)
+        after_seq = _int(request.GET.get("after_seq", "0"), "after_seq", minimum=0)
         messages = list(
             conversation.messages.filter(seq__gt=after_seq).select_related("author__user").order_by("seq")[:MESSAGES_PAGE]
         )

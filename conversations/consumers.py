@@ -14,7 +14,6 @@ sends every message exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from channels.consumer import get_handler_name
@@ -45,6 +44,7 @@ from insights.models import NotificationRecipient
 from insights.services.alerts import conversation_snooze, notification_acknowledge
 from insights.services.scoring import scoring_runtime_start
 from sentiment_admin import realtime
+from sentiment_admin.inputs import InvalidInput, parse_int, parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,10 @@ class FrameError(Exception):
 
 
 def _int_field(content: dict, name: str, *, minimum: int | None = None) -> int:
-    value = content.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise FrameError("invalid", f"'{name}' must be a whole number.")
     try:
-        number = int(value)
-    except ValueError:
-        raise FrameError("invalid", f"'{name}' must be a whole number.") from None
-    if minimum is not None and number < minimum:
-        raise FrameError("invalid", f"'{name}' must be at least {minimum}.")
-    return number
+        return parse_int(content.get(name), name, minimum=minimum)
+    except InvalidInput as exc:
+        raise FrameError(exc.code, exc.message) from None
 
 
 class _SentLog:
@@ -138,9 +132,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("invalid_json", "Frames are JSON text.")
             return
         try:
-            content = json.loads(text_data)
-        except (ValueError, RecursionError):
-            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            content = parse_json(text_data, what="frame")
+        except InvalidInput as exc:
+            await self.send_error(exc.code, exc.message)
             return
         await self.receive_json(content)
 

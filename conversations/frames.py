@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from insights.levels import level_label, level_slug
 from sentiment_admin import realtime
+from sentiment_admin.text import display_text
 
 
 def _iso(value) -> str | None:
@@ -20,7 +21,7 @@ def message_payload(message, *, for_customer: bool = False) -> dict:
         "conversation": message.conversation_id,
         "seq": message.seq,
         "sender": message.sender,
-        "text": message.text,
+        "text": display_text(message.text),
         "created_at": _iso(message.created_at),
         "author": author,
     }

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from insights.levels import SentimentLevel
+from sentiment_admin.text import display_text
 
 
 class Queue(models.Model):
@@ -213,6 +214,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.sender}"
+
+    @property
+    def display_text(self) -> str:
+        """The text as pages show it: bidi controls neutralised (``text`` keeps them for audit)."""
+        return display_text(self.text)
 
 
 class IntegrationScope(models.TextChoices):

@@ -46,6 +46,7 @@ from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv,
 from insights.levels import SentimentLevel
 from insights.models import NotificationRecipient
 from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
+from sentiment_admin.inputs import clean_line, parse_optional_id
 
 TRANSCRIPT_LIMIT = 200
 
@@ -195,8 +196,9 @@ def ongoing(request):
     sentiment_filter = request.GET.get("sentiment", "")
     sort = request.GET.get("sort", "")
     conversations = ongoing_conversations_for(staff).order_by("created_at")
-    if queue_filter.isdigit():
-        conversations = conversations.filter(queue_id=int(queue_filter))
+    queue_id = parse_optional_id(queue_filter, "queue")
+    if queue_id is not None:
+        conversations = conversations.filter(queue_id=queue_id)
     rows = [_conversation_row(c, now) for c in conversations if _sentiment_filter_matches(sentiment_filter, c.sentiment_level)]
     if sort == "sentiment":
         rows.sort(key=lambda r: (r["c"].sentiment_level is None, r["c"].sentiment_level or 0, r["c"].sentiment_score or 0))
@@ -265,8 +267,8 @@ def _after_action(request, default: str):
 def conversation_assign(request, conversation_id: int):
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
-    rep_id = request.POST.get("representative", "")
-    rep = assignable_representatives(staff).filter(pk=rep_id).first() if rep_id.isdigit() else None
+    rep_id = parse_optional_id(request.POST.get("representative"), "representative")
+    rep = assignable_representatives(staff).filter(pk=rep_id).first() if rep_id else None
     if rep is None:
         flash.error(request, "Choose a representative of your queues.")
         return redirect("conversations:route", conversation_id=c.pk)
@@ -285,13 +287,13 @@ def conversation_transfer(request, conversation_id: int):
     """Transfer to another queue (unassigned there) or to a representative."""
     staff = request.staff
     c = _conversation_for(staff, conversation_id)
-    queue_id = request.POST.get("queue", "")
-    rep_id = request.POST.get("representative", "")
-    queue = Queue.objects.filter(pk=queue_id).first() if queue_id.isdigit() else None
+    queue_id = parse_optional_id(request.POST.get("queue"), "queue")
+    rep_id = parse_optional_id(request.POST.get("representative"), "representative")
+    queue = Queue.objects.filter(pk=queue_id).first() if queue_id else None
     rep = None
     if rep_id:
         # A representative of the supervisor's queues, or of the queue it is transferred to.
-        rep = assignable_representatives(staff, target_queue=queue).filter(pk=rep_id).first() if rep_id.isdigit() else None
+        rep = assignable_representatives(staff, target_queue=queue).filter(pk=rep_id).first()
         if rep is None:
             flash.error(request, "Choose a representative of your queues or of the target queue.")
             return redirect("conversations:route", conversation_id=c.pk)
@@ -380,8 +382,9 @@ def chat_start(request):
     queues = list(Queue.objects.all())
     error = ""
     if request.method == "POST":
-        name = (request.POST.get("name") or "").strip()[:150]
-        queue = next((q for q in queues if str(q.pk) == request.POST.get("queue")), None)
+        name = clean_line(request.POST.get("name"), "name", max_length=150)
+        queue_id = parse_optional_id(request.POST.get("queue"), "queue")
+        queue = next((q for q in queues if q.pk == queue_id), None)
         if not name or queue is None:
             error = "Enter your name and choose a topic."
         else:
@@ -398,7 +401,8 @@ def chat_start(request):
 def chat(request, token: str):
     """The customer's chat page. The token in the URL is the only credential; the customer
     never sees sentiment."""
-    c = Conversation.objects.filter(customer_token=token).select_related("customer", "queue").first()
+    token_ok = token.isascii() and token.isprintable() and len(token) <= 64
+    c = Conversation.objects.filter(customer_token=token).select_related("customer", "queue").first() if token_ok else None
     if c is None:
         raise Http404("This chat link is not valid.")
     msgs = list(c.messages.order_by("-seq")[:TRANSCRIPT_LIMIT])

@@ -31,6 +31,7 @@ from conversations.models import (
 )
 from insights.levels import SentimentLevel, level_label, level_slug
 from insights.models import AlertAudience, SentimentAlert
+from sentiment_admin.inputs import parse_date, parse_id
 
 LEVELS = [level.value for level in SentimentLevel]
 DEFAULT_DAYS = 14
@@ -53,15 +54,13 @@ class DashboardFilters:
 
     @classmethod
     def from_params(cls, params, *, today: dt.date | None = None) -> DashboardFilters:
-        """Parse ``from``, ``to`` (YYYY-MM-DD) and repeated ``queue`` from a QueryDict-like;
-        bad values fall back to the defaults instead of failing the page."""
+        """Parse ``from``, ``to`` (YYYY-MM-DD) and repeated ``queue`` from a QueryDict-like.
+        Absent or empty values take the defaults; a bad value raises ``InvalidInput`` (a 400)."""
         base = cls.default(today=today)
 
         def _date(name: str, fallback: dt.date) -> dt.date:
-            try:
-                return dt.date.fromisoformat(params.get(name, "") or "")
-            except ValueError:
-                return fallback
+            value = params.get(name, "")
+            return parse_date(value, name) if value else fallback
 
         date_from = _date("from", base.date_from)
         date_to = _date("to", base.date_to)
@@ -71,7 +70,7 @@ class DashboardFilters:
         raw = getlist("queue") if getlist else params.get("queue", [])
         if isinstance(raw, str):
             raw = [raw]
-        queue_ids = tuple(sorted({int(v) for v in raw if str(v).isdigit()}))
+        queue_ids = tuple(sorted({parse_id(v, "queue") for v in raw if v != ""}))
         return cls(date_from=date_from, date_to=date_to, queue_ids=queue_ids)
 
 

@@ -13,3 +13,5 @@ urlpatterns = [
     path("", include("conversations.urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+handler500 = "sentiment_admin.middleware.server_error"

@@ -574,3 +574,222 @@ async def test_emoji_mixed_language_and_html_messages_are_scored_and_delivered_v
     final = await wait_for(lambda: (s := statuses()) and ScoringStatus.PENDING not in s and s)
     assert set(final) <= {ScoringStatus.SCORED, ScoringStatus.NOT_SCORED}
     assert await database_sync_to_async(_customer_messages)(conversation_id) == list(enumerate(texts, start=1))
+
+
+# --------------------------------------------------------------------------- numbers, dates, JSON, NUL
+# One parsing helper (sentiment_admin.inputs) behind every door: query strings, forms, REST
+# bodies and websocket frames answer 400 with the API's JSON error body (or an error frame).
+
+BAD_WHOLE_NUMBERS = ["²", "١٢", "1" * 4000, "1.9", "Infinity", "NaN", "1e400", "0x10", " 1", "", "9" * 20]
+
+
+def _whole_number_error(name: str) -> dict:
+    return {"error": {"code": "invalid", "message": f"'{name}' must be a whole number."}}
+
+
+@pytest.mark.parametrize("value", BAD_WHOLE_NUMBERS[:-2] + ["9" * 20])
+def test_rest_query_string_numbers_are_parsed_strictly(api, value):
+    url = reverse("api:messages", args=[api["conversation"].pk])
+    response = api["client"].get(url, {"after_seq": value})
+    assert response.status_code == 400
+    assert response.json() == _whole_number_error("after_seq")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"text": "hi", "client_id": NaN}',
+        b'{"text": "hi", "client_id": Infinity}',
+        b'{"text": "hi", "client_id": -Infinity}',
+        b'{"text": "hi", "client_id": 1e400}',
+    ],
+    ids=["nan", "infinity", "minus-infinity", "1e400"],
+)
+def test_rest_refuses_non_finite_json_numbers(api, raw):
+    response = api["post"](raw=raw)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+@pytest.mark.parametrize("depth", [33, 500, 5000])
+def test_rest_refuses_deeply_nested_json(api, depth):
+    raw = b'{"text": "hi", "extra": ' + b"[" * depth + b"]" * depth + b"}"
+    response = api["post"](raw=raw)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+@pytest.mark.parametrize("value", [1.9, 1.0, "²", True, 10**30, "1" * 4000, [1], {"id": 1}])
+def test_rest_ids_in_bodies_are_parsed_strictly(api, value):
+    url = reverse("api:replies", args=[api["conversation"].pk])
+    response = api["client"].post(url, data=json.dumps({"text": "hi", "representative": value}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == _whole_number_error("representative")
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("value", [1.9, 10**30, -3, 0])
+def test_rest_queue_ids_are_parsed_strictly(api, value):
+    response = api["client"].post(reverse("api:conversations"), data=json.dumps({"queue": value}), content_type="application/json")
+    assert response.status_code == 400
+    expected = _whole_number_error("queue") if value in (1.9, 10**30) else {
+        "error": {"code": "invalid", "message": "'queue' must be at least 1."}
+    }
+    assert response.json() == expected
+
+
+def test_rest_unicode_digits_are_not_a_queue_id(api):
+    response = api["client"].post(reverse("api:conversations"), data=json.dumps({"queue": "²"}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_queue"
+
+
+def test_rest_strips_nul_and_controls_from_names_and_refuses_them_in_client_ids(api):
+    response = api["client"].post(
+        reverse("api:conversations"),
+        data=json.dumps({"queue": api["queue"].pk, "subject": "Re\x00fund", "customer": {
+            "name": "Ann\x00 \u202eEvil\x07", "external_id": "ext\x00-1", "phone": 5551234}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    conversation = Conversation.objects.select_related("customer").get(pk=response.json()["id"])
+    assert (conversation.customer.name, conversation.customer.external_id, conversation.subject) == (
+        "Ann Evil", "ext-1", "Refund",
+    )
+    assert conversation.customer.phone == "5551234"
+    response = api["post"](text="hi", client_id="abc\x00def")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert _customer_messages(api["conversation"].pk) == []
+
+
+def test_an_unknown_api_url_answers_json_not_an_html_page(api):
+    for url in ("/api/no-such-thing/", f"/api/conversations/{'9' * 5000}/messages/"):
+        response = api["client"].get(url)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_errors_never_echo_unbounded_input(api, db):
+    huge = "z" * 200_000  # under the 256 kB body limit
+    response = api["client"].post(
+        reverse("api:conversations"), data=json.dumps({"queue": api["queue"].pk, "channel": huge}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_channel"
+    assert len(response.content) < 300
+    url = reverse("api:replies", args=[api["conversation"].pk])
+    response = api["client"].post(url, data=json.dumps({"text": "hi", "sender": huge}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_sender"
+    assert len(response.content) < 300
+    staff = Client()
+    staff.force_login(api["conversation"].representative.user)
+    response = staff.post(reverse("api:presence"), data=json.dumps({"presence": huge}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_presence"
+    assert len(response.content) < 300
+
+
+@pytest.mark.parametrize("minutes", [1.9, "²", 10**30, "Infinity"])
+def test_snooze_minutes_are_whole_numbers(api, minutes):
+    sup = SupervisorFactory(queues=[api["queue"]])
+    client = Client()
+    client.force_login(sup.user)
+    url = reverse("api:snooze", args=[api["conversation"].pk])
+    response = client.post(url, data=json.dumps({"minutes": minutes}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "invalid", "message": "minutes must be a whole number between 0 and 1440."}}
+
+
+@pytest.fixture
+def pages(db):
+    queue = QueueFactory(name="Pages")
+    sup = SupervisorFactory(queues=[queue])
+    rep = RepresentativeFactory(queues=[queue])
+    conversation = ConversationFactory(queue=queue)
+    client = Client()
+    client.force_login(sup.user)
+    return {"client": client, "conversation": conversation, "rep": rep, "queue": queue}
+
+
+@pytest.mark.parametrize("value", ["²", "1.9", "1" * 4000, "-1"])
+def test_query_strings_and_forms_on_pages_answer_400_json(pages, value):
+    client, conversation = pages["client"], pages["conversation"]
+    name = "queue"
+    response = client.get(reverse("conversations:ongoing"), {"queue": value})
+    expected = (
+        {"error": {"code": "invalid", "message": "'queue' must be at least 1."}} if value == "-1" else _whole_number_error(name)
+    )
+    assert (response.status_code, response.json()) == (400, expected)
+    response = client.post(reverse("conversations:assign", args=[conversation.pk]), {"representative": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("'representative' must be")
+    response = client.post(reverse("conversations:transfer", args=[conversation.pk]), {"queue": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("'queue' must be")
+    assert Conversation.objects.get(pk=conversation.pk).representative_id is None
+
+
+@pytest.mark.parametrize("query", [{"to": "9999-12-31"}, {"from": "0001-01-01"}, {"to": "2026-02-30"}, {"to": "²⁰²⁶-01-01"}])
+def test_dashboard_and_export_refuse_dates_off_the_calendar(pages, query):
+    for name in ("conversations:dashboard", "conversations:dashboard_export"):
+        response = pages["client"].get(reverse(name), query)
+        assert response.status_code == 400, name
+        assert response.json()["error"]["code"] == "invalid_date"
+
+
+def test_dashboard_and_export_work_at_the_last_allowed_date(pages):
+    for name in ("conversations:dashboard", "conversations:dashboard_export"):
+        response = pages["client"].get(reverse(name), {"from": "1970-01-01", "to": "9999-12-30"})
+        assert response.status_code == 200, name
+
+
+def test_chat_start_cleans_the_name_and_refuses_a_bad_queue(db, client):
+    queue = QueueFactory(name="Start")
+    response = client.post(reverse("conversations:chat_start"), {"name": "Bo\x00b\u202e", "queue": "²"})
+    assert (response.status_code, response.json()) == (400, _whole_number_error("queue"))
+    response = client.post(reverse("conversations:chat_start"), {"name": "Bo\x00b\u202e", "queue": str(queue.pk)})
+    assert response.status_code == 302
+    assert Conversation.objects.select_related("customer").get().customer.name == "Bob"
+    response = client.get("/chat/abc%00def0123456789/")
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_websocket_frames_are_parsed_by_the_same_rules():
+    w = await _ws_world()
+    rep = await staff_socket(w["rep"])
+    cid = w["conversation"].pk
+    try:
+        for raw, expected in (
+            ('{"type": "catch_up", "conversation": NaN, "after_seq": 0}', ("invalid_json", "NaN is not a JSON number.")),
+            ('{"type": "catch_up", "conversation": Infinity, "after_seq": 0}',
+             ("invalid_json", "Infinity is not a JSON number.")),
+            ('{"type": "catch_up", "conversation": 1e400, "after_seq": 0}',
+             ("invalid_json", "A number in the JSON is too large.")),
+            ('{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}",
+             ("invalid_json", "The frame is nested deeper than 32 levels.")),
+            ('{"type": "catch_up", "conversation": "²", "after_seq": 0}',
+             ("invalid", "'conversation' must be a whole number.")),
+            ('{"type": "catch_up", "conversation": %d, "after_seq": 1.9}' % cid,
+             ("invalid", "'after_seq' must be a whole number.")),
+            ('{"type": "catch_up", "conversation": %s, "after_seq": 0}' % ("9" * 4000),
+             ("invalid", "'conversation' must be a whole number.")),
+            ('{"type": "conversation.snooze", "conversation": %d, "minutes": 1.9}' % cid,
+             ("invalid", "'minutes' must be a whole number.")),
+            ('{"type": "presence.set", "presence": "%s"}' % ("p" * 500_000), ("invalid_presence", None)),
+        ):
+            await _raw(rep, raw)
+            error = await next_frame(rep, "error", timeout=10)
+            assert error["code"] == expected[0], (raw[:60], error)
+            if expected[1] is not None:
+                assert error == {"type": "error", "code": expected[0], "message": expected[1]}
+            assert len(json.dumps(error)) < 300
+        await _socket_still_works(rep)
+    finally:
+        await close_all(rep)

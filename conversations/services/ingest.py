@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import events, frames
+from sentiment_admin.inputs import echo
+from sentiment_admin.text import clean_single_line, is_blank, strip_controls
 from conversations.models import (
     Channel,
     Conversation,
@@ -48,21 +49,18 @@ class RateLimited(MessageRejected):
         self.retry_after = retry_after
 
 
-_KEEP_CONTROL = {"\n", "\t"}
-
-
 def clean_text(text) -> str:
     """Validate and normalise a message text; raise MessageRejected with a clear reason.
 
     Control characters (including NUL and CR) and lone surrogates are removed, except
-    newline and tab. HTML is *not* touched: text is stored verbatim and every page escapes it.
+    newline and tab; a text of only invisible characters is empty (``sentiment_admin.text``).
+    HTML and bidi controls are *not* touched: text is stored verbatim, every page escapes it
+    and shows it through ``display_text``.
     """
     if not isinstance(text, str):
         raise MessageRejected("invalid", "The message text must be a string.")
-    cleaned = "".join(
-        ch for ch in text if ch in _KEEP_CONTROL or unicodedata.category(ch) not in ("Cc", "Cs")
-    )
-    if not cleaned.strip():
+    cleaned = strip_controls(text)
+    if is_blank(cleaned):
         raise MessageRejected("empty", "The message is empty.")
     limit = settings.MESSAGE_MAX_CHARS
     if len(cleaned) > limit:
@@ -148,13 +146,13 @@ def conversation_create(
     changes nothing (whatever the other arguments say).
     """
     if channel not in Channel.values:
-        raise MessageRejected("invalid_channel", f"Unknown channel {channel!r}; use one of {', '.join(Channel.values)}.")
+        raise MessageRejected("invalid_channel", f"Unknown channel {echo(channel)}; use one of {', '.join(Channel.values)}.")
     external_id = external_id_clean(external_id)
     if external_id:
         existing = _by_external_id(external_id)
         if existing is not None:
             return existing
-    name = (customer_name or "").strip()[:150] or "Customer"
+    name = clean_single_line(customer_name or "")[:150] or "Customer"
     customer = None
     if customer_external_id:
         customer = Customer.objects.filter(external_id=customer_external_id).first()
@@ -234,10 +232,17 @@ MAX_CLIENT_ID = 100
 
 
 def client_id_clean(value, *, field: str = "client_id") -> str:
-    """A sender's own id for its message ("" when it gave none): a string or a number."""
+    """A sender's own id for its message ("" when it gave none): a string or a number, of
+    printable characters only (no NUL: PostgreSQL refuses it)."""
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > MAX_CLIENT_ID:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (str, int))
+        or (isinstance(value, int) and abs(value) >= 10**MAX_CLIENT_ID)
+        or (isinstance(value, str) and not value.isprintable())
+        or len(str(value)) > MAX_CLIENT_ID
+    ):
         raise MessageRejected("invalid", f"'{field}' must be a string or number of at most {MAX_CLIENT_ID} characters.")
     return str(value)
 
@@ -328,7 +333,7 @@ def representative_reply(
     business (the staff socket and the API allow only the conversation's representative).
     """
     if sender not in (Sender.REPRESENTATIVE, Sender.BOT, Sender.SYSTEM):
-        raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {sender!r}.")
+        raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {echo(sender)}.")
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
     cleaned = clean_text(text)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.models import Presence, StaffConnection, StaffMember
+from sentiment_admin.inputs import echo
 
 
 STALE_CONNECTION_SECONDS = 300
@@ -40,7 +41,7 @@ def _live_connections(staff_id: int):
 def presence_set(*, staff: StaffMember | int, presence: str) -> StaffMember:
     """Change a staff member's presence; takes effect for the very next notification."""
     if presence not in Presence.values:
-        raise InvalidPresence(f"Unknown presence {presence!r}; use one of {', '.join(Presence.values)}.")
+        raise InvalidPresence(f"Unknown presence {echo(presence)}; use one of {', '.join(Presence.values)}.")
     staff_id = staff if isinstance(staff, int) else staff.pk
     member = StaffMember.objects.select_for_update().select_related("user").get(pk=staff_id)
     if member.presence == presence:

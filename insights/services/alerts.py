@@ -36,6 +36,7 @@ from insights.models import (
 )
 from insights.selectors import EffectiveThresholds
 from sentiment_admin import realtime
+from sentiment_admin.inputs import InvalidInput, parse_int
 
 MAX_SNOOZE_MINUTES = 24 * 60
 
@@ -236,11 +237,9 @@ def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> Not
 def conversation_snooze(*, staff: StaffMember, conversation: Conversation, minutes: int) -> ConversationSnooze | None:
     """Silence notifications about one conversation for ``minutes`` (0 lifts the snooze)."""
     try:
-        minutes = int(minutes)
-    except (TypeError, ValueError):
-        raise ValidationError("minutes must be a whole number.") from None
-    if minutes < 0 or minutes > MAX_SNOOZE_MINUTES:
-        raise ValidationError(f"minutes must be between 0 and {MAX_SNOOZE_MINUTES}.")
+        minutes = parse_int(minutes, "minutes", minimum=0, maximum=MAX_SNOOZE_MINUTES)
+    except InvalidInput:
+        raise ValidationError(f"minutes must be a whole number between 0 and {MAX_SNOOZE_MINUTES}.") from None
     if minutes == 0:
         ConversationSnooze.objects.filter(staff=staff, conversation=conversation).delete()
         return None

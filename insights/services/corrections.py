@@ -21,6 +21,7 @@ from conversations.selectors import conversations_visible_to
 from insights.levels import SentimentLevel
 from insights.models import SentimentCorrection
 from insights.privacy import mask_personal_data
+from sentiment_admin.inputs import echo, parse_int
 
 UNKNOWN_LANGUAGE = "unknown"
 
@@ -34,10 +35,10 @@ def sentiment_correction_create(
     if message.sender != Sender.CUSTOMER:
         raise ValidationError("Only customer messages carry a sentiment to correct.")
     try:
-        corrected_level = int(corrected_level)
+        corrected_level = parse_int(corrected_level, "level")
         SentimentLevel(corrected_level)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{corrected_level!r} is not a sentiment level.") from None
+    except ValueError:
+        raise ValidationError(f"{echo(corrected_level)} is not a sentiment level.") from None
     if staff.role not in (Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN):
         raise PermissionDenied("Not a staff role.")
     if not conversations_visible_to(staff).filter(pk=message.conversation_id).exists():

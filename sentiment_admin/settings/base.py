@@ -37,6 +37,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "sentiment_admin.middleware.InvalidInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

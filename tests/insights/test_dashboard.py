@@ -21,6 +21,7 @@ from insights.dashboard import (
     ended_negative,
     start_vs_end,
 )
+from sentiment_admin.inputs import InvalidInput
 from tests.conversations.factories import (
     AdminFactory,
     ConversationFactory,
@@ -58,11 +59,17 @@ def test_default_filters_cover_the_last_fourteen_days():
     assert (f.date_from, f.date_to, f.queue_ids) == (dt.date(2026, 3, 1), dt.date(2026, 3, 14), ())
 
 
-def test_filters_parse_dates_and_queues_and_survive_bad_input():
-    f = DashboardFilters.from_params(QueryDict("from=2026-02-10&to=2026-02-01&queue=3&queue=x&queue=1"), today=dt.date(2026, 3, 1))
+def test_filters_parse_dates_and_queues_and_default_what_is_absent():
+    f = DashboardFilters.from_params(QueryDict("from=2026-02-10&to=2026-02-01&queue=3&queue=&queue=1"), today=dt.date(2026, 3, 1))
     assert (f.date_from, f.date_to, f.queue_ids) == (dt.date(2026, 2, 1), dt.date(2026, 2, 10), (1, 3))
-    f = DashboardFilters.from_params(QueryDict("from=garbage"), today=dt.date(2026, 3, 14))
+    f = DashboardFilters.from_params(QueryDict("from="), today=dt.date(2026, 3, 14))
     assert f.date_from == dt.date(2026, 3, 1)
+
+
+@pytest.mark.parametrize("query", ["from=garbage", "to=9999-12-31", "from=0001-01-01", "queue=x", "queue=%C2%B2", "queue=1.9"])
+def test_filters_refuse_bad_values_instead_of_guessing(query):
+    with pytest.raises(InvalidInput):
+        DashboardFilters.from_params(QueryDict(query), today=dt.date(2026, 3, 14))
 
 
 def test_supervisors_see_their_queues_admins_all_representatives_nothing(org):
