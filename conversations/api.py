@@ -48,7 +48,7 @@ from insights.levels import level_label, level_slug
 from insights.models import NotificationRecipient, SentimentAlert
 from insights.selectors import alert_states
 from insights.services.alerts import conversation_snooze, notification_acknowledge
-from sentiment_admin.inputs import InvalidInput, clean_line, parse_id, parse_int, parse_json_object
+from sentiment_admin.inputs import InvalidInput, clean_line, echo, parse_id, parse_int, parse_json_object
 
 MAX_BODY_BYTES = 256 * 1024
 MESSAGES_PAGE = 500
@@ -682,5 +682,5 @@ def close(request, conversation_id: int):
 @csrf_exempt
 def not_found(request, *args, **kwargs):
     """Any other path under /api/: the JSON 404, not Django's HTML page."""
-    return _error(404, "not_found", f"No API endpoint at {request.path}.")
+    return _error(404, "not_found", f"No API endpoint at {echo(request.path, 80)}.")
 

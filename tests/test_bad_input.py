@@ -621,7 +621,7 @@ def test_rest_refuses_deeply_nested_json(api, depth):
     assert _customer_messages(api["conversation"].pk) == []
 
 
-@pytest.mark.parametrize("value", [1.9, 1.0, "²", True, 10**30, "1" * 4000, [1], {"id": 1}])
+@pytest.mark.parametrize("value", [1.9, 1.0, "²", True, 10**30, "1" * 4000, [1]])
 def test_rest_ids_in_bodies_are_parsed_strictly(api, value):
     url = reverse("api:replies", args=[api["conversation"].pk])
     response = api["client"].post(url, data=json.dumps({"text": "hi", "representative": value}), content_type="application/json")
@@ -670,6 +670,7 @@ def test_an_unknown_api_url_answers_json_not_an_html_page(api):
         response = api["client"].get(url)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
+        assert len(response.content) < 300
 
 
 def test_errors_never_echo_unbounded_input(api, db):
