@@ -42,7 +42,6 @@ from conversations.services.presence import (
 )
 from insights.models import NotificationRecipient
 from insights.services.alerts import conversation_snooze, notification_acknowledge
-from insights.services.scoring import scoring_runtime_start
 from sentiment_admin import realtime
 from sentiment_admin.inputs import InvalidInput, parse_int, parse_json
 
@@ -222,7 +221,6 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
         # Before accepting: once the client sees the socket open, the sign-in is recorded.
         await database_sync_to_async(presence_socket_opened)(staff=self.staff.pk, channel_name=self.channel_name)
         await self.accept()
-        await scoring_runtime_start()
 
     def _queue_ids(self) -> list[int]:
         if self.staff.role == Role.ADMIN:
@@ -380,7 +378,6 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
             return
         await self.join(realtime.conversation_group(self.conversation_id))
         await self.accept()
-        await scoring_runtime_start()
 
     async def disconnect(self, code):
         await self.leave_all()
@@ -424,7 +421,6 @@ class CustomerChatConsumer(BaseConsumer):
             return
         await self.join(realtime.customer_group(self.conversation_id))
         await self.accept()
-        await scoring_runtime_start()
 
     async def disconnect(self, code):
         await self.leave_all()

@@ -3,7 +3,7 @@ event stream (``ws/integrations/events/``).
 
 Ingest (in worker mode) sends ``{"type": "score.messages", "message_ids": [...]}`` to the
 ``sentiment-scoring`` channel; this consumer hands the ids to the process's micro-batcher
-(``insights.services.scoring.ScoringBatcher``), which scores in a thread and stores the
+(``insights.pipeline.batcher.ScoringBatcher``), which scores in a thread and stores the
 results. Run as many workers as you like: the channel layer spreads messages among them.
 """
 
@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from conversations.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, BaseConsumer
 from conversations.models import IntegrationScope
 from conversations.services.ingest import integration_token_authenticate
-from insights.services.scoring import scoring_runtime_start, scoring_worker_batcher
+from insights.pipeline.runtime import scoring_worker_batcher
 from sentiment_admin import realtime
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ class IntegrationEventsConsumer(BaseConsumer):
             return
         await self.join(realtime.INTEGRATIONS_GROUP)
         await self.accept()
-        await scoring_runtime_start()
 
     async def disconnect(self, code):
         await self.leave_all()

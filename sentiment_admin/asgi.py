@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
 
+from insights.pipeline.runtime import StartScoringRuntime  # noqa: E402
 from sentiment_admin.routing import KEY_AUTHENTICATED_WS_PATHS, channel_routes, websocket_urlpatterns  # noqa: E402
 
 
@@ -34,7 +35,8 @@ def _origin_checked(app) -> CenterOriginValidator:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": _origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # The scoring runtime starts on this loop when a socket opens (insights.pipeline.runtime).
+        "websocket": StartScoringRuntime(_origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

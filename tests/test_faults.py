@@ -336,7 +336,7 @@ def good_scorer() -> _GoodScorer:
 @pytest.mark.django_db(transaction=True)
 async def test_in_process_scoring_with_a_broken_model_logs_a_clear_error_and_keeps_messages(settings):
     """The embedded default (and any mode): nothing is dropped while the model is broken."""
-    from insights.services.scoring import scoring_runtime_start, scoring_runtime_stop
+    from insights.pipeline.runtime import scoring_runtime_start, scoring_runtime_stop
 
     settings.SENTIMENT_SCORING_MODE = "inprocess"
     settings.SENTIMENT_SCORER = "tests.test_faults.broken_scorer"
@@ -345,7 +345,7 @@ async def test_in_process_scoring_with_a_broken_model_logs_a_clear_error_and_kee
     records: list[str] = []
     handler = logging.Handler(logging.ERROR)
     handler.emit = lambda record: records.append(record.getMessage())
-    scoring_logger = logging.getLogger("insights.services.scoring")
+    scoring_logger = logging.getLogger("insights.pipeline")
     scoring_logger.addHandler(handler)
     chat = await chat_socket(convs[0])
     try:

@@ -309,7 +309,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     def after_commit() -> None:
         events.broadcast_message_created(payload=payload, customer_payload=None, representative_id=rep_id)
         if status == ScoringStatus.PENDING:
-            from insights.services.scoring import scoring_enqueue
+            from insights.pipeline.runtime import scoring_enqueue
 
             scoring_enqueue([message.pk])
 

@@ -175,7 +175,7 @@ async def _require_scorer() -> None:
     if _scorer_ready:
         return
     from insights.scoring import ModelUnavailable
-    from insights.services.scoring import pipeline_scorer
+    from insights.pipeline.batcher import pipeline_scorer
 
     def warm_up() -> None:
         scorer = pipeline_scorer()
@@ -192,7 +192,7 @@ async def _require_scorer() -> None:
 @pytest.fixture
 async def scoring_runtime():
     """Run the scoring pipeline on the test's loop the way production settings say."""
-    from insights.services.scoring import scoring_mode, scoring_runtime_stop
+    from insights.pipeline.runtime import scoring_mode, scoring_runtime_stop
 
     await _require_scorer()
     worker_task = None

@@ -28,7 +28,8 @@ from insights.models import (
 )
 from insights.selectors import sentiment_settings_get
 from insights.services.alerts import conversation_snooze, eligible_supervisors, notification_acknowledge
-from insights.services.scoring import scoring_claim, scoring_results_store
+from insights.pipeline.claim import scoring_claim
+from insights.pipeline.store import scoring_results_store
 from tests.conversations.factories import (
     ConversationFactory,
     QueueFactory,

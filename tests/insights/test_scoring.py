@@ -14,12 +14,9 @@ from conversations.models import Message, ScoringStatus, Sender
 from conversations.services.ingest import message_ingest, representative_reply
 from insights.models import SentimentAlert
 from insights.selectors import sentiment_settings_get
-from insights.services.scoring import (
-    pending_message_ids,
-    scoring_claim,
-    scoring_results_store,
-    scoring_runtime_current,
-)
+from insights.pipeline.claim import pending_message_ids, scoring_claim
+from insights.pipeline.runtime import scoring_runtime_current
+from insights.pipeline.store import scoring_results_store
 from tests.conversations.factories import ConversationFactory, MessageFactory, RepresentativeFactory
 from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fixture)
     ANGRY_EN,
@@ -195,7 +192,7 @@ async def test_worker_mode_scores_through_the_scoring_channel(settings):
     from channels.routing import ChannelNameRouter
     from channels.worker import Worker
 
-    from insights.services.scoring import scoring_runtime_stop
+    from insights.pipeline.runtime import scoring_runtime_stop
     from sentiment_admin import realtime
     from sentiment_admin.routing import channel_routes
     from tests.conversations.wsutil import _require_scorer, chat_socket
@@ -221,10 +218,10 @@ async def test_worker_mode_scores_through_the_scoring_channel(settings):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("scoring_runtime")
 async def test_messages_stored_by_another_process_are_swept_up(monkeypatch):
-    from insights.services import scoring
+    from insights.pipeline import batcher
 
-    monkeypatch.setattr(scoring, "SWEEP_INTERVAL_SECONDS", 0.2)
-    monkeypatch.setattr(scoring, "SWEEP_MIN_AGE_SECONDS", 0)
+    monkeypatch.setattr(batcher, "SWEEP_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(batcher, "SWEEP_MIN_AGE_SECONDS", 0)
     rep = await database_sync_to_async(RepresentativeFactory)()
     conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
     rep_ws = await staff_socket(rep)  # the runtime is running
@@ -278,7 +275,8 @@ async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_c
     has already caught up, so only the outbox can bring the score to it."""
     from channels.layers import get_channel_layer
 
-    from insights.services.scoring import scored_announcements_resend, scoring_runtime_stop
+    from insights.pipeline.outbox import scored_announcements_resend
+    from insights.pipeline.runtime import scoring_runtime_stop
 
     rep = await database_sync_to_async(RepresentativeFactory)()
     conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
@@ -310,10 +308,10 @@ async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_c
 async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
     from channels.layers import get_channel_layer
 
-    from insights.services import scoring
+    from insights.pipeline import batcher, outbox
 
-    monkeypatch.setattr(scoring, "ANNOUNCE_RETRY_INTERVAL_SECONDS", 0.2)
-    monkeypatch.setattr(scoring, "ANNOUNCE_RETRY_AGE_SECONDS", 0)
+    monkeypatch.setattr(batcher, "ANNOUNCE_RETRY_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(outbox, "ANNOUNCE_RETRY_AGE_SECONDS", 0)
     rep = await database_sync_to_async(RepresentativeFactory)()
     conversation = await database_sync_to_async(ConversationFactory)(representative=rep, last_seq=1)
     rep_ws = await staff_socket(rep)  # the runtime (and its sweeper) is running

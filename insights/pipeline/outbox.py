@@ -1,0 +1,59 @@
+"""Outbox: a stored score stays announce-pending (``Message.announce_pending``, set in the
+storing transaction) until its ``conversation.scored`` reached the channel layer. Screens drop
+a score they already have: the same (conversation, seq)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from conversations import events as conversation_events
+from conversations import frames as conversation_frames
+from conversations.models import Message
+
+logger = logging.getLogger(__name__)
+
+# The sweepers send again what is still announce-pending after this long.
+ANNOUNCE_RETRY_AGE_SECONDS = 3.0
+
+
+def announce_scored(payload: dict, representative_id: int | None, message_id: int, delivered: list[int]) -> None:
+    """Send one ``conversation.scored`` (an ``on_commit`` callback); note it when it went out."""
+    if conversation_events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
+        delivered.append(message_id)
+
+
+def outbox_clear(message_ids: list[int]) -> None:
+    if not message_ids:
+        return
+    try:
+        Message.objects.filter(pk__in=message_ids).update(announce_pending=False)
+    except Exception:  # the sweeper announces them again; screens drop a repeated (conversation, seq)
+        logger.exception("could not clear %d announced score(s) from the outbox", len(message_ids))
+
+
+def scored_announcements_resend(*, older_than_seconds: float | None = None, limit: int = 500) -> int:
+    """Announce again the scores whose ``conversation.scored`` never reached the channel layer
+    (a send failed while Redis restarted, or the process died between commit and send).
+    Oldest first; stops at the first failure, the layer being still down. Returns how many
+    went out. Screens drop a score they already have: the same (conversation, seq)."""
+    age = ANNOUNCE_RETRY_AGE_SECONDS if older_than_seconds is None else older_than_seconds
+    messages = list(
+        Message.objects.filter(announce_pending=True, scored_at__lt=timezone.now() - timedelta(seconds=age))
+        .select_related("conversation")
+        .order_by("scored_at", "id")[:limit]
+    )
+    delivered: list[int] = []
+    for message in messages:
+        payload = conversation_frames.scored_payload_as_of(message)
+        if not conversation_events.broadcast_conversation_scored(
+            payload=payload, representative_id=message.conversation.representative_id
+        ):
+            break
+        delivered.append(message.pk)
+    outbox_clear(delivered)
+    if delivered:
+        logger.info("announced %d score(s) again that had not reached the channel layer", len(delivered))
+    return len(delivered)
