@@ -138,7 +138,8 @@ def test_threshold_crossing_dispatches_a_webhook_in_the_background(receiver):
 @pytest.mark.django_db(transaction=True)
 def test_every_scored_message_is_sent_when_the_setting_asks_for_it(receiver):
     from conversations.services.ingest import message_ingest
-    from insights.services.scoring import scoring_claim, scoring_results_store
+    from insights.pipeline.claim import scoring_claim
+    from insights.pipeline.store import scoring_results_store
     from tests.insights.standin_scorer import result_for
 
     r = receiver()
