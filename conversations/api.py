@@ -9,8 +9,8 @@ Two ways in, and every answer is JSON (never Django's HTML error pages):
 - **Staff** use their signed-in session. CSRF is checked here (not by the middleware) so that
   a refusal is the documented ``403 csrf_failed`` JSON; not signed in is ``401``.
 
-Close, assign and transfer take either: a request that carries an ``Authorization`` header is
-an integration's (``manage``), otherwise it is a staff member's.
+Close, assign and transfer take either: a request with ``Authorization: Bearer …`` is an
+integration's (``manage``), any other a staff member's.
 Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching HTTP status.
 """
 
@@ -213,14 +213,14 @@ def staff_required(view):
 
 
 def staff_or_integration(scope: str):
-    """A request with an Authorization header is an integration's (needs ``scope``); any
-    other is a staff member's session."""
+    """A request with ``Authorization: Bearer …`` is an integration's (needs ``scope``); any
+    other is a staff member's session (a proxy's Basic credentials do not make it a key)."""
 
     def decorator(view):
         @csrf_exempt
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            if "Authorization" in request.headers:
+            if request.headers.get("Authorization", "").lower().startswith("bearer"):
                 return integration_required(scope)(view)(request, *args, **kwargs)
             return staff_required(view)(request, *args, **kwargs)
 

@@ -111,7 +111,9 @@ CATCH_UP_LIMIT = 1000
 def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False) -> tuple[list[dict], int]:
     """The frames a client missed after ``after_seq``: each message as ``message.created``
     and, for staff, each scored customer message's ``conversation.scored`` (with the
-    conversation's sentiment as it was after that message). Returns (frames, last_seq)."""
+    conversation's sentiment as it was after that message). Returns (frames, last_seq): the
+    last message sent, or for nothing new the smaller of ``after_seq`` and the conversation's
+    last seq."""
     from conversations.models import Message, ScoringStatus, Sender
     from conversations.selectors import recent_scored
     from insights import rules
@@ -125,7 +127,8 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
     if not for_customer:
         scores = [s for s, _ in recent_scored(conversation.pk, after_seq)]
     frames: list[dict] = []
-    last_seq = after_seq
+    # Never past the conversation: a cursor from elsewhere is corrected, not echoed.
+    last_seq = min(after_seq, conversation.last_seq)
     for message in messages:
         message.conversation = conversation
         last_seq = max(last_seq, message.seq)

@@ -256,3 +256,13 @@ def test_staff_endpoints_without_csrf_answer_json_401_or_403_never_html():
     assert wrong_method["Allow"] == "POST"
     nowhere = key_client("ingest")("post", "/api/nowhere/", {})
     assert nowhere.status_code == 404 and error_code(nowhere) == "not_found"
+
+
+@pytest.mark.django_db
+def test_a_proxys_basic_credentials_do_not_turn_a_staff_request_into_a_key_request():
+    conversation = ConversationFactory()
+    sup = SupervisorFactory(queues=[conversation.queue])
+    client = Client()
+    client.force_login(sup.user)
+    closed = client.post(f"/api/conversations/{conversation.pk}/close/", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"

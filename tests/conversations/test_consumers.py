@@ -322,6 +322,11 @@ async def test_customer_catch_up_has_replies_and_no_sentiment():
         assert [(f["type"], f["seq"]) for f in frames] == [("message.created", 1), ("message.created", 2)]
         for frame in frames:
             assert not SENTIMENT_KEYS & set(frame) and "scoring_status" not in frame
+        customer.pending.clear()
+        await send(customer, type="catch_up", after_seq=1000)  # a cursor past the conversation
+        assert (await next_frame(customer, "catch_up.done"))["last_seq"] == 2
+        await send(rep_ws, type="catch_up", conversation=conv.pk, after_seq=1000)
+        assert (await next_frame(rep_ws, "catch_up.done", conversation=conv.pk))["last_seq"] == 2
     finally:
         await close_all(rep_ws, customer)
 

@@ -374,3 +374,9 @@ async def test_refused_websockets_close_with_the_documented_codes():
     for path, with_cookie, code in cases:
         comm = await connect(path, cookie=with_cookie, expect=False, close_code=code)
         await comm.disconnect()
+    # The integrations' event stream: "no key or a wrong one → 4401, a key without read_sentiment → 4403".
+    assert "no key or a wrong one → **4401**, a key without\n`read_sentiment` → **4403**" in DOC
+    _token, ingest_key = await database_sync_to_async(integration_token_create)(name="c", scopes=["ingest", "manage"])
+    for key, code in ((None, 4401), ("sc_not-a-key", 4401), (ingest_key, 4403)):
+        comm = await connect("/ws/integrations/events/", key=key, origin=False, expect=False, close_code=code)
+        await comm.disconnect()
