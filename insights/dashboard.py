@@ -9,9 +9,7 @@ figures use the scored customer messages of those conversations.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -31,6 +29,7 @@ from conversations.models import (
 )
 from insights.levels import SentimentLevel, level_label, level_slug
 from insights.models import AlertAudience, SentimentAlert
+from sentiment_admin.exports import csv_document
 from sentiment_admin.inputs import parse_date, parse_id
 
 LEVELS = [level.value for level in SentimentLevel]
@@ -305,23 +304,13 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _safe_cell(value):
-    """Names typed by people could start a spreadsheet formula; quote those (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
     """One row per conversation in scope. Customer names and message texts are not exported."""
     conversations = dashboard_conversations(viewer, filters).annotate(
         scored=Count("messages", filter=Q(messages__scoring_status=ScoringStatus.SCORED))
     ).order_by("created_at", "pk")
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(EXPORT_COLUMNS)
-    for c in conversations:
-        writer.writerow([_safe_cell(v) for v in [
+    return csv_document(EXPORT_COLUMNS, (
+        [
             c.pk,
             c.created_at.isoformat(),
             c.closed_at.isoformat() if c.closed_at else "",
@@ -336,5 +325,6 @@ def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
             "" if c.sentiment_score is None else round(c.sentiment_score, 4),
             c.sentiment_trend,
             c.scored,
-        ]])
-    return buf.getvalue()
+        ]
+        for c in conversations
+    ))

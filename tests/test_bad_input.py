@@ -380,12 +380,58 @@ def test_html_in_customer_text_is_stored_verbatim_and_escaped_on_every_page(host
     assert {"conversations:monitor", "conversations:workspace", "conversations:chat"} <= names, rendered
 
 
-def test_csv_export_is_not_a_formula_injection_vector(hostile):
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+2", "-3*4", "@SUM(A1:A9)", "\tcmd", "\rcmd"]
+
+
+def _csv_rows(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+def test_the_corrections_export_neutralises_formula_cells(hostile):
+    conversation, rep = hostile["conversation"], hostile["rep"]
+    from insights.services.corrections import sentiment_correction_create
+
+    for seq, text in enumerate(FORMULAS[:4], start=2):
+        message = Message.objects.create(conversation=conversation, seq=seq, sender=Sender.CUSTOMER, text=text,
+                                         scoring_status=ScoringStatus.SCORED, sentiment_level=0)
+        sentiment_correction_create(message=message, staff=rep, corrected_level=-2)
     client = Client()
     client.force_login(hostile["admin"].user)
-    response = client.get(reverse("conversations:corrections") + "?format=csv")
-    assert response.status_code == 200
-    assert not any(line.startswith(("=", "+", "@")) for line in response.content.decode().splitlines()[1:])
+    rows = _csv_rows(client.get(reverse("conversations:corrections") + "?format=csv"))
+    assert rows == [["text", "label"], *[["'" + text, "0"] for text in FORMULAS[:4]]]
+
+
+def test_the_dashboard_export_neutralises_formula_cells(hostile):
+    conversation = hostile["conversation"]
+    from conversations.models import Queue
+
+    for i, name in enumerate(FORMULAS):
+        queue = Queue.objects.create(name=f"{name}{i}")
+        ConversationFactory(queue=queue, language=name[:16])
+    client = Client()
+    client.force_login(hostile["admin"].user)
+    rows = _csv_rows(client.get(reverse("conversations:dashboard_export")))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(FORMULAS) + 1
+    queues = {row[header.index("queue")] for row in body}
+    assert queues == {"Hostile", *("'" + f"{name}{i}" for i, name in enumerate(FORMULAS))}
+    languages = {row[header.index("language")] for row in body} - {""}
+    assert languages == {"'" + name[:16] for name in FORMULAS}
+    def is_number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    for row in body:  # negative scores are numbers, which spreadsheets do not run
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) and not is_number(cell) for cell in row), row
+    assert conversation.pk in {int(row[0]) for row in body}
 
 
 # --------------------------------------------------------------------------- websockets
@@ -794,3 +840,20 @@ async def test_websocket_frames_are_parsed_by_the_same_rules():
         await _socket_still_works(rep)
     finally:
         await close_all(rep)
+
+
+def test_a_correction_of_an_opted_out_conversation_is_refused_over_http(hostile):
+    conversation = hostile["conversation"]
+    Conversation.objects.filter(pk=conversation.pk).update(scoring_opt_out=True)
+    client = Client()
+    client.force_login(hostile["rep"].user)
+    response = client.post(
+        reverse("conversations:correct", args=[conversation.pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "ok": False, "error": "This customer opted out of sentiment analysis: their messages are not corrected.",
+    }
+    from insights.models import SentimentCorrection
+
+    assert not SentimentCorrection.objects.exists()

@@ -11,6 +11,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from sentiment_admin.exports import csv_text_unquote
+
 LABEL_NAMES = ("negative", "neutral", "positive")
 CUSTOMER_SERVICE_EXAMPLES = Path(__file__).resolve().parent / "data" / "customer_service.tsv"
 _LABEL_ALIASES = {
@@ -60,7 +62,8 @@ def load_csv(path: Path) -> list[Example]:
     rows = list(csv.reader(Path(path).open(encoding="utf-8", newline="")))
     if rows and rows[0][:2] and rows[0][0].strip().lower() == "text":
         rows = rows[1:]
-    return [Example(r[0], parse_label(r[1]), "csv") for r in rows if len(r) >= 2 and r[0].strip()]
+    # Our own exports neutralise formula-like cells (sentiment_admin.exports): read the text back.
+    return [Example(csv_text_unquote(r[0]), parse_label(r[1]), "csv") for r in rows if len(r) >= 2 and r[0].strip()]
 
 
 def load_customer_service_examples() -> list[Example]:

@@ -7,8 +7,6 @@ set that ``manage.py sentiment_train`` reads (the UMSAB layout or a CSV of text,
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,11 +14,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from conversations.display import level_to_training_label
-from conversations.models import Message, Role, Sender, StaffMember
+from conversations.models import Message, Role, ScoringStatus, Sender, StaffMember
 from conversations.selectors import conversations_visible_to
 from insights.levels import SentimentLevel
 from insights.models import SentimentCorrection
 from insights.privacy import mask_personal_data
+from sentiment_admin.exports import csv_document
 from sentiment_admin.inputs import echo, parse_int
 
 UNKNOWN_LANGUAGE = "unknown"
@@ -31,9 +30,12 @@ def sentiment_correction_create(
     *, message: Message, staff: StaffMember, corrected_level: int, note: str = ""
 ) -> SentimentCorrection:
     """Record that ``message`` should have been ``corrected_level``. Only customer messages,
-    only by staff who can see the conversation."""
+    only by staff who can see the conversation, never in a conversation whose customer opted
+    out of sentiment analysis (their text must not become training data)."""
     if message.sender != Sender.CUSTOMER:
         raise ValidationError("Only customer messages carry a sentiment to correct.")
+    if message.conversation.scoring_opt_out or message.scoring_status == ScoringStatus.SKIPPED:
+        raise ValidationError("This customer opted out of sentiment analysis: their messages are not corrected.")
     try:
         corrected_level = parse_int(corrected_level, "level")
         SentimentLevel(corrected_level)
@@ -53,7 +55,9 @@ def sentiment_correction_create(
 
 
 def corrections_list() -> QuerySet[SentimentCorrection]:
-    return SentimentCorrection.objects.select_related(
+    """Every correction of a conversation that did not opt out (a customer who opts out later
+    takes their corrected messages out of the list and of every export)."""
+    return SentimentCorrection.objects.filter(message__conversation__scoring_opt_out=False).select_related(
         "message__conversation__queue", "staff__user"
     ).order_by("-created_at", "-pk")
 
@@ -87,12 +91,9 @@ def corrections_training_rows() -> list[tuple[str, str, int]]:
 
 
 def corrections_csv() -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["text", "label"])
-    for _language, text, label in corrections_training_rows():
-        writer.writerow([text, label])
-    return buf.getvalue()
+    """text,label rows; formula-like texts are neutralised (``sentiment_admin.exports``)."""
+    rows = ((text, label) for _language, text, label in corrections_training_rows())
+    return csv_document(["text", "label"], rows, lineterminator="\n")
 
 
 def corrections_export(*, out: Path, layout: str = "umsab", split: str = "train") -> int:

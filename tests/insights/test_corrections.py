@@ -6,7 +6,8 @@ from django.core.management import call_command
 
 from conversations.models import Sender
 from insights.scoring.training import load_csv, load_split
-from insights.services.corrections import corrections_export, sentiment_correction_create
+from insights.models import SentimentCorrection
+from insights.services.corrections import corrections_csv, corrections_export, corrections_list, sentiment_correction_create
 from tests.conversations.factories import ConversationFactory, MessageFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
 
 pytestmark = pytest.mark.django_db
@@ -79,3 +80,24 @@ def test_export_masks_personal_data_like_the_text_the_model_is_served(conv, tmp_
     out = tmp_path / "corrections.csv"
     call_command("sentiment_corrections_export", "--out", str(out), "--format", "csv")
     assert [(e.text, e.label) for e in load_csv(out)] == [("My card [card] was charged twice, mail [email]", 0)]
+
+
+def test_an_opted_out_conversations_messages_cannot_be_corrected(conv):
+    conv.scoring_opt_out = True
+    conv.save(update_fields=["scoring_opt_out"])
+    msg = MessageFactory(conversation=conv, seq=1, text="private words", scoring_status="skipped", sentiment_level=None)
+    with pytest.raises(ValidationError, match="opted out"):
+        sentiment_correction_create(message=msg, staff=conv.representative, corrected_level=-2)
+    assert not SentimentCorrection.objects.exists()
+
+
+def test_a_customer_who_opts_out_later_leaves_every_training_export(conv, tmp_path):
+    _corrected(conv)
+    other = ConversationFactory(queue=conv.queue, representative=conv.representative)
+    kept = MessageFactory(conversation=other, seq=1, text="still here", language="en", sentiment_level=0)
+    sentiment_correction_create(message=kept, staff=other.representative, corrected_level=1)
+    type(conv).objects.filter(pk=conv.pk).update(scoring_opt_out=True)
+    assert corrections_export(out=tmp_path) == 1
+    assert {lang: [e.text for e in ex] for lang, ex in load_split(tmp_path, "train").items()} == {"en": ["still here"]}
+    assert corrections_csv() == "text,label\nstill here,2\n"
+    assert [c.message.text for c in corrections_list()] == ["still here"]
