@@ -290,6 +290,109 @@ def test_webhook_signatures_reject_forgeries_tampering_and_replays():
         assert not webhook_verify(secret=secret, header=garbage, body=body, now=now)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        None, 42, b"t=1,v1=00", "t=1,v1=" + "é" * 64, "t=" + "9" * 400 + ",v1=" + "0" * 64,
+        "t=-5,v1=" + "0" * 64, "t=١٢٣,v1=" + "0" * 64, "t=1,v1=" + "0" * 63, "t=1,v1=" + "Z" * 64,
+        "x" * 100_000, "t=1,v1=\x00" + "0" * 63, "t=1e9,v1=" + "0" * 64, "t=NaN,v1=" + "0" * 64,
+    ],
+    ids=["none", "int", "bytes", "non-ascii-mac", "400-digit-timestamp", "negative", "arabic-digits", "short-mac",
+         "not-hex", "huge", "nul", "float-timestamp", "nan"],
+)
+def test_webhook_verify_is_false_for_any_malformed_header_and_never_raises(header):
+    from insights.services.webhooks import webhook_verify
+
+    assert webhook_verify(secret="s3cret", header=header, body=b"{}") is False
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook", "http://localhost:8000/hook", "http://10.0.0.5/hook", "http://192.168.1.1/",
+        "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/hook",
+        "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://2130706433/",
+        "http://100.64.0.1/", "ftp://hooks.example.com/",
+    ],
+)
+def test_webhooks_refuse_private_loopback_link_local_and_metadata_addresses(db, settings, url):
+    from django.core.exceptions import ValidationError
+
+    from insights.services.settings import sentiment_settings_update
+
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    with pytest.raises(ValidationError) as refused:
+        sentiment_settings_update(actor=AdminFactory().user, webhook_url=url, webhook_secret="s3cret")
+    assert "webhook_url" in refused.value.message_dict
+    assert sentiment_settings_get().webhook_url == ""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    if url not in ("ftp://hooks.example.com/", "http://2130706433/"):  # those two are not URLs Django accepts
+        sentiment_settings_update(actor=AdminFactory().user, webhook_url=url, webhook_secret="s3cret")
+        assert sentiment_settings_get().webhook_url == url
+
+
+def test_a_webhook_saved_before_its_address_turned_private_is_not_delivered(db, settings):
+    import httpx
+
+    from insights.models import AlertAudience, AlertKind, SentimentAlert, WebhookDelivery
+    from insights.services.webhooks import webhook_deliver
+
+    SentimentSettings.objects.update_or_create(
+        pk=SentimentSettings.SINGLETON_PK,
+        defaults={"webhook_url": "http://169.254.169.254/latest/meta-data/", "webhook_secret": "s3cret"},
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    alert = SentimentAlert.objects.create(
+        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2,
+    )
+    seen = []
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200)))
+    assert webhook_deliver(alert_id=alert.pk, delays=(0.01,), client=client) is False
+    assert seen == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempt, delivery.succeeded, delivery.status_code) == (1, False, None)
+    assert "link-local or metadata" in delivery.error
+
+
+def test_a_webhook_without_a_secret_cannot_be_turned_on(db):
+    from django.core.exceptions import ValidationError
+
+    from insights.services.settings import sentiment_settings_update
+
+    admin = AdminFactory()
+    with pytest.raises(ValidationError) as refused:
+        sentiment_settings_update(actor=admin.user, webhook_url="https://hooks.example.com/x")
+    assert refused.value.messages == ["A webhook needs a signing secret: set one before turning the webhook on."]
+    assert sentiment_settings_get().webhook_url == ""
+    sentiment_settings_update(actor=admin.user, webhook_url="https://hooks.example.com/x", webhook_secret="s")
+    with pytest.raises(ValidationError):
+        sentiment_settings_update(actor=admin.user, webhook_secret="")
+    assert sentiment_settings_get().webhook_secret == "s"
+
+
+def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db):
+    import httpx
+
+    from insights.models import AlertAudience, AlertKind, SentimentAlert
+    from insights.services.webhooks import DELIVERY_HEADER, webhook_deliver
+
+    SentimentSettings.objects.update_or_create(
+        pk=SentimentSettings.SINGLETON_PK, defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"},
+    )
+    alert = SentimentAlert.objects.create(
+        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2,
+    )
+    seen = []
+
+    def handler(request):
+        seen.append(request)
+        return httpx.Response(500 if len(seen) < 3 else 200)
+
+    assert webhook_deliver(alert_id=alert.pk, delays=(0.01, 0.01), client=httpx.Client(transport=httpx.MockTransport(handler)))
+    ids = [(r.headers[DELIVERY_HEADER], json.loads(r.content)["id"]) for r in seen]
+    assert ids == [(f"alert-{alert.pk}", f"alert-{alert.pk}")] * 3
+
+
 def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
     import httpx
 

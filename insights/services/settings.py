@@ -13,6 +13,7 @@ from insights import events
 from insights.levels import VALID_THRESHOLDS
 from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
 from insights.selectors import sentiment_settings_get
+from insights.services.webhooks import webhook_url_check
 
 EDITABLE_FIELDS = (
     "monitoring_enabled",
@@ -77,6 +78,10 @@ def sentiment_settings_update(*, actor: AbstractBaseUser, **changes: Any) -> Sen
         setattr(obj, field, new)
     if not audit:
         return obj
+    if "webhook_url" in changes:
+        webhook_url_check(obj.webhook_url)
+    if obj.webhook_url and not obj.webhook_secret:
+        raise ValidationError("A webhook needs a signing secret: set one before turning the webhook on.")
     obj.updated_by = actor
     obj.full_clean()
     obj.save()

@@ -6,8 +6,16 @@ Signature (Stripe-style, so receivers can reject replays):
     X-Sentiment-Timestamp: <unix seconds>
     X-Sentiment-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
+    X-Sentiment-Delivery: <id>   (also the body's "id"; the same on every retry of one event)
+
 ``webhook_verify`` is the receiver-side check (constant-time compare, a tolerance window
-against replays). Delivery runs in a background daemon thread (``webhook_dispatch``), so the
+against replays); it answers False for any malformed header and never raises.
+
+Where a webhook may POST (``webhook_url_check`` when it is saved, ``webhook_address_refusal``
+again before each delivery, as DNS can change): only to public addresses. Loopback, private,
+link-local (cloud metadata at 169.254.169.254 included), shared, reserved and multicast
+addresses are refused unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is set. A webhook without a
+signing secret cannot be turned on (``insights.services.settings``). Delivery runs in a background daemon thread (``webhook_dispatch``), so the
 scoring pipeline never waits on a customer's server: up to ``len(RETRY_DELAYS) + 1`` attempts
 with exponential backoff; every attempt is recorded as a ``WebhookDelivery`` row.
 """
@@ -16,13 +24,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import re
+import socket
 import threading
 import time
+import uuid
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -36,6 +50,7 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (1.0, 4.0, 16.0)
 SIGNATURE_HEADER = "X-Sentiment-Signature"
 TIMESTAMP_HEADER = "X-Sentiment-Timestamp"
+DELIVERY_HEADER = "X-Sentiment-Delivery"
 DEFAULT_TOLERANCE_SECONDS = 300
 EVENT_ALERT = "sentiment.alert"
 EVENT_RECOVERED = "sentiment.recovered"
@@ -51,18 +66,69 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 def webhook_verify(
     *, secret: str, header: str, body: bytes, now: float | None = None, tolerance: int = DEFAULT_TOLERANCE_SECONDS
 ) -> bool:
-    """True when ``header`` signs ``body`` with ``secret`` and is not older than ``tolerance``."""
+    """True when ``header`` signs ``body`` with ``secret`` and is not older than ``tolerance``.
+    Any malformed header (not ASCII, a timestamp of hundreds of digits, a MAC that is not 64
+    hex digits, missing parts) is False; this function never raises."""
     try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-        given = parts["v1"]
-    except (ValueError, KeyError, AttributeError):
+        if not isinstance(header, str) or len(header) > _MAX_HEADER:
+            return False
+        parts = dict(item.strip().split("=", 1) for item in header.split(","))
+        t, given = parts["t"], parts["v1"]
+        if not _TIMESTAMP_RE.fullmatch(t) or not _MAC_RE.fullmatch(given):
+            return False
+        timestamp = int(t)
+        now = time.time() if now is None else now
+        if abs(now - timestamp) > tolerance:
+            return False
+        expected = webhook_signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
+        return hmac.compare_digest(expected, given)
+    except Exception:  # a receiver's check must fail closed, never crash the receiver
         return False
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > tolerance:
-        return False
-    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, given)
+
+
+_MAX_HEADER = 512
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+_MAC_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _address_refused(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def webhook_address_refusal(url: str, *, resolve_failure_refuses: bool = True) -> str | None:
+    """Why a webhook may not POST to ``url`` (None when it may). Every address the host name
+    resolves to must be public, unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "The webhook URL is not valid."
+    if parts.scheme not in ("http", "https") or not host:
+        return "The webhook URL must be http:// or https:// with a host."
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, OSError):
+        return f"The webhook host {host[:80]!r} does not resolve." if resolve_failure_refuses else None
+    if any(_address_refused(info[4][0]) for info in infos):
+        return (
+            f"The webhook host {host[:80]!r} is a private, loopback, link-local or metadata address "
+            "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to allow it)."
+        )
+    return None
+
+
+def webhook_url_check(url: str) -> None:
+    """Raise ValidationError when a webhook may not be saved with ``url``. A host that does not
+    resolve now is accepted here (it is checked again before every delivery)."""
+    if url:
+        refusal = webhook_address_refusal(url, resolve_failure_refuses=False)
+        if refusal:
+            raise ValidationError({"webhook_url": refusal})
 
 
 def webhook_body(alert: SentimentAlert) -> dict:
@@ -93,10 +159,12 @@ def _encode(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-def _post_signed(*, client: httpx.Client, url: str, secret: str, body: bytes) -> tuple[bool, int | None, str]:
+def _post_signed(
+    *, client: httpx.Client, url: str, secret: str, body: bytes, delivery_id: str
+) -> tuple[bool, int | None, str]:
     """One signed POST: (succeeded, HTTP status or None, error). Success is any 2xx."""
     timestamp = int(time.time())
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp), DELIVERY_HEADER: delivery_id}
     if secret:
         headers[SIGNATURE_HEADER] = webhook_signature(secret=secret, timestamp=timestamp, body=body)
     try:
@@ -107,18 +175,38 @@ def _post_signed(*, client: httpx.Client, url: str, secret: str, body: bytes) ->
     return ok, response.status_code, "" if ok else f"HTTP {response.status_code}"
 
 
+def _delivery_id(record: dict) -> str:
+    """The event's id, the same on every attempt and after a restart: receivers de-duplicate
+    by it (an alert or a scored message is one event; a test-send is always a new one)."""
+    if record.get("alert") is not None:
+        return f"alert-{record['alert'].pk}"
+    if record.get("message_id") is not None:
+        return f"scored-{record['message_id']}"
+    return f"test-{uuid.uuid4().hex}"
+
+
 def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: httpx.Client | None) -> bool:
     """POST one event with retries; each attempt is a ``WebhookDelivery`` (``record`` names
     the alert or message). True on a 2xx answer."""
     org = sentiment_settings_get()
     if not org.webhook_url:
         return False
+    body = {"id": _delivery_id(record), **body}
     raw = _encode(body)
+    refusal = webhook_address_refusal(org.webhook_url)
+    if refusal:  # no retries: the address will not become allowed by waiting
+        logger.warning("webhook %s %s refused: %s", body["event"], record, refusal)
+        WebhookDelivery.objects.create(
+            event=body["event"], url=org.webhook_url, attempt=1, error=refusal[:255], succeeded=False, **record
+        )
+        return False
     own_client = client is None
     client = client or httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
     try:
         for attempt, delay in enumerate((*delays, None), start=1):
-            ok, status_code, error = _post_signed(client=client, url=org.webhook_url, secret=org.webhook_secret, body=raw)
+            ok, status_code, error = _post_signed(
+                client=client, url=org.webhook_url, secret=org.webhook_secret, body=raw, delivery_id=body["id"]
+            )
             WebhookDelivery.objects.create(
                 event=body["event"], url=org.webhook_url, attempt=attempt, status_code=status_code, error=error,
                 succeeded=ok, **record,

@@ -143,6 +143,8 @@ MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 4000)
 CUSTOMER_RATE_LIMIT_PER_MINUTE = env_int("CUSTOMER_RATE_LIMIT_PER_MINUTE", 30)
 PRESENCE_OFFLINE_GRACE_SECONDS = env_float("PRESENCE_OFFLINE_GRACE_SECONDS", 10.0)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# Webhooks POST only to public addresses unless this is set (a receiver on a private network).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 
 # --- Demo traffic ------------------------------------------------------------------------
 DEMO_TRAFFIC = env_bool("DEMO_TRAFFIC", False)

@@ -7,6 +7,8 @@ DEBUG = False
 DEMO_TRAFFIC = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PRESENCE_OFFLINE_GRACE_SECONDS = 0.2
+# The webhook tests run their receivers on 127.0.0.1; the refusal itself is tested with it off.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
 
 # WhiteNoise serves from the finders here; the folder only has to exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -165,8 +165,11 @@ def test_the_webhook_is_set_on_the_integrations_page_with_a_write_only_secret(lo
     assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == ("https://hooks.example.com/v2", "whsec-1", False)
     audit = {e.field: e.new_value for e in SettingsAuditEntry.objects.all()}
     assert audit["Webhook signing secret"] == "(set)"
-    client.post(url, {"webhook_url": "https://hooks.example.com/v2", "clear_secret": "on"})
-    assert sentiment_settings_get().webhook_secret == ""
+    refused = client.post(url, {"webhook_url": "https://hooks.example.com/v2", "clear_secret": "on"})
+    assert refused.status_code == 400 and "needs a signing secret" in refused.content.decode()
+    assert sentiment_settings_get().webhook_secret == "whsec-1"
+    client.post(url, {"webhook_url": "", "clear_secret": "on"})
+    assert (sentiment_settings_get().webhook_url, sentiment_settings_get().webhook_secret) == ("", "")
     bad = client.post(url, {"webhook_url": "not a url"})
     assert bad.status_code == 400
 
