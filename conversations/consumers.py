@@ -332,7 +332,6 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
 
     async def presence_changed(self, event):
         await self.send_json(event)
-
     async def settings_changed(self, event):
         await self.send_json(event)
 
@@ -382,13 +381,27 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
     async def disconnect(self, code):
         await self.leave_all()
 
+    def _may_watch(self) -> Conversation | None:
+        return conversations_visible_to(self.staff).filter(pk=self.conversation_id).first()
+
+    async def conversation_access_changed(self, event):
+        """The conversation changed hands: a staff member who may no longer see it hears
+        nothing more from this socket (this event is handled before any later one)."""
+        if await database_sync_to_async(self._may_watch)() is not None:
+            return
+        await self.leave_all()
+        await self.send_json({"type": realtime.CONVERSATION_REMOVED, "conversation": self.conversation_id})
+        await self.close(code=CLOSE_FORBIDDEN)
+
     async def on_catch_up(self, content):
         after_seq = _int_field(content, "after_seq", minimum=0)
         if "conversation" in content and _int_field(content, "conversation") != self.conversation_id:
             raise FrameError("invalid", "This socket monitors one conversation only.")
 
         def read():
-            conversation = Conversation.objects.get(pk=self.conversation_id)
+            conversation = self._may_watch()
+            if conversation is None:
+                raise FrameError("not_found", f"No conversation {self.conversation_id} for you.")
             return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
 
         replay, last_seq = await database_sync_to_async(read)()

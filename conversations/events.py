@@ -82,6 +82,15 @@ def broadcast_conversation_removed(*, conversation_id: int, groups: Iterable[str
     group_send_many(groups, {"type": realtime.CONVERSATION_REMOVED, "conversation": conversation_id})
 
 
+def broadcast_conversation_access_changed(*, conversation_id: int) -> None:
+    """Server-internal: monitor sockets of the conversation check they may still see it.
+    Sent before the hand-over's other events, so a socket that may not hears none of them."""
+    group_send_many(
+        [realtime.conversation_group(conversation_id)],
+        {"type": realtime.CONVERSATION_ACCESS_CHANGED, "conversation": conversation_id},
+    )
+
+
 def broadcast_presence_changed(*, staff_id: int, presence: str, label: str, name: str) -> None:
     payload = {
         "type": realtime.PRESENCE_CHANGED,

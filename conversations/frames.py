@@ -111,8 +111,9 @@ CATCH_UP_LIMIT = 1000
 def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False) -> tuple[list[dict], int]:
     """The frames a client missed after ``after_seq``: each message as ``message.created``
     and, for staff, each scored customer message's ``conversation.scored`` (with the
-    conversation's sentiment as it was after that message). Returns (frames, last_seq): the
-    last message sent, or for nothing new the smaller of ``after_seq`` and the conversation's
+    conversation's sentiment as it was after that message), then, for staff, one
+    ``alert.state`` with the alerts that hold now. Returns (frames, last_seq): the last
+    message sent, or for nothing new the smaller of ``after_seq`` and the conversation's
     last seq."""
     from conversations.models import Message, ScoringStatus, Sender
     from conversations.selectors import recent_scored
@@ -147,4 +148,14 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
                     trend=sentiment.trend,
                 )
             )
+    if not for_customer:
+        frames.append(alert_state_frame(conversation.pk))
     return frames, last_seq
+
+
+def alert_state_frame(conversation_id: int) -> dict:
+    """``alert.state`` for one conversation: the alerts that still hold (staff only)."""
+    from insights.selectors import alerts_holding
+    from insights.services.alerts import alert_state_payload
+
+    return alert_state_payload(conversation_id=conversation_id, alerts=alerts_holding([conversation_id]).get(conversation_id, []))

@@ -49,6 +49,12 @@ message, and a conversation hovering at the edge of the threshold (one mildly ne
 among positive ones, then another) does not raise, recover and raise again on every message.
 A threshold of "Don't show alerts" raises nothing and recovers nothing.
 
+Hand-over (``handover_transition``): when a conversation is assigned or transferred, its new
+representative (and, on a queue change, the new queue's supervisors) is alerted at once if
+the conversation reaches the threshold that applies now (the new queue's), even when the
+state was already in alert, since the new owner has heard nothing; a conversation in alert
+that is clear of the new threshold is recovered (re-armed) instead.
+
 Outcomes
 --------
 Message sequences, the conversation level after the last message and the alerts raised on
@@ -181,6 +187,18 @@ def alert_transition(
     if in_alert and not reached and (score is None or recovered(score=score, threshold=threshold)):
         return RECOVER
     return None
+
+
+def handover_transition(*, level: int | None, threshold: int | None, in_alert: bool) -> str | None:
+    """When a conversation changes hands (a new representative, or a new queue for its
+    supervisors): RAISE when it reaches the threshold that applies now, whatever the state was,
+    because the new owner has heard nothing yet; RECOVER when it was in alert but is clear of
+    that threshold (the state re-arms under the new queue's rule); else None."""
+    if threshold is None or threshold == THRESHOLD_OFF or level is None:
+        return None
+    if threshold_reached(level, threshold):
+        return RAISE
+    return RECOVER if in_alert else None
 
 
 def alerts_for(scores: Sequence[float], threshold: int, *, in_alert: bool = False) -> tuple[int | None, list[str]]:

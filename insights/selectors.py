@@ -93,6 +93,30 @@ def webhook_deliveries_recent(*, limit: int = 20):
     return WebhookDelivery.objects.select_related("alert", "message")[:limit]
 
 
+def alerts_holding(conversation_ids: Iterable[int]) -> dict[int, list[SentimentAlert]]:
+    """The alerts that still hold, for several conversations in one query: per conversation,
+    for each audience whose last crossing is unrecovered, that crossing (with its message)."""
+    last_crossings = (
+        SentimentAlert.objects.filter(
+            conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
+        )
+        .annotate(
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("conversation_id"), F("audience")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(recency=1)
+        .values_list("pk", "kind")
+    )
+    holding_ids = [pk for pk, kind in last_crossings if kind == AlertKind.THRESHOLD]
+    holding: dict[int, list[SentimentAlert]] = {}
+    for alert in SentimentAlert.objects.filter(pk__in=holding_ids).select_related("message").order_by("audience"):
+        holding.setdefault(alert.conversation_id, []).append(alert)
+    return holding
+
+
 def settings_audit_list(*, limit: int = 50):
     return SettingsAuditEntry.objects.select_related("actor")[:limit]
 

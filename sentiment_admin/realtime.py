@@ -48,6 +48,7 @@ CONVERSATION_ASSIGNED = "conversation.assigned"
 CONVERSATION_REMOVED = "conversation.removed"
 ALERT_RAISED = "alert.raised"
 ALERT_RECOVERED = "alert.recovered"
+ALERT_STATE = "alert.state"
 NOTIFICATION_CREATED = "notification.created"
 NOTIFICATION_ACKNOWLEDGED = "notification.acknowledged"
 PRESENCE_CHANGED = "presence.changed"
@@ -57,6 +58,11 @@ CATCH_UP_DONE = "catch_up.done"
 ERROR = "error"
 PONG = "pong"
 CONVERSATION_SNOOZED = "conversation.snoozed"
+
+# --- Server-internal group events (never forwarded as frames) --------------------------------
+
+# A conversation changed hands: monitor sockets re-check that their staff member may still see it.
+CONVERSATION_ACCESS_CHANGED = "conversation.access_changed"
 
 # --- Client → server frame types ------------------------------------------------------------
 

@@ -3,7 +3,12 @@
 - the new representative gets ``conversation.assigned`` (all their sessions);
 - a representative who lost the conversation gets ``conversation.removed``;
 - the queue's supervisors (old and new queue on a transfer) get ``conversation.updated``
-  (the old queue also gets ``conversation.removed``).
+  (the old queue also gets ``conversation.removed``);
+- monitor sockets of the conversation re-check, before any later event, that their staff
+  member may still see it (``conversation.access_changed``); those who may not are closed;
+- the alert state follows the conversation (``insights.services.alerts.alerts_handover``):
+  below the threshold, its new representative is alerted at once and, on a queue change,
+  the new queue's eligible supervisors are notified under the new queue's thresholds.
 
 Authorisation (who may assign) is the caller's business; see ``conversations.api``.
 """
@@ -16,6 +21,7 @@ from django.utils import timezone
 
 from conversations import events, frames
 from conversations.models import Conversation, ConversationStatus, Queue, Role, StaffMember
+from insights.services.alerts import alerts_handover
 from sentiment_admin import realtime
 
 
@@ -39,6 +45,8 @@ def _announce(conv: Conversation, *, old_rep_id: int | None, old_queue_id: int) 
     pk = conv.pk
 
     def after_commit() -> None:
+        if old_rep_id != new_rep_id or old_queue_id != queue_id:
+            events.broadcast_conversation_access_changed(conversation_id=pk)
         removed_groups = []
         if old_rep_id and old_rep_id != new_rep_id:
             removed_groups.append(realtime.staff_group(old_rep_id))
@@ -51,6 +59,11 @@ def _announce(conv: Conversation, *, old_rep_id: int | None, old_queue_id: int) 
         events.broadcast_conversation_updated(payload=payload)
 
     transaction.on_commit(after_commit)
+    alerts_handover(
+        conversation=conv,
+        representative_changed=new_rep_id != old_rep_id,
+        queue_changed=queue_id != old_queue_id,
+    )
 
 
 def _check_representative(representative: StaffMember) -> None:

@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Conversation, Message, Role, StaffMember
+from conversations.models import Conversation, Message, Role, ScoringStatus, Sender, StaffMember
 from insights import events, rules
 from insights.levels import level_label, level_slug
 from insights.models import (
@@ -34,7 +34,7 @@ from insights.models import (
     SentimentAlert,
     SentimentSettings,
 )
-from insights.selectors import EffectiveThresholds
+from insights.selectors import EffectiveThresholds, alert_states, effective_thresholds, sentiment_settings_get
 from sentiment_admin import realtime
 from sentiment_admin.inputs import InvalidInput, parse_int
 
@@ -79,6 +79,17 @@ def alert_payload(alert: SentimentAlert, *, seq: int | None) -> dict:
         "threshold_label": level_label(alert.threshold) if alert.threshold else "Off",
         "delivered": alert.delivered,
         "created_at": alert.created_at.isoformat(),
+    }
+
+
+def alert_state_payload(*, conversation_id: int, alerts: list[SentimentAlert]) -> dict:
+    """``alert.state``: every alert of the conversation that still holds (one per audience at
+    most), sent on catch-up and after a hand-over, so a screen shows what it missed and drops
+    what recovered meanwhile. An empty list means no alert holds."""
+    return {
+        "type": realtime.ALERT_STATE,
+        "conversation": conversation_id,
+        "alerts": [alert_payload(a, seq=a.message.seq if a.message_id else None) for a in alerts],
     }
 
 
@@ -158,6 +169,47 @@ def alerts_evaluate(
             threshold=threshold,
         )
         _deliver(alert=alert, conversation=conversation, seq=message.seq, org=org)
+        created.append(alert)
+    return created
+
+
+def alerts_handover(*, conversation: Conversation, representative_changed: bool, queue_changed: bool) -> list[SentimentAlert]:
+    """Carry the alert state to whoever now holds the conversation (``rules.handover_transition``):
+    its new representative when ``representative_changed``, the new queue's supervisors when
+    ``queue_changed``, under the new queue's thresholds. Must run inside the assignment
+    transaction, with ``conversation`` saved and locked."""
+    audiences = []
+    if representative_changed and conversation.representative_id:
+        audiences.append(AlertAudience.REPRESENTATIVE)
+    if queue_changed:
+        audiences.append(AlertAudience.SUPERVISOR)
+    if not audiences or conversation.sentiment_level is None:
+        return []
+    org = sentiment_settings_get()
+    thresholds = effective_thresholds(queue_id=conversation.queue_id, org=org)
+    in_alert = alert_states([conversation.pk]).get(conversation.pk, set())
+    message = (
+        Message.objects.filter(conversation=conversation, sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED)
+        .order_by("-seq")
+        .first()
+    )
+    created = []
+    for audience in audiences:
+        threshold = thresholds.representative if audience == AlertAudience.REPRESENTATIVE else thresholds.supervisor
+        action = rules.handover_transition(
+            level=conversation.sentiment_level, threshold=threshold, in_alert=audience in in_alert
+        )
+        if action is None:
+            continue
+        alert = _create_alert(
+            conversation=conversation,
+            message=message,
+            audience=audience,
+            kind=AlertKind.THRESHOLD if action == rules.RAISE else AlertKind.RECOVERED,
+            level=conversation.sentiment_level,
+            threshold=threshold,
+        )
+        _deliver(alert=alert, conversation=conversation, seq=message.seq if message else None, org=org)
         created.append(alert)
     return created
 

@@ -31,10 +31,24 @@ function onFrame(frame) {
     case "alert.recovered": {
       const who = frame.audience === "supervisor" ? "Supervisor notification" : "Representative alert";
       const what = frame.type === "alert.raised" ? `reached ${frame.label}` : `recovered to ${frame.label}`;
-      alertLog.prepend(el("li", {class: `alert-entry ${frame.type === "alert.raised" ? "raised" : "recovered"}`},
+      alertLog.prepend(el("li", {class: `alert-entry ${frame.type === "alert.raised" ? "raised" : "recovered"}`, dataset: {alert: String(frame.alert)}},
         el("time", {text: timeText(new Date().toISOString())}), ` ${who}: sentiment ${what}`));
       break;
     }
+    case "alert.state":
+      // Catch-up: the alerts that still hold, each logged once.
+      for (const alert of frame.alerts || []) {
+        if (alertLog.querySelector(`[data-alert="${Number(alert.alert)}"]`)) continue;
+        const who = alert.audience === "supervisor" ? "Supervisor notification" : "Representative alert";
+        alertLog.prepend(el("li", {class: "alert-entry raised", dataset: {alert: String(alert.alert)}},
+          el("time", {datetime: alert.created_at, text: timeText(alert.created_at)}), ` ${who}: sentiment reached ${alert.label} (still holds)`));
+      }
+      break;
+    case "conversation.removed":
+      // No longer yours to watch (transferred away): the server closes the socket too.
+      document.getElementById("monitor-status").textContent = "No longer yours to monitor";
+      socket.closedByUs = true; // do not reconnect: the server would refuse
+      break;
     case "conversation.updated":
     case "conversation.assigned":
       if (frame.representative_name !== undefined) document.getElementById("monitor-rep").textContent = frame.representative_name || "Unassigned";

@@ -63,7 +63,30 @@ function showPanelAlert(id, text) {
   const box = panel(id)?.querySelector(".panel-alert");
   if (!box) return;
   box.textContent = text;
+  box.classList.remove("recovered"); // an alert raised again after a recovery looks like an alert
   box.hidden = false;
+}
+
+/** A representative alert that holds: in the panel when its session is in focus, else on its tab. */
+function showAlert(id, frame, {announce = true} = {}) {
+  const text = `Alert: the customer's sentiment is ${frame.label}`;
+  if (announce && document.hidden && !document.title.startsWith("⚠")) document.title = `⚠ ${document.title}`;
+  if (focusedId() === id) showPanelAlert(id, text);
+  else {
+    const badge = tab(id).querySelector(".tab-alert");
+    badge.hidden = false;
+    badge.dataset.text = text;
+    badge.textContent = `Alert: ${frame.label}`;
+    tab(id).classList.add("has-alert");
+  }
+}
+
+/** No representative alert holds: nothing on the tab, no alert in the panel. */
+function clearAlert(id) {
+  tab(id).querySelector(".tab-alert").hidden = true;
+  tab(id).classList.remove("has-alert");
+  const box = panel(id).querySelector(".panel-alert");
+  if (!box.classList.contains("recovered")) box.hidden = true;
 }
 
 function buildSession(info) {
@@ -143,18 +166,16 @@ function onFrame(frame) {
       applyMessageScore(section.querySelector(".transcript"), frame);
       updateConversationSentiment(id, frame);
       break;
-    case "alert.raised": {
+    case "alert.raised":
       if (!section || (frame.audience && frame.audience !== "representative")) return;
-      const text = `Alert: the customer's sentiment is ${frame.label}`;
-      if (document.hidden && !document.title.startsWith("⚠")) document.title = `⚠ ${document.title}`;
-      if (focusedId() === id) showPanelAlert(id, text);
-      else {
-        const badge = tab(id).querySelector(".tab-alert");
-        badge.hidden = false;
-        badge.dataset.text = text;
-        badge.textContent = `Alert: ${frame.label}`;
-        tab(id).classList.add("has-alert");
-      }
+      showAlert(id, frame);
+      break;
+    case "alert.state": {
+      // Catch-up (on load and on every reconnect): the alerts that still hold, nothing else.
+      if (!section) return;
+      const holding = (frame.alerts || []).find((a) => a.audience === "representative");
+      if (holding) showAlert(id, holding, {announce: false});
+      else clearAlert(id);
       break;
     }
     case "alert.recovered": {

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import say
-from tests.browser.test_live_views import ANGRY_EN, tab
+from tests.browser.test_live_views import ANGRY_EN, row, tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -37,3 +37,76 @@ def test_an_outburst_after_a_run_of_positive_messages_alerts(scored, actors):
     expect(panel.locator(".panel-alert")).to_be_visible(timeout=10_000)  # a loaded 2-core box
     expect(panel.locator(".panel-alert")).to_contain_text("Alert")
     expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute("data-level-value", re.compile("^-[23]$"))
+
+
+def test_a_reload_keeps_a_tabs_alert(scored, actors):
+    rep = actors.staff("rita", "/workspace/")
+    chat_a, first = actors.customer(queue="Billing")
+    expect(tab(rep, first)).to_be_visible(timeout=5_000)
+    chat_b, second = actors.customer(queue="Billing")
+    expect(tab(rep, second)).to_be_visible(timeout=5_000)
+    tab(rep, first).click()
+    say(chat_b, ANGRY_EN)
+    expect(tab(rep, second).locator(".tab-alert")).to_be_visible(timeout=10_000)
+
+    rep.reload()
+    rep.locator('#conn-status[data-state="live"]').wait_for(timeout=10_000)
+    if tab(rep, second).get_attribute("aria-selected") == "true":
+        tab(rep, first).click()
+    # The customer is still upset: the tab keeps its alert, and opening it shows it in the panel.
+    expect(tab(rep, second).locator(".tab-alert")).to_be_visible(timeout=5_000)
+    expect(tab(rep, first).locator(".tab-alert")).to_be_hidden()
+    tab(rep, second).click()
+    expect(rep.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text("Alert")
+
+
+def _presence(server, username: str, presence: str) -> None:
+    server.orm(
+        "from conversations.models import StaffMember\n"
+        "from conversations.services.presence import presence_set\n"
+        f"presence_set(staff=StaffMember.objects.get(user__username='{username}'), presence='{presence}')\n"
+    )
+
+
+def test_a_transfer_alerts_the_new_representative_and_the_new_queues_supervisor_and_not_the_old(
+    scored, actors, server
+):
+    rita = actors.staff("rita", "/workspace/")
+    raj = actors.staff("raj", "/workspace/")
+    admin = actors.staff("admin", "/ongoing/")
+    try:
+        _presence(server, "sam", "away")  # Sam hears of it only as the new queue's supervisor
+        chat, customer = actors.customer(queue="Billing")
+        expect(tab(rita, customer)).to_be_visible(timeout=5_000)
+        conversation = row(admin, customer).get_attribute("data-conversation", timeout=5_000)
+        say(chat, ANGRY_EN)
+        tab(rita, customer).click()
+        expect(rita.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text("Alert", timeout=10_000)
+        old_monitor = actors.staff("rita", f"/conversations/{conversation}/monitor/")
+        _presence(server, "sam", "available")
+        sam = actors.staff("sam", "/ongoing/")
+
+        admin.goto(f"/conversations/{conversation}/route/")
+        admin.get_by_label("Queue").select_option(label="Technical support")
+        admin.get_by_label("Representative (optional)").select_option(label="Raj Patel")
+        admin.get_by_role("button", name="Transfer").click()
+        expect(admin.locator(".flash")).to_contain_text("transferred")
+
+        # The new representative is alerted at once; the new queue's supervisor gets a toast.
+        expect(tab(raj, customer)).to_be_visible(timeout=5_000)
+        tab(raj, customer).click()
+        expect(raj.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text("Alert", timeout=5_000)
+        expect(sam.locator(".toast", has_text=customer)).to_be_visible(timeout=5_000)
+        # The old representative's workspace and monitor let go of it, and hear nothing more.
+        expect(tab(rita, customer)).to_have_count(0, timeout=5_000)
+        expect(old_monitor.locator("#monitor-status")).to_have_text("No longer yours to monitor", timeout=5_000)
+        transcript = old_monitor.locator(".transcript li.msg")
+        before = transcript.count()
+        say(chat, "Is anybody there? Hello?")
+        expect(raj.locator(".session-panel:not([hidden]) .msg-customer .msg-text").last).to_have_text(
+            "Is anybody there? Hello?", timeout=5_000
+        )
+        old_monitor.wait_for_timeout(500)
+        assert transcript.count() == before
+    finally:
+        _presence(server, "sam", "available")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
@@ -9,7 +11,16 @@ from django.core.exceptions import ValidationError
 from conversations.models import ConversationStatus, Presence
 from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
 from tests.conversations.factories import ConversationFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
-from tests.conversations.wsutil import close_all, drain, next_frame, staff_socket
+from tests.conversations.wsutil import (
+    DEFAULT_TIMEOUT,
+    close_all,
+    drain,
+    monitor_socket,
+    next_frame,
+    send,
+    staff_socket,
+)
+from tests.insights.standin_scorer import store_levels
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,3 +95,83 @@ def test_transfer_needs_a_target_and_closed_conversations_stay_closed():
     conversation_close(conversation=conv)
     with pytest.raises(ValidationError):
         conversation_assign(conversation=conv, representative=RepresentativeFactory())
+
+
+# --- the alert state follows the conversation -------------------------------------------------
+
+
+async def _closed(comm, code):
+    """Wait for the socket to be closed with ``code``; frames before it go to ``comm.pending``."""
+    while True:
+        message = await comm.receive_output(timeout=DEFAULT_TIMEOUT)
+        if message["type"] == "websocket.close":
+            assert message.get("code") == code
+            return
+        comm.pending.append(json.loads(message["text"]))
+
+
+async def test_a_transfer_below_the_threshold_alerts_the_new_representative_and_the_new_queue():
+    w = await world()
+    conv = w["conversation"]
+    await database_sync_to_async(conversation_assign)(conversation=conv, representative=w["rita"])
+    await database_sync_to_async(store_levels)(conv, [-3])  # Very negative: Rita alerted, Sam notified
+    raj, tess = await staff_socket(w["raj"]), await staff_socket(w["tess"])
+    rita, sam = await staff_socket(w["rita"]), await staff_socket(w["sam"])
+    rita_monitor, sam_monitor = await monitor_socket(w["rita"], conv.pk), await monitor_socket(w["sam"], conv.pk)
+    try:
+        await database_sync_to_async(conversation_transfer)(conversation=conv, queue=w["tech"], representative=w["raj"])
+        alert = await next_frame(raj, "alert.raised", conversation=conv.pk, audience="representative")
+        assert alert["level_value"] == -3 and alert["kind"] == "threshold"
+        notification = await next_frame(tess, "notification.created", conversation=conv.pk)
+        assert notification["queue"] == w["tech"].pk and notification["representative_id"] == w["raj"].pk
+        # The monitors of those who lost it hear that, and nothing more: the socket closes.
+        for monitor in (rita_monitor, sam_monitor):
+            await _closed(monitor, 4403)
+            assert [f["type"] for f in monitor.pending if f.get("conversation") == conv.pk][-1] == "conversation.removed"
+        # Their staff sockets' catch-up refuses it; the new representative's replays the alert.
+        for socket in (rita, sam):
+            await send(socket, type="catch_up", conversation=conv.pk, after_seq=0)
+            await next_frame(socket, "error", code="not_found")
+        await send(raj, type="catch_up", conversation=conv.pk, after_seq=0)
+        state = await next_frame(raj, "alert.state", conversation=conv.pk)
+        assert {a["audience"] for a in state["alerts"]} == {"representative", "supervisor"}
+        # A new score reaches the new owners only.
+        await drain(rita)
+        await drain(sam)
+        await database_sync_to_async(store_levels)(conv, [-2])
+        await next_frame(raj, "conversation.scored", conversation=conv.pk)
+        await next_frame(tess, "conversation.scored", conversation=conv.pk)
+        for socket in (rita, sam):
+            assert not [f for f in await drain(socket, quiet=0.5) if f.get("conversation") == conv.pk]
+    finally:
+        await close_all(raj, tess, rita, sam, rita_monitor, sam_monitor)
+
+
+async def test_a_hand_over_above_the_threshold_raises_nothing():
+    w = await world()
+    conv = w["conversation"]
+    await database_sync_to_async(conversation_assign)(conversation=conv, representative=w["rita"])
+    await database_sync_to_async(store_levels)(conv, [2])
+    raj, tess = await staff_socket(w["raj"]), await staff_socket(w["tess"])
+    try:
+        await database_sync_to_async(conversation_transfer)(conversation=conv, queue=w["tech"], representative=w["raj"])
+        await next_frame(raj, "conversation.assigned", conversation=conv.pk)
+        frames = [*await drain(raj, quiet=0.5), *await drain(tess, quiet=0.1)]
+        assert not [f for f in frames if f["type"] in ("alert.raised", "notification.created")]
+    finally:
+        await close_all(raj, tess)
+
+
+@pytest.mark.django_db
+def test_a_new_queue_whose_threshold_is_not_reached_re_arms_the_alert_instead():
+    from insights.models import AlertKind, QueueSentimentOverride, SentimentAlert
+    from insights.selectors import alerts_holding
+
+    billing, tech = QueueFactory(), QueueFactory()
+    QueueSentimentOverride.objects.create(queue=tech, representative_threshold=-3, supervisor_threshold=-3)
+    conv = ConversationFactory(queue=billing, representative=RepresentativeFactory(queues=[billing]))
+    store_levels(conv, [-1])  # Slightly negative: the organisation's representative threshold
+    assert [a.audience for a in alerts_holding([conv.pk])[conv.pk]] == ["representative"]
+    conversation_transfer(conversation=conv, queue=tech, representative=RepresentativeFactory(queues=[tech]))
+    assert alerts_holding([conv.pk]).get(conv.pk) is None
+    assert SentimentAlert.objects.filter(conversation=conv).first().kind == AlertKind.RECOVERED

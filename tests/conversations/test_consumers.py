@@ -505,3 +505,29 @@ async def test_group_events_reach_the_screen_while_the_database_thread_is_busy()
     assert time.monotonic() - started < 1.5
     await busy
     await close_all(rep)
+
+
+async def test_catch_up_replays_the_alerts_that_still_hold_and_none_once_recovered():
+    from tests.insights.standin_scorer import store_levels
+
+    w = await make_world()
+    conv = w["conversation"]
+    await database_sync_to_async(store_levels)(conv, [2, -2])  # an outburst: both audiences in alert
+    rep_ws = await staff_socket(w["rep"])
+    monitor = await monitor_socket(w["sup"], conv.pk)
+    try:
+        # A reload: the page knows every message (after_seq = last seq) and still gets the alert.
+        await send(rep_ws, type="catch_up", conversation=conv.pk, after_seq=2)
+        state = await next_frame(rep_ws, "alert.state", conversation=conv.pk)
+        rep_alert = next(a for a in state["alerts"] if a["audience"] == "representative")
+        assert rep_alert["type"] == "alert.raised" and rep_alert["seq"] == 2 and rep_alert["level_value"] <= -1
+        await next_frame(rep_ws, "catch_up.done", conversation=conv.pk)
+        await send(monitor, type="catch_up", after_seq=0)
+        state = await next_frame(monitor, "alert.state", conversation=conv.pk)
+        assert {a["audience"] for a in state["alerts"]} == {"representative", "supervisor"}
+
+        await database_sync_to_async(store_levels)(conv, [3, 3, 3])  # recovered meanwhile
+        await send(rep_ws, type="catch_up", conversation=conv.pk, after_seq=5)
+        assert (await next_frame(rep_ws, "alert.state", conversation=conv.pk))["alerts"] == []
+    finally:
+        await close_all(rep_ws, monitor)

@@ -48,3 +48,26 @@ class LevelScorer:
 
 def get_scorer() -> LevelScorer:
     return LevelScorer()
+
+
+def store_levels(conversation, levels) -> None:
+    """Customer messages at these levels, stored through the scoring pipeline's store (which
+    recomputes the conversation and raises its alerts)."""
+    from conversations.models import ScoringStatus, Sender
+    from insights.pipeline.store import scoring_results_store
+    from tests.conversations.factories import MessageFactory
+
+    start = conversation.messages.count()
+    messages = [
+        MessageFactory(
+            conversation=conversation,
+            seq=start + i + 1,
+            sender=Sender.CUSTOMER,
+            text=f"level:{level}",
+            scoring_status=ScoringStatus.PENDING,
+        )
+        for i, level in enumerate(levels)
+    ]
+    conversation.last_seq = start + len(levels)
+    conversation.save(update_fields=["last_seq"])
+    scoring_results_store([(m.pk, result_for(m.text)) for m in messages])
