@@ -6,8 +6,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from chatwoot.selectors import chatwoot_connections_summary
 from conversations.models import IntegrationScope, Queue
 from conversations.selectors import integration_tokens_list, user_is_admin
 from insights.forms import QueueOverrideForm, SentimentSettingsForm, WebhookSettingsForm
@@ -127,6 +129,10 @@ def integrations(request):
             "scopes": IntegrationScope.choices,
             "deliveries": webhook_deliveries_recent(),
             "stream_path": "/ws/integrations/events/",
+            "chatwoot": [
+                (summary, request.build_absolute_uri(reverse("chatwoot:webhook", args=[summary.connection.endpoint_secret])))
+                for summary in chatwoot_connections_summary()
+            ],
         },
         status=400 if request.method == "POST" else 200,
     )

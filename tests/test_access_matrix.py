@@ -111,6 +111,8 @@ POLICIES: dict[str, Policy] = {
     "api:transfer": Policy("supervisor+integration", ("POST",), scoped=True),
     "api:close": Policy("staff+integration", ("POST",), scoped=True),
     "api:not-found": Policy("nobody", ("GET",)),
+    # Chatwoot's webhook: the connection's secret in the URL is the credential.
+    "chatwoot:webhook": Policy("token", ("POST",), scoped=True),
     # Django's admin site: only administrators (is_staff) get in; the rest go to its login.
     "admin:*": Policy("admin"),
 }
@@ -272,7 +274,7 @@ def _cases() -> list[Case]:
         if policy is None:
             cases.append(Case("undeclared", "-", "-", name))
             continue
-        scoped = any(k in ("conversation_id", "notification_id", "token", "seq") for k in kwargs)
+        scoped = any(k in ("conversation_id", "notification_id", "token", "seq", "secret") for k in kwargs)
         targets = ("own", "other") if scoped else ("own",)
         for method in policy.methods:
             for principal in PRINCIPALS:
@@ -340,10 +342,14 @@ def world(settings):
     }
     other_notification = NotificationRecipient.objects.create(alert=other_alert, staff=other_sup).pk
     _token, key = integration_token_create(name="matrix", scopes=["ingest", "manage", "read_sentiment"])
+    from chatwoot.models import ChatwootConnection
+
+    chatwoot = ChatwootConnection.objects.create(
+        base_url="http://chatwoot.invalid", account_id=1, api_access_token="t", default_queue=queue)
     return {
         "queue": queue, "staff": {"representative": rep, "supervisor": sup, "admin": admin},
         "own": own, "other": other, "notifications": notifications,
-        "other_notification": other_notification, "key": key,
+        "other_notification": other_notification, "key": key, "chatwoot_secret": chatwoot.endpoint_secret,
     }
 
 
@@ -360,6 +366,8 @@ def _kwargs(world, name: str, kwargs_names, principal: str, target: str) -> dict
         elif k == "notification_id":
             mine = world["notifications"].get(principal, world["notifications"]["supervisor"])
             out[k] = mine if target == "own" else world["other_notification"]
+        elif k == "secret":
+            out[k] = world["chatwoot_secret"] if target == "own" else "no-such-secret-" + "x" * 20
         elif k == "app_label":
             out[k] = "conversations"
         else:

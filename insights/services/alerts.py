@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from chatwoot.services.outbound import chatwoot_alert_enqueue
 from conversations.models import Conversation, Message, Role, ScoringStatus, Sender, StaffMember
 from insights import events, rules
 from insights.levels import level_label, level_slug
@@ -230,6 +231,7 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
         alert.delivered = False
         alert.save(update_fields=["delivered"])
     payload = alert_payload(alert, seq=seq)
+    chatwoot_alert_enqueue(alert=alert)  # stored with the alert; sent after commit
     webhook = bool(org.webhook_url) and alert.kind in (AlertKind.THRESHOLD, AlertKind.RECOVERED, AlertKind.SHARP_DROP)
     alert_id = alert.pk
 

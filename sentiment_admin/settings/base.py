@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "channels",
     "conversations",
     "insights",
+    "chatwoot",
 ]
 
 MIDDLEWARE = [

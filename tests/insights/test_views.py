@@ -190,3 +190,16 @@ def test_a_test_event_is_sent_signed_and_its_delivery_shown(login):
         assert webhook_verify(secret=SECRET, header=headers["X-Sentiment-Signature"], body=raw)
     finally:
         receiver.close()
+
+
+def test_the_integrations_page_shows_each_chatwoot_connections_webhook_url_and_deliveries(login):
+    from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
+
+    connection = ChatwootConnection.objects.create(
+        base_url="https://chat.example.com", account_id=7, api_access_token="secret-token", default_queue=QueueFactory(name="Web"))
+    ChatwootDelivery.objects.create(connection=connection, event="message_created", outcome="stored as seq 1 (customer)")
+    ChatwootUnknownAgent.objects.create(connection=connection, agent_id=9, email="temp@x.example", name="Temp")
+    body = login(AdminFactory()).get(reverse("insights:integrations")).content.decode()
+    assert f"http://testserver/integrations/chatwoot/{connection.endpoint_secret}/" in body
+    assert "stored as seq 1 (customer)" in body and "temp@x.example" in body
+    assert "secret-token" not in body
