@@ -63,7 +63,7 @@ class WebhookSettingsForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave blank to keep the current secret. Receivers use its UTF-8 bytes as the HMAC-SHA256 key.",
     )
-    clear_secret = forms.BooleanField(label="Remove the secret (send unsigned)", required=False)
+    clear_secret = forms.BooleanField(label="Remove the secret (with the URL cleared: a webhook needs one)", required=False)
 
     class Meta:
         model = SentimentSettings
