@@ -23,8 +23,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from conversations import frames
-from conversations.models import Conversation, ConversationStatus, Queue, Role
-from conversations.selectors import conversations_visible_to, staff_for_user
+from conversations.models import Conversation, ConversationStatus, Queue, Role, StaffMember
+from conversations.selectors import conversations_visible_to, staff_for_socket, staff_for_user
+from conversations.services.access import session_digest
 from conversations.services.ingest import (
     MessageRejected,
     RateLimited,
@@ -148,6 +149,9 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await getattr(self, handler)(content)
+        except AccessRevoked as exc:
+            await self.send_error(exc.code, exc.message)
+            await self.access_revoked()
         except FrameError as exc:
             await self.send_error(exc.code, exc.message, **exc.extra)
         except Exception:  # a bug or an outage must not drop the socket
@@ -196,7 +200,53 @@ class SentimentEventsMixin:
         await self.send_json(event)
 
 
-class StaffConsumer(SentimentEventsMixin, BaseConsumer):
+class AccessRevoked(FrameError):
+    """The socket's sign-in no longer holds: answered with an error frame, then a 4401 close."""
+
+    def __init__(self) -> None:
+        super().__init__("unauthenticated", "Your sign-in ended; sign in again.")
+
+
+class StaffAccessMixin:
+    """Access changes take effect on open staff-side sockets (``conversations.services.access``).
+
+    ``staff.access_changed`` makes the socket re-check who it is signed in as; catch-up and
+    replies re-check before they answer. ``access_apply`` is each consumer's reaction."""
+
+    def _staff_now(self) -> StaffMember:
+        """The socket's staff member as of now (sync); AccessRevoked when the sign-in ended."""
+        staff = staff_for_socket(user=self.scope.get("user"), session=self.scope.get("session"))
+        if staff is None:
+            raise AccessRevoked()
+        self.staff = staff
+        return staff
+
+    def _session_digest(self) -> str:
+        return session_digest(getattr(self.scope.get("session"), "session_key", None))
+
+    async def join_access_group(self) -> None:
+        await self.join(realtime.staff_access_group(self.staff.pk))
+
+    async def staff_access_changed(self, event):
+        signed_out = event.get("signed_out_session")
+        try:
+            if signed_out and signed_out == self._session_digest():
+                raise AccessRevoked()
+            await database_sync_to_async(self._staff_now)()
+        except AccessRevoked:
+            await self.access_revoked()
+            return
+        await self.access_apply()
+
+    async def access_revoked(self) -> None:
+        await self.leave_all()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def access_apply(self) -> None:
+        raise NotImplementedError
+
+
+class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
     """``ws/staff/``: every event for the signed-in staff member's conversations and queues."""
 
     handlers = {
@@ -214,6 +264,7 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         await self.join(realtime.staff_group(self.staff.pk))
+        await self.join_access_group()
         for queue_id in await database_sync_to_async(self._queue_ids)():
             await self.join(realtime.queue_group(queue_id))
         await self.join(realtime.PRESENCE_GROUP)
@@ -228,6 +279,18 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
         if self.staff.role == Role.SUPERVISOR:
             return list(self.staff.queues.values_list("pk", flat=True))
         return []
+
+    async def access_apply(self) -> None:
+        """Still signed in, maybe with another role or other queues: follow exactly the queues
+        the staff member has now, and tell the page (it reloads its lists)."""
+        wanted = {realtime.queue_group(q) for q in await database_sync_to_async(self._queue_ids)()}
+        joined = {g for g in self.groups_joined if g.startswith("queue.")}
+        for group in joined - wanted:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.remove(group)
+        for group in sorted(wanted - joined):
+            await self.join(group)
+        await self.send_json({"type": realtime.STAFF_ACCESS_CHANGED, "role": self.staff.role})
 
     async def disconnect(self, code):
         await self.leave_all()
@@ -262,6 +325,7 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
         after_seq = _int_field(content, "after_seq", minimum=0)
 
         def read():
+            self._staff_now()
             conversation = self._visible(conversation_id)
             return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
 
@@ -304,6 +368,7 @@ class StaffConsumer(SentimentEventsMixin, BaseConsumer):
         client_id = _client_id(content)
 
         def reply():
+            self._staff_now()
             conversation = self._visible(conversation_id)
             if conversation.representative_id != self.staff.pk:
                 raise FrameError("forbidden", "Only the conversation's representative replies to the customer.")
@@ -357,7 +422,7 @@ def _client_id(content: dict):
     return client_id
 
 
-class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
+class MonitorConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
     """``ws/monitor/<conversation_id>/``: a read-only live transcript with per-message sentiment,
     for supervisors of the queue, admins and the assigned representative."""
 
@@ -376,6 +441,7 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
             await self.refuse(CLOSE_NOT_FOUND)
             return
         await self.join(realtime.conversation_group(self.conversation_id))
+        await self.join_access_group()
         await self.accept()
 
     async def disconnect(self, code):
@@ -384,14 +450,22 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
     def _may_watch(self) -> Conversation | None:
         return conversations_visible_to(self.staff).filter(pk=self.conversation_id).first()
 
-    async def conversation_access_changed(self, event):
-        """The conversation changed hands: a staff member who may no longer see it hears
-        nothing more from this socket (this event is handled before any later one)."""
+    async def _stop_unless_visible(self) -> None:
+        """A staff member who may no longer see the conversation hears nothing more from this
+        socket: ``conversation.removed``, then a 4403 close."""
         if await database_sync_to_async(self._may_watch)() is not None:
             return
         await self.leave_all()
         await self.send_json({"type": realtime.CONVERSATION_REMOVED, "conversation": self.conversation_id})
         await self.close(code=CLOSE_FORBIDDEN)
+
+    async def conversation_access_changed(self, event):
+        """The conversation changed hands (this event is handled before any later one)."""
+        await self._stop_unless_visible()
+
+    async def access_apply(self) -> None:
+        """Still signed in, maybe with another role or other queues."""
+        await self._stop_unless_visible()
 
     async def on_catch_up(self, content):
         after_seq = _int_field(content, "after_seq", minimum=0)
@@ -399,6 +473,7 @@ class MonitorConsumer(SentimentEventsMixin, BaseConsumer):
             raise FrameError("invalid", "This socket monitors one conversation only.")
 
         def read():
+            self._staff_now()
             conversation = self._may_watch()
             if conversation is None:
                 raise FrameError("not_found", f"No conversation {self.conversation_id} for you.")

@@ -100,3 +100,10 @@ def broadcast_presence_changed(*, staff_id: int, presence: str, label: str, name
         "name": name,
     }
     group_send_many([realtime.staff_group(staff_id), realtime.PRESENCE_GROUP], payload)
+
+
+def broadcast_staff_access_changed(*, staff_ids: Iterable[int], signed_out_session: str = "") -> None:
+    """To every socket of these staff members: re-check access now. ``signed_out_session`` is
+    the digest (``session_digest``) of a session that was just signed out."""
+    payload = {"type": realtime.STAFF_ACCESS_CHANGED, "signed_out_session": signed_out_session}
+    group_send_many([realtime.staff_access_group(staff_id) for staff_id in staff_ids], payload)

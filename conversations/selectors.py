@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils.crypto import constant_time_compare
 
 from conversations.models import (
     ONGOING_STATUSES,
@@ -23,6 +27,25 @@ def staff_for_user(user) -> StaffMember | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return StaffMember.objects.filter(user=user).select_related("user").first()
+
+
+def staff_for_socket(*, user, session) -> StaffMember | None:
+    """The staff member a socket signed in as, if that is still true now: its session still
+    exists and names this user (a sign-out deletes it; a password change voids its hash), the
+    account is active, and it is still a staff member. Otherwise None."""
+    session_key = getattr(session, "session_key", None)
+    if not getattr(user, "is_authenticated", False) or not session_key:
+        return None
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return None
+    staff = StaffMember.objects.select_related("user").filter(user_id=user.pk, user__is_active=True).first()
+    if staff is None:
+        return None
+    session_hash = data.get(HASH_SESSION_KEY)
+    if session_hash and not constant_time_compare(session_hash, staff.user.get_session_auth_hash()):
+        return None
+    return staff
 
 
 def user_is_admin(user) -> bool:

@@ -33,6 +33,12 @@ def customer_group(conversation_id: int) -> str:
     return f"customer.{int(conversation_id)}"
 
 
+def staff_access_group(staff_id: int) -> str:
+    """Every socket signed in as one staff member (staff and monitor sockets), told when that
+    person's access changes (sign-out, deactivation, role or queues)."""
+    return f"staff-access.{int(staff_id)}"
+
+
 PRESENCE_GROUP = "presence"
 INSIGHTS_GROUP = "insights.settings"
 # Integration event streams (``ws/integrations/events/``, a key with ``read_sentiment``):
@@ -58,6 +64,7 @@ CATCH_UP_DONE = "catch_up.done"
 ERROR = "error"
 PONG = "pong"
 CONVERSATION_SNOOZED = "conversation.snoozed"
+STAFF_ACCESS_CHANGED = "staff.access_changed"
 
 # --- Server-internal group events (never forwarded as frames) --------------------------------
 

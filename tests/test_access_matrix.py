@@ -581,3 +581,163 @@ def test_supervisors_assign_only_to_representatives_of_their_queues_through_the_
     )
     assert response.status_code in (400, 403), response.content
     assert Conversation.objects.get(pk=world["own"].pk).representative_id == world["staff"]["representative"].pk
+
+
+# --------------------------------------------------------------------------- access changes on open sockets
+# Sign-out, deactivation, a change of role or of queue membership after a socket connected:
+# the socket closes (4401 when the sign-in ended, 4403 for a monitor whose conversation is no
+# longer visible) or stops receiving, and refuses catch-up.
+
+
+async def _close_code(comm, timeout: float = 10) -> int:
+    """Read until the server closes the socket; the close code (frames before it are kept)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"the socket stayed open; frames: {comm.pending}"
+        output = await comm.receive_output(timeout=remaining)
+        if output["type"] == "websocket.close":
+            return output["code"]
+        import json as _json
+
+        comm.pending.append(_json.loads(output["text"]))
+
+
+@database_sync_to_async
+def _signed_in_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff.user)
+    return client
+
+
+async def _socket_for(client: Client, path: str):
+    from tests.conversations.wsutil import connect
+
+    return await connect(path, cookie=client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+@database_sync_to_async
+def _change_world():
+    queue = QueueFactory(name="Changes")
+    other_queue = QueueFactory(name="Elsewhere")
+    rep = RepresentativeFactory(queues=[queue])
+    sup = SupervisorFactory(queues=[queue, other_queue])
+    conversation = ConversationFactory(queue=queue, representative=rep)
+    MessageFactory(conversation=conversation, seq=1)
+    type(conversation).objects.filter(pk=conversation.pk).update(last_seq=1)
+    return {"queue": queue, "rep": rep, "sup": sup, "conversation": conversation}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_signing_out_closes_that_sessions_sockets_and_only_those():
+    from tests.conversations.wsutil import close_all, next_frame, send
+
+    w = await _change_world()
+    signed_out, other_device = await _signed_in_client(w["sup"]), await _signed_in_client(w["sup"])
+    staff = await _socket_for(signed_out, "/ws/staff/")
+    monitor = await _socket_for(signed_out, f"/ws/monitor/{w['conversation'].pk}/")
+    kept = await _socket_for(other_device, "/ws/staff/")
+    try:
+        response = await database_sync_to_async(signed_out.post)("/logout/")
+        assert response.status_code == 302
+        assert await _close_code(staff) == 4401
+        assert await _close_code(monitor) == 4401
+        await send(kept, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        done = await next_frame(kept, "catch_up.done", conversation=w["conversation"].pk)
+        assert done["last_seq"] == 1
+    finally:
+        await close_all(staff, monitor, kept)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deactivating_an_account_closes_its_open_sockets():
+    w = await _change_world()
+    client = await _signed_in_client(w["rep"])
+    staff = await _socket_for(client, "/ws/staff/")
+    monitor = await _socket_for(client, f"/ws/monitor/{w['conversation'].pk}/")
+    user = w["rep"].user
+    user.is_active = False
+    await database_sync_to_async(user.save)()
+    try:
+        assert await _close_code(staff) == 4401
+        assert await _close_code(monitor) == 4401
+    finally:
+        from tests.conversations.wsutil import close_all
+
+        await close_all(staff, monitor)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_catch_up_re_checks_the_sign_in_even_when_no_event_came():
+    from django.contrib.auth import get_user_model
+
+    from tests.conversations.wsutil import next_frame, send
+
+    w = await _change_world()
+    client = await _signed_in_client(w["rep"])
+    for path in ("/ws/staff/", f"/ws/monitor/{w['conversation'].pk}/"):
+        comm = await _socket_for(client, path)
+        # A change that sends no event (a bulk update): the next catch-up still sees it.
+        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(is_active=False)
+        await send(comm, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        error = await next_frame(comm, "error")
+        assert error == {"type": "error", "code": "unauthenticated", "message": "Your sign-in ended; sign in again."}
+        assert await _close_code(comm) == 4401
+        assert not [f for f in comm.pending if f["type"] == "message.created"], path
+        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(is_active=True)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_supervisor_made_representative_stops_hearing_the_queues_and_its_monitors_close():
+    from conversations.services.staff import staff_role_set
+    from tests.conversations.wsutil import close_all, drain, next_frame, send
+
+    w = await _change_world()
+    client = await _signed_in_client(w["sup"])
+    staff = await _socket_for(client, "/ws/staff/")
+    monitor = await _socket_for(client, f"/ws/monitor/{w['conversation'].pk}/")
+    try:
+        await database_sync_to_async(staff_role_set)(staff=w["sup"], role="representative")
+        assert await _close_code(monitor) == 4403
+        assert monitor.pending[-1] == {"type": "conversation.removed", "conversation": w["conversation"].pk}
+        changed = await next_frame(staff, "staff.access_changed")
+        assert changed == {"type": "staff.access_changed", "role": "representative"}
+        # The queue's events no longer reach this socket, and catch-up is refused.
+        from conversations.services.ingest import conversation_create
+
+        await database_sync_to_async(conversation_create)(queue=w["queue"], customer_name="New")
+        assert not [f for f in await drain(staff, quiet=0.5) if f.get("queue") == w["queue"].pk]
+        await send(staff, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        error = await next_frame(staff, "error")
+        assert error["code"] == "not_found"
+    finally:
+        await close_all(staff, monitor)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_leaving_a_queue_takes_effect_on_open_sockets():
+    from conversations.services.ingest import conversation_create
+    from tests.conversations.wsutil import close_all, drain, next_frame, send
+
+    w = await _change_world()
+    client = await _signed_in_client(w["sup"])
+    staff = await _socket_for(client, "/ws/staff/")
+    monitor = await _socket_for(client, f"/ws/monitor/{w['conversation'].pk}/")
+    try:
+        await database_sync_to_async(conversation_create)(queue=w["queue"], customer_name="Before")
+        before = await next_frame(staff, "conversation.updated", queue=w["queue"].pk)
+        assert before["queue"] == w["queue"].pk
+        await database_sync_to_async(w["sup"].queues.remove)(w["queue"])
+        assert await _close_code(monitor) == 4403
+        await next_frame(staff, "staff.access_changed")
+        await database_sync_to_async(conversation_create)(queue=w["queue"], customer_name="After")
+        assert not [f for f in await drain(staff, quiet=0.5) if f.get("queue") == w["queue"].pk]
+        await send(staff, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        assert (await next_frame(staff, "error"))["code"] == "not_found"
+        # Joining it again brings it back.
+        await database_sync_to_async(w["queue"].staff.add)(w["sup"])
+        await next_frame(staff, "staff.access_changed")
+        await send(staff, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        assert (await next_frame(staff, "catch_up.done"))["last_seq"] == 1
+    finally:
+        await close_all(staff, monitor)
