@@ -1,7 +1,12 @@
+from conversations.models import Presence
 from conversations.selectors import staff_for_user, user_is_admin
 
 
 def staff(request):
     user = getattr(request, "user", None)
     member = staff_for_user(user) if user is not None else None
-    return {"staff_member": member, "is_insights_admin": user_is_admin(user) if user else False}
+    return {
+        "staff_member": member,
+        "is_insights_admin": user_is_admin(user) if user else False,
+        "presence_choices": Presence.choices,  # the presence selector every staff page shows
+    }

@@ -42,6 +42,9 @@ class StaffMember(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.REPRESENTATIVE)
     presence = models.CharField(max_length=20, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
+    # What the person last chose (never Offline): restored when they come back after the
+    # center set them Offline (every tab closed for the grace period, or signed out).
+    chosen_presence = models.CharField(max_length=20, choices=Presence.choices, default=Presence.AVAILABLE)
     queues = models.ManyToManyField(Queue, blank=True, related_name="staff")
     # The person's id in an integrated system (a helpdesk's agent id): integrations name a
     # representative by it, or by e-mail, instead of the center's own id.

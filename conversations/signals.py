@@ -1,5 +1,6 @@
 """Receivers for changes that bypass the services (Django admin, shell, the logout view):
-each one only calls ``conversations.services.access.staff_access_changed``."""
+each one only calls ``conversations.services.access.staff_access_changed`` (and, on a
+sign-out, ``conversations.services.presence.presence_signed_out``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.dispatch import receiver
 
 from conversations.models import StaffMember
 from conversations.services.access import staff_access_changed
+from conversations.services.presence import presence_signed_out
 
 # Saves that do not change who may see what (presence, the login timestamp).
 _NOT_ACCESS_FIELDS = frozenset({"presence", "presence_changed_at", "last_login", "last_seen_at"})
@@ -29,6 +31,15 @@ def _on_logged_out(sender, request, user, **kwargs):
         return
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     staff_access_changed(staff_ids=_staff_ids_of_user(user.pk), signed_out_session_key=session_key)
+
+
+@receiver(user_logged_out, dispatch_uid="conversations.presence.logged_out")
+def _presence_on_logged_out(sender, request, user, **kwargs):
+    """Signing out is Offline at once (not after the sockets' grace period)."""
+    if user is None:
+        return
+    for staff_id in _staff_ids_of_user(user.pk):
+        presence_signed_out(staff=staff_id)
 
 
 @receiver(post_save, sender=get_user_model(), dispatch_uid="conversations.access.user_saved")

@@ -5,8 +5,11 @@ Daphne process sees every socket. When a socket closes, the consumer waits
 ``PRESENCE_OFFLINE_GRACE_SECONDS`` and calls ``presence_offline_if_idle``: if no socket is open
 anywhere by then (a page reload reconnects well within the grace), the staff member is Offline.
 
-Opening a socket while Offline signs the staff member in as Available; any other presence
-(Away, Busy, …) is kept, so a supervisor who chose Away stays Away across reloads.
+Presence belongs to the person: what they chose (Available, Busy, Busy - Do not disturb,
+Away) is kept in ``chosen_presence``. The center sets them Offline only when no tab is open
+anywhere for the grace period, or at once when they sign out (``presence_signed_out``);
+opening a socket while Offline restores what they had chosen, so a supervisor who chose Busy
+comes back Busy after a reload, a network drop or a night away.
 
 A process that crashes cannot delete its rows: each client ping refreshes its row's
 ``last_seen`` and rows silent for ``STALE_CONNECTION_SECONDS`` no longer count (the pages ping
@@ -39,10 +42,18 @@ def _live_connections(staff_id: int):
 
 @transaction.atomic
 def presence_set(*, staff: StaffMember | int, presence: str) -> StaffMember:
-    """Change a staff member's presence; takes effect for the very next notification."""
+    """The person chooses a presence; takes effect for the very next notification. A chosen
+    presence other than Offline is remembered and restored after the center's own Offline."""
     if presence not in Presence.values:
         raise InvalidPresence(f"Unknown presence {echo(presence)}; use one of {', '.join(Presence.values)}.")
     staff_id = staff if isinstance(staff, int) else staff.pk
+    if presence != Presence.OFFLINE:
+        StaffMember.objects.filter(pk=staff_id).exclude(chosen_presence=presence).update(chosen_presence=presence)
+    return _presence_write(staff_id, presence)
+
+
+def _presence_write(staff_id: int, presence: str) -> StaffMember:
+    """Store a presence and announce it after commit (inside a transaction)."""
     member = StaffMember.objects.select_for_update().select_related("user").get(pk=staff_id)
     if member.presence == presence:
         return member
@@ -65,7 +76,7 @@ def presence_socket_opened(*, staff: StaffMember | int, channel_name: str) -> St
     )
     member = StaffMember.objects.get(pk=staff_id)
     if member.presence == Presence.OFFLINE:
-        member = presence_set(staff=staff_id, presence=Presence.AVAILABLE)
+        member = _presence_write(staff_id, member.chosen_presence or Presence.AVAILABLE)
     return member
 
 
@@ -89,5 +100,14 @@ def presence_offline_if_idle(*, staff: StaffMember | int) -> bool:
     if _live_connections(staff_id).exists() or member.presence == Presence.OFFLINE:
         return False
     StaffConnection.objects.filter(staff_id=staff_id).delete()  # stale rows of crashed processes
-    presence_set(staff=staff_id, presence=Presence.OFFLINE)
+    _presence_write(staff_id, Presence.OFFLINE)
     return True
+
+
+@transaction.atomic
+def presence_signed_out(*, staff: StaffMember | int) -> None:
+    """Signing out is leaving: Offline at once, whatever tabs are still open (their sockets
+    no longer count); the chosen presence is kept for the next sign-in."""
+    staff_id = staff if isinstance(staff, int) else staff.pk
+    StaffConnection.objects.filter(staff_id=staff_id).delete()
+    _presence_write(staff_id, Presence.OFFLINE)

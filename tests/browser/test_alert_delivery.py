@@ -110,3 +110,35 @@ def test_a_transfer_alerts_the_new_representative_and_the_new_queues_supervisor_
         assert transcript.count() == before
     finally:
         _presence(server, "sam", "available")
+
+
+def test_a_supervisor_who_moves_to_the_dashboard_then_monitor_still_gets_a_toast(scored, actors, server):
+    rep = actors.staff("rita", "/workspace/")
+    sam = actors.staff("sam", "/ongoing/")
+    try:
+        chat, customer = actors.customer(queue="Billing")
+        expect(row(sam, customer)).to_be_visible(timeout=5_000)
+        conversation = row(sam, customer).get_attribute("data-conversation")
+
+        sam.get_by_role("link", name="Sentiment dashboard").click()
+        sam.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
+        sam.get_by_label("Presence").select_option("busy")  # Busy still gets notifications
+        sam.wait_for_timeout(500)
+        sam.goto(f"/conversations/{conversation}/monitor/")
+        sam.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
+        expect(sam.get_by_label("Presence")).to_have_value("busy")  # the choice survived the move
+
+        chat2, customer2 = actors.customer(queue="Billing")
+        expect(tab(rep, customer2)).to_be_visible(timeout=5_000)
+        say(chat2, ANGRY_EN)
+        toast = sam.locator("#staff-toasts .toast", has_text=customer2)
+        expect(toast).to_be_visible(timeout=10_000)
+        toast.get_by_role("button", name="Acknowledge").click()
+        expect(toast).to_have_count(0, timeout=5_000)
+        state = server.orm(
+            "from conversations.models import StaffMember\n"
+            "print(StaffMember.objects.get(user__username='sam').presence)"
+        )
+        assert state == "busy"
+    finally:
+        _presence(server, "sam", "available")

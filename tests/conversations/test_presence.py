@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.test import override_settings
+from django.conf import settings
+from django.test import Client, override_settings
 
 from conversations.models import Presence, StaffConnection, StaffMember
 from conversations.services.presence import InvalidPresence, presence_set
@@ -91,3 +92,51 @@ async def test_connections_of_a_crashed_process_stop_counting_once_stale():
     await ws.disconnect()
     await wait_for(lambda: StaffMember.objects.get(pk=sup.pk).presence == Presence.OFFLINE, timeout=5)
     assert not await database_sync_to_async(StaffConnection.objects.filter(staff=sup).exists)()
+
+
+@pytest.mark.parametrize("chosen", [Presence.BUSY, Presence.BUSY_DND, Presence.AWAY])
+async def test_a_chosen_presence_comes_back_after_every_tab_closed_past_the_grace(chosen):
+    sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.AVAILABLE)
+    ws = await staff_socket(sup)
+    await send(ws, type="presence.set", presence=chosen)
+    await next_frame(ws, "presence.changed", staff=sup.pk, presence=chosen)
+    await ws.disconnect()
+    await wait_for(lambda: StaffMember.objects.get(pk=sup.pk).presence == Presence.OFFLINE, timeout=5)
+    ws = await staff_socket(sup)  # back the next morning, or after a long network drop
+    try:
+        assert await presence_of(sup) == chosen
+    finally:
+        await close_all(ws)
+
+
+async def test_signing_out_is_offline_at_once_and_the_choice_is_kept_for_the_next_sign_in():
+    sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.BUSY, chosen_presence=Presence.BUSY)
+    cookie = await session_cookie(sup)
+    with override_settings(PRESENCE_OFFLINE_GRACE_SECONDS=30):
+        ws = await connect("/ws/staff/", cookie=cookie)
+        try:
+
+            def sign_out():
+                client = Client()
+                client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+                return client.post("/logout/").status_code
+
+            assert await database_sync_to_async(sign_out)() in (200, 302)
+            assert await presence_of(sup) == Presence.OFFLINE  # at once, not after the grace
+        finally:
+            await close_all(ws)
+    ws = await staff_socket(sup)
+    try:
+        assert await presence_of(sup) == Presence.BUSY
+    finally:
+        await close_all(ws)
+
+
+async def test_choosing_offline_then_coming_back_is_available():
+    sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.AVAILABLE)
+    await database_sync_to_async(presence_set)(staff=sup, presence=Presence.OFFLINE)
+    ws = await staff_socket(sup)
+    try:
+        assert await presence_of(sup) == Presence.AVAILABLE
+    finally:
+        await close_all(ws)

@@ -242,3 +242,40 @@ def test_next_never_redirects_off_site(login, setup):
     assert response["Location"] == reverse("conversations:ongoing")
     response = login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "/ongoing/?queue=1"})
     assert response["Location"] == "/ongoing/?queue=1"
+
+
+@pytest.mark.parametrize(
+    "who, page",
+    [
+        ("sup", "conversations:dashboard"),
+        ("sup", "monitor"),
+        ("sup", "route"),
+        ("admin", "insights:home"),
+        ("admin", "conversations:corrections"),
+        ("rep", "monitor"),
+    ],
+)
+def test_every_staff_page_keeps_the_staff_connection_with_presence_and_toasts(login, setup, who, page):
+    staff = AdminFactory() if who == "admin" else setup[who]
+    staff.presence = Presence.BUSY
+    staff.save()
+    if page in ("monitor", "route"):
+        url = reverse(f"conversations:{page}", args=[setup["conv"].pk])
+    else:
+        url = reverse(page)
+    body = login(staff).get(url).content.decode()
+    assert 'id="staff-bar"' in body and 'src="/static/js/staff.js"' in body
+    assert 'id="presence-select"' in body and '<option value="busy" selected>' in body
+    assert 'id="staff-conn"' in body and 'id="staff-toasts"' in body
+
+
+@pytest.mark.parametrize("who, page", [("rep", "conversations:workspace"), ("sup", "conversations:ongoing")])
+def test_the_live_pages_run_their_own_staff_connection_only(login, setup, who, page):
+    body = login(setup[who]).get(reverse(page)).content.decode()
+    assert "js/staff.js" not in body and 'id="staff-bar"' not in body
+    assert body.count('id="presence-select"') == 1
+
+
+def test_the_customer_chat_page_opens_no_staff_connection_even_for_signed_in_staff(login, setup):
+    body = login(setup["sup"]).get(reverse("conversations:chat", args=[setup["conv"].customer_token])).content.decode()
+    assert "js/staff.js" not in body and 'id="presence-select"' not in body
