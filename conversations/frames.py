@@ -5,6 +5,7 @@ transaction is open; ``conversations.events`` sends them after commit."""
 from __future__ import annotations
 
 from insights.levels import level_label, level_slug
+from insights.scoring.language import language_name
 from sentiment_admin import realtime
 from sentiment_admin.text import display_text
 
@@ -56,6 +57,7 @@ def scored_payload(message, *, conversation_score, conversation_level, trend) ->
         "label": level_label(level),
         "confidence": message.confidence,
         "language": message.language,
+        "language_name": language_name(message.language),
         "supported": message.scoring_status == "scored",
         "trend": trend,
         "conversation_score": conversation_score,
@@ -92,6 +94,7 @@ def conversation_payload(conversation) -> dict:
         "customer": conversation.customer.name,
         "channel": conversation.channel,
         "language": conversation.language,
+        "language_name": language_name(conversation.language),
         "scoring_opt_out": conversation.scoring_opt_out,
         "last_message_at": _iso(conversation.last_message_at),
         "last_seq": conversation.last_seq,

@@ -45,6 +45,23 @@ SUPPORTED_LANGUAGES: dict[str, str] = {
     "uk": "Ukrainian", "vi": "Vietnamese",
 }
 
+# Names of the other languages the detector may report (not scored, but named on the screens).
+OTHER_LANGUAGE_NAMES: dict[str, str] = {
+    "hi-Latn": "Hindi (Latin)", "af": "Afrikaans", "bn": "Bengali", "cy": "Welsh", "fa": "Persian",
+    "gu": "Gujarati", "kn": "Kannada", "mk": "Macedonian", "ml": "Malayalam", "mr": "Marathi",
+    "ne": "Nepali", "pa": "Punjabi", "so": "Somali", "sq": "Albanian", "sw": "Swahili",
+    "ta": "Tamil", "te": "Telugu", "tl": "Tagalog", "ur": "Urdu",
+}
+
+
+def language_name(code: str | None) -> str:
+    """The language's English name for the screens ("Serbian (Latin)" for ``sr-Latn``); the
+    code itself for a language without a name here, "" for none."""
+    if not code:
+        return ""
+    return SUPPORTED_LANGUAGES.get(code) or OTHER_LANGUAGE_NAMES.get(code) or code
+
+
 SHORT_TEXT = 20  # characters: below this a detection alone is not trusted over the hint
 MIN_CONFIDENCE = 0.80
 

@@ -131,7 +131,7 @@ export function applyMessageScore(list, frame) {
     if (frame.supported !== false && typeof frame.confidence === "number") {
       let note = item.querySelector(".confidence");
       if (!note) { note = el("span", {class: "confidence hint"}); badge.after(note); }
-      note.textContent = `confidence ${Math.round(frame.confidence * 100)}%${frame.language ? ` · ${frame.language}` : ""}`;
+      note.textContent = `confidence ${Math.round(frame.confidence * 100)}%${frame.language ? ` · ${frame.language_name || frame.language}` : ""}`;
     }
   }
   markDropDrivers(list);
@@ -287,11 +287,19 @@ export function readJSON(id) {
   return node ? JSON.parse(node.textContent) : null;
 }
 
+/** While monitoring is off the page says so (for as long as it is off) and marks levels stale. */
+export function monitoringState(enabled) {
+  document.body.dataset.monitoring = enabled ? "on" : "off";
+  const banner = document.getElementById("monitoring-off");
+  if (banner) banner.hidden = enabled;
+}
+
 const THRESHOLD_LABELS = {"0": "off", "-1": "Slightly negative", "-2": "Negative", "-3": "Very negative"};
 
 /** settings.changed: say on the page that the admin's new thresholds apply from the next message. */
 export function settingsNotice(frame) {
   if (frame.type !== "settings.changed") return false;
+  monitoringState(frame.monitoring_enabled !== false);
   let node = document.getElementById("settings-notice");
   if (!node) {
     node = el("p", {id: "settings-notice", class: "settings-notice", role: "status"});

@@ -118,7 +118,7 @@ function onUpdated(frame) {
   }
   if (frame.accepted_at) tr.dataset.accepted = frame.accepted_at;
   if (frame.channel) tr.querySelector(".col-channel").textContent = CHANNEL_LABELS[frame.channel] || frame.channel;
-  if (frame.language !== undefined) tr.querySelector(".col-language").textContent = frame.language || "–";
+  if (frame.language !== undefined) tr.querySelector(".col-language").textContent = frame.language_name || frame.language || "–";
   setSentiment(tr, {slug: frame.conversation_level ?? frame.sentiment_level, value: frame.conversation_level_value ?? frame.sentiment_level_value,
     label: frame.conversation_label ?? frame.sentiment_label, trend: frame.trend ?? frame.sentiment_trend, score: frame.conversation_score ?? frame.sentiment_score});
   if (frame.last_message_at) setLast(tr, frame.last_message_at);
@@ -233,7 +233,7 @@ function onFrame(frame) {
       if (!tr) tr = buildRow(frame);
       setSentiment(tr, {slug: frame.conversation_level, value: frame.conversation_level_value, label: frame.conversation_label,
         trend: frame.trend, score: frame.conversation_score});
-      if (frame.language) tr.querySelector(".col-language").textContent = frame.language;
+      if (frame.language) tr.querySelector(".col-language").textContent = frame.language_name || frame.language;
       applyView();
       break;
     }

@@ -38,6 +38,14 @@ def test_an_outburst_after_a_run_of_positive_messages_alerts(scored, actors):
     expect(panel.locator(".panel-alert")).to_contain_text("Alert")
     expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute("data-level-value", re.compile("^-[23]$"))
 
+    # The customer calms down (recovered, in the calm style), then bursts out again: the
+    # repeated alert looks like an alert, not like the recovery.
+    say(chat, PRAISE)
+    expect(panel.locator(".panel-alert.recovered")).to_contain_text("Recovered", timeout=10_000)
+    say(chat, ANGRY_EN)
+    expect(panel.locator(".panel-alert")).to_contain_text("Alert", timeout=10_000)
+    expect(panel.locator(".panel-alert")).not_to_have_class(re.compile("recovered"))
+
 
 def test_a_reload_keeps_a_tabs_alert(scored, actors):
     rep = actors.staff("rita", "/workspace/")
@@ -142,3 +150,29 @@ def test_a_supervisor_who_moves_to_the_dashboard_then_monitor_still_gets_a_toast
         assert state == "busy"
     finally:
         _presence(server, "sam", "available")
+
+
+def test_while_monitoring_is_off_the_open_report_says_so_for_as_long_as_it_is_off(actors, server):
+    sam = actors.staff("sam", "/ongoing/")
+    admin = actors.staff("admin", "/insights/sentiment/")
+    try:
+        admin.get_by_label("Monitor real-time customer sentiment").uncheck()
+        admin.get_by_role("button", name="Save", exact=True).click()
+        expect(admin.locator(".flash")).to_contain_text("saved")
+        banner = sam.locator("#monitoring-off")
+        expect(banner).to_be_visible(timeout=5_000)
+        expect(sam.locator("body")).to_have_attribute("data-monitoring", "off")
+        sam.wait_for_timeout(21_000)  # the old notice went away after 20 s
+        expect(banner).to_be_visible()
+        sam.goto("/dashboard/")  # and a page opened meanwhile says so too
+        expect(sam.locator("#monitoring-off")).to_be_visible()
+        admin.get_by_label("Monitor real-time customer sentiment").check()
+        admin.get_by_role("button", name="Save", exact=True).click()
+        expect(sam.locator("#monitoring-off")).to_be_hidden(timeout=5_000)
+        expect(sam.locator("body")).to_have_attribute("data-monitoring", "on")
+    finally:
+        server.orm(
+            "from django.contrib.auth import get_user_model\n"
+            "from insights.services.settings import sentiment_settings_update\n"
+            "sentiment_settings_update(actor=get_user_model().objects.get(username='admin'), monitoring_enabled=True)\n"
+        )

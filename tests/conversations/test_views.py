@@ -279,3 +279,30 @@ def test_the_live_pages_run_their_own_staff_connection_only(login, setup, who, p
 def test_the_customer_chat_page_opens_no_staff_connection_even_for_signed_in_staff(login, setup):
     body = login(setup["sup"]).get(reverse("conversations:chat", args=[setup["conv"].customer_token])).content.decode()
     assert "js/staff.js" not in body and 'id="presence-select"' not in body
+
+
+def test_the_pages_name_languages_instead_of_showing_codes(login, setup):
+    setup["conv"].language = "sr-Latn"
+    setup["conv"].save()
+    MessageFactory(conversation=setup["conv"], seq=1, sender=Sender.CUSTOMER, language="pt", confidence=0.9,
+                   sentiment_level=1, scoring_status="scored")
+    report = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert '<td class="col-language" data-label="Language">Serbian (Latin)</td>' in report
+    monitor = login(setup["sup"]).get(reverse("conversations:monitor", args=[setup["conv"].pk])).content.decode()
+    assert "· Serbian (Latin)" in monitor and "· Portuguese" in monitor
+
+
+@pytest.mark.parametrize("who, page", [("rep", "conversations:workspace"), ("sup", "conversations:ongoing"),
+                                       ("sup", "conversations:dashboard"), ("sup", "monitor")])
+def test_while_monitoring_is_off_every_staff_page_says_so_and_marks_levels_stale(login, setup, who, page):
+    from insights.selectors import sentiment_settings_get
+
+    url = reverse("conversations:monitor", args=[setup["conv"].pk]) if page == "monitor" else reverse(page)
+    body = login(setup[who]).get(url).content.decode()
+    assert 'data-monitoring="on"' in body and 'id="monitoring-off" class="monitoring-off" role="status" hidden' in body
+    org = sentiment_settings_get()
+    org.monitoring_enabled = False
+    org.save()
+    body = login(setup[who]).get(url).content.decode()
+    assert 'data-monitoring="off"' in body
+    assert 'id="monitoring-off" class="monitoring-off" role="status"><strong>Sentiment monitoring is off.' in body

@@ -130,3 +130,14 @@ def test_a_hinglish_conversations_short_follow_up_keeps_its_language():
 )
 def test_words_shared_with_other_languages_do_not_make_a_text_hinglish(text, expected):
     assert detect_language(text) == expected
+
+
+
+@pytest.mark.parametrize(
+    "code, name",
+    [("sr-Latn", "Serbian (Latin)"), ("pt", "Portuguese"), ("hi-Latn", "Hindi (Latin)"), ("sw", "Swahili"), ("xx", "xx"), ("", "")],
+)
+def test_language_names_for_the_screens(code, name):
+    from insights.scoring.language import language_name
+
+    assert language_name(code) == name
