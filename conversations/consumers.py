@@ -45,6 +45,7 @@ from insights.models import NotificationRecipient
 from insights.services.alerts import conversation_snooze, notification_acknowledge
 from sentiment_admin import realtime
 from sentiment_admin.inputs import InvalidInput, parse_int, parse_json
+from sentiment_admin.throttle import SocketThrottle, Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,10 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.groups_joined: list[str] = []
         self.sent = _SentLog()
+        self.throttles = {
+            realtime.CLIENT_CATCH_UP: SocketThrottle(limit=settings.SOCKET_CATCH_UPS_PER_MINUTE),
+            realtime.CLIENT_PING: SocketThrottle(limit=settings.SOCKET_PINGS_PER_MINUTE),
+        }
 
     async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -148,7 +153,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("unknown_type", f"Unknown frame type {kind[:50]!r}.")
             return
         try:
+            throttle = self.throttles.get(kind)
+            if throttle is not None:
+                throttle.hit(f"Too many {kind} frames on this socket; wait a moment.")
             await getattr(self, handler)(content)
+        except Throttled as exc:
+            await self.send_error("rate_limited", exc.message, retry_after=exc.retry_after)
         except AccessRevoked as exc:
             await self.send_error(exc.code, exc.message)
             await self.access_revoked()

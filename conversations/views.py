@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -47,6 +48,7 @@ from insights.levels import SentimentLevel
 from insights.models import NotificationRecipient
 from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
 from sentiment_admin.inputs import clean_line, parse_optional_id
+from sentiment_admin.throttle import Throttled, client_address, throttle_check, throttle_record
 
 TRANSCRIPT_LIMIT = 200
 
@@ -385,9 +387,23 @@ def chat_start(request):
         name = clean_line(request.POST.get("name"), "name", max_length=150)
         queue_id = parse_optional_id(request.POST.get("queue"), "queue")
         queue = next((q for q in queues if q.pk == queue_id), None)
+        address = client_address(request)
         if not name or queue is None:
             error = "Enter your name and choose a topic."
         else:
+            try:
+                throttle_check(
+                    "chat-start", address, limit=settings.CHAT_STARTS_PER_ADDRESS,
+                    window=settings.CHAT_START_WINDOW_SECONDS, message="Too many chats started from your address.",
+                )
+            except Throttled as exc:
+                response = render(
+                    request, "conversations/chat_start.html",
+                    {"queues": queues, "error": f"{exc.message} Try again in {exc.retry_after} seconds."}, status=429,
+                )
+                response["Retry-After"] = str(exc.retry_after)
+                return response
+            throttle_record("chat-start", address, window=settings.CHAT_START_WINDOW_SECONDS)
             conversation = conversation_create(queue=queue, customer_name=name, channel=Channel.CHAT)
             # Demo routing: the least busy Available representative of the queue takes it.
             rep = representative_pick(queue)

@@ -741,3 +741,56 @@ async def test_leaving_a_queue_takes_effect_on_open_sockets():
         assert (await next_frame(staff, "catch_up.done"))["last_seq"] == 1
     finally:
         await close_all(staff, monitor)
+
+
+# --------------------------------------------------------------------------- sign-in throttles
+
+
+from tests.conversations.factories import PASSWORD  # noqa: E402
+
+THROTTLED_BODY = "Too many failed sign-ins. Try again in {} seconds."
+
+
+def _sign_in(client, path: str, username: str, password: str, address: str = "203.0.113.7"):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/login/", "/django-admin/login/"])
+def test_failed_sign_ins_are_throttled_per_username(path, settings):
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    admin = AdminFactory()
+    client = Client()
+    for _ in range(3):
+        assert _sign_in(client, path, admin.user.username, "wrong").status_code == 200
+    refused = _sign_in(client, path, admin.user.username.upper(), PASSWORD)  # the right one, too late
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert 0 < retry_after <= settings.LOGIN_FAILURE_WINDOW_SECONDS
+    assert refused.content.decode() == THROTTLED_BODY.format(retry_after)
+    assert "_auth_user_id" not in client.session
+    # Another username from the same address is not locked out by these.
+    other = RepresentativeFactory()
+    assert _sign_in(Client(), "/login/", other.user.username, PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_failed_sign_ins_are_throttled_per_client_address(settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 4
+    for i in range(4):
+        assert _sign_in(Client(), "/login/", f"guess{i}", "wrong").status_code == 200
+    rep = RepresentativeFactory()
+    assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD).status_code == 429
+    assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD, address="198.51.100.9").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_successful_sign_in_clears_its_usernames_failures(settings):
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    rep = RepresentativeFactory()
+    for _ in range(2):
+        _sign_in(Client(), "/login/", rep.user.username, "wrong")
+    assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD).status_code == 302
+    for _ in range(2):
+        assert _sign_in(Client(), "/login/", rep.user.username, "wrong").status_code == 200
+    assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD).status_code == 302

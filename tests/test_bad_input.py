@@ -960,3 +960,57 @@ def test_a_correction_of_an_opted_out_conversation_is_refused_over_http(hostile)
     from insights.models import SentimentCorrection
 
     assert not SentimentCorrection.objects.exists()
+
+
+# --------------------------------------------------------------------------- throttles
+
+
+def test_anonymous_chat_starts_are_throttled_per_address(db, settings):
+    settings.CHAT_STARTS_PER_ADDRESS = 2
+    queue = QueueFactory(name="Throttle")
+    for i in range(2):
+        response = Client().post(reverse("conversations:chat_start"), {"name": f"C{i}", "queue": queue.pk},
+                                 REMOTE_ADDR="203.0.113.5")
+        assert response.status_code == 302
+    refused = Client().post(reverse("conversations:chat_start"), {"name": "C3", "queue": queue.pk},
+                            REMOTE_ADDR="203.0.113.5")
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert f"Too many chats started from your address. Try again in {retry_after} seconds." in refused.content.decode()
+    assert Conversation.objects.count() == 2
+    elsewhere = Client().post(reverse("conversations:chat_start"), {"name": "D", "queue": queue.pk},
+                              REMOTE_ADDR="198.51.100.1")
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_model")
+async def test_catch_up_and_ping_are_throttled_per_socket(settings):
+    settings.SOCKET_PINGS_PER_MINUTE = 3
+    settings.SOCKET_CATCH_UPS_PER_MINUTE = 2
+    w = await _ws_world()
+    chat = await chat_socket(w["conversation"])
+    rep = await staff_socket(w["rep"])
+    try:
+        for comm in (chat, rep):
+            for _ in range(3):
+                await send(comm, type="ping")
+                await next_frame(comm, "pong", timeout=10)
+            await send(comm, type="ping")
+            error = await next_frame(comm, "error", timeout=10)
+            assert error["code"] == "rate_limited" and 0 < error["retry_after"] <= 60
+            assert error == {"type": "error", "code": "rate_limited", "retry_after": error["retry_after"],
+                             "message": "Too many ping frames on this socket; wait a moment."}
+        for _ in range(2):
+            await send(rep, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+            await next_frame(rep, "catch_up.done", timeout=10)
+        await send(rep, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        error = await next_frame(rep, "error", timeout=10)
+        assert (error["code"], error["message"]) == ("rate_limited", "Too many catch_up frames on this socket; wait a moment.")
+        # Another socket of the same person is not affected.
+        other = await staff_socket(w["rep"])
+        await send(other, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
+        await next_frame(other, "catch_up.done", timeout=10)
+        await close_all(other)
+    finally:
+        await close_all(chat, rep)

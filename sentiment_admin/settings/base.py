@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "sentiment_admin.middleware.InvalidInputMiddleware",
+    "sentiment_admin.middleware.LoginThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -101,6 +102,30 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Auth -----------------------------------------------------------------------------
+# --- Cache (throttle counters): Redis with REDIS_URL so every process shares them -------
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CHANNELS_PREFIX", "sentiment") + "-cache",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Throttles (README, "Security") -------------------------------------------------------
+# Failed sign-ins (the center's login and Django admin's) per username and per client address.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# Anonymous chats started from the chat page per client address.
+CHAT_STARTS_PER_ADDRESS = env_int("CHAT_STARTS_PER_ADDRESS", 10)
+CHAT_START_WINDOW_SECONDS = env_int("CHAT_START_WINDOW_SECONDS", 3600)
+# Frames per socket and minute.
+SOCKET_CATCH_UPS_PER_MINUTE = env_int("SOCKET_CATCH_UPS_PER_MINUTE", 120)
+SOCKET_PINGS_PER_MINUTE = env_int("SOCKET_PINGS_PER_MINUTE", 30)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -9,6 +9,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PRESENCE_OFFLINE_GRACE_SECONDS = 0.2
 # The webhook tests run their receivers on 127.0.0.1; the refusal itself is tested with it off.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+# Throttle counters live in this process (tests/conftest.py empties them before every test).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The browser tests' server starts many chats from 127.0.0.1; the throttle's own tests set it.
+CHAT_STARTS_PER_ADDRESS = 1000
 
 # WhiteNoise serves from the finders here; the folder only has to exist.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
