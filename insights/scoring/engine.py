@@ -148,6 +148,9 @@ class BundledBackend:
 
                 trained_files.append(Path(head_dir) / CALIBRATION_WEIGHTS)
         release_freed_memory()
+        from .attention import use_length_grouped_attention
+
+        use_length_grouped_attention(self.encoder)  # a message scores the same in any batch
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.head = None

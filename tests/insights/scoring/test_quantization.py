@@ -130,6 +130,16 @@ def test_new_calibration_ranges_give_a_new_model_version(tmp_path, bundled_model
 
 @pytest.mark.model
 def test_the_committed_model_scores_a_message_the_same_alone_or_in_a_batch(real_scorer):
+    """The bound that holds on every CPU: 2e-6 on the reported score.
+
+    The int8 products are exact integer sums, every other encoder step works token by token,
+    and the attention of each message runs on its own unpadded rows
+    (``insights/scoring/attention.py``): a message's encoder features are the same bits alone
+    or beside longer messages, whatever the instruction set (before, padding moved "my order
+    number is 48213" from 0.0058 to 0.0095 on an AVX2-only CPU). What remains is the head's fp32
+    product, which the BLAS computes for one row with a matrix-vector kernel and for many with a
+    matrix-matrix one, summing in another order: float rounding, about 1e-7 on a probability,
+    which can tip the score's rounding to 6 decimals by one unit (1e-6)."""
     texts = [
         "merci, ça a réglé le problème",
         "I've waited two hours, this is ridiculous",
@@ -139,5 +149,14 @@ def test_the_committed_model_scores_a_message_the_same_alone_or_in_a_batch(real_
     ] * 4
     alone = [real_scorer.score([t])[0].score for t in texts[:5]]
     batched = [r.score for r in real_scorer.score(texts)]
-    assert batched[:5] == pytest.approx(alone, abs=1e-3)
-    assert batched[5:10] == pytest.approx(alone, abs=1e-3)
+    assert batched[:5] == pytest.approx(alone, abs=2e-6)
+    assert batched[5:10] == pytest.approx(alone, abs=2e-6)
+
+
+@pytest.mark.model
+def test_a_messages_encoder_features_are_bit_identical_beside_longer_messages(real_scorer):
+    backend = real_scorer._get_backend()
+    short, longer = "my order number is 48213", "das Paket ist immer noch nicht da und niemand antwortet mir seit Tagen"
+    alone = backend.features([short])[0]
+    assert torch.equal(backend.features([longer, short, "obrigado"])[1], alone)
+    assert torch.equal(backend.features([short] * 3)[2], alone)
