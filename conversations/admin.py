@@ -11,7 +11,7 @@ class QueueAdmin(admin.ModelAdmin):
 
 @admin.register(StaffMember)
 class StaffMemberAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "role", "presence", "external_id", "presence_changed_at"]
+    list_display = ["__str__", "role", "presence", "capacity", "external_id", "presence_changed_at", "last_routed_at"]
     list_filter = ["role", "presence", "queues"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "user__email", "external_id"]
     filter_horizontal = ["queues"]

@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from conversations import frames
 from conversations.models import Conversation, ConversationStatus, Queue, Role, StaffMember
-from conversations.selectors import conversations_visible_to, staff_for_socket, staff_for_user
+from conversations.selectors import conversations_visible_to, queue_position, staff_for_socket, staff_for_user
 from conversations.services.access import session_digest
 from conversations.services.ingest import (
     MessageRejected,
@@ -542,15 +542,21 @@ class CustomerChatConsumer(BaseConsumer):
         after_seq = _int_field(content, "after_seq", minimum=0)
 
         def read():
-            conversation = Conversation.objects.get(pk=self.conversation_id)
-            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
+            conversation = Conversation.objects.select_related("representative__user").get(pk=self.conversation_id)
+            replay, last_seq = frames.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
+            return replay, last_seq, frames.chat_payload(conversation, position=queue_position(conversation))
 
-        replay, last_seq = await database_sync_to_async(read)()
+        replay, last_seq, state = await database_sync_to_async(read)()
         for frame in replay:
             await self.send_frame(frame)
         await self.send_json(
             {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
         )
+        # Where the chat stands now (waiting and where in the queue, with whom, or ended).
+        await self.send_json(state)
+
+    async def chat_updated(self, event):
+        await self.send_json(event)
 
 
 class UnknownRouteConsumer(BaseConsumer):

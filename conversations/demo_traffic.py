@@ -19,9 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
-
-from conversations.models import ONGOING_STATUSES, Presence, Queue, Role, StaffMember
+from conversations.models import ONGOING_STATUSES, Queue, Role, StaffMember
 
 logger = logging.getLogger(__name__)
 
@@ -144,22 +142,6 @@ SCRIPTS: tuple[Script, ...] = (
 CHANNEL_QUEUE_FALLBACK = "Billing"
 
 
-def representative_pick(queue: Queue | int) -> StaffMember | None:
-    """The least busy representative of the queue who is Available (else Busy), or None.
-    Simple demo routing; a real deployment routes with its own rules."""
-    queue_id = queue if isinstance(queue, int) else queue.pk
-    reps = (
-        StaffMember.objects.filter(role=Role.REPRESENTATIVE, queues__pk=queue_id)
-        .annotate(active=Count("conversations", filter=Q(conversations__status__in=ONGOING_STATUSES)))
-        .select_related("user")
-    )
-    for presences in ((Presence.AVAILABLE,), (Presence.BUSY, Presence.BUSY_DND)):
-        ranked = sorted((r for r in reps if r.presence in presences), key=lambda r: (r.active, r.pk))
-        if ranked:
-            return ranked[0]
-    return None
-
-
 # --------------------------------------------------------------------------- drivers
 
 
@@ -170,11 +152,6 @@ class DirectDriver:
         from conversations.services.ingest import conversation_create
 
         return conversation_create(queue=queue, customer_name=customer, channel=channel).pk
-
-    def assign(self, conversation: int, rep: StaffMember) -> None:
-        from conversations.services.assignment import conversation_assign
-
-        conversation_assign(conversation=conversation, representative=rep)
 
     def customer(self, conversation: int, text: str) -> None:
         from conversations.services.ingest import message_ingest
@@ -249,9 +226,6 @@ class HttpDriver:
             logger.warning("demo traffic: could not open the chat socket %s: %s", path, exc)
             self.warmed = True
 
-    def assign(self, conversation: int, rep: StaffMember) -> None:
-        self._ok(self.staff.post(f"/api/conversations/{conversation}/assign/", json={"representative": rep.pk}))
-
     def customer(self, conversation: int, text: str) -> None:
         self._ok(self.integration.post(f"/api/conversations/{conversation}/messages/", json={"text": text}))
 
@@ -275,7 +249,6 @@ class Playing:
     rep: StaffMember | None
     step: int = 0
     next_at: float = 0.0
-    assign_at: float | None = None
     closing_at: float | None = None
 
 
@@ -302,26 +275,23 @@ class DemoTraffic:
             self.random.shuffle(self.deck)
         return self.deck.pop()
 
-    def start_one(self, now: float, *, immediate: bool = False) -> Playing | None:
+    def start_one(self, now: float) -> Playing | None:
         script = self._next_script()
         queue = Queue.objects.filter(name=script.queue).first() or Queue.objects.first()
         if queue is None:
             raise RuntimeError("no queues: run seed_demo first")
         conversation = self.driver.create(queue=queue, customer=script.customer, channel=script.channel)
         self.stats["conversations"] += 1
-        # Most conversations are routed at once; some wait a few seconds so wait time shows.
-        wait = 0.0 if immediate or self.random.random() < 0.6 else self.random.uniform(3, 10)
-        play = Playing(script, conversation, None, next_at=now, assign_at=now + wait)
+        # Queue routing gives it to a representative of the queue, now or when one has room.
+        play = Playing(script, conversation, None, next_at=now)
         self.playing.append(play)
         return play
 
     def _act(self, play: Playing, now: float) -> None:
-        if play.assign_at is not None and now >= play.assign_at:
-            rep = representative_pick(Queue.objects.get(conversations__pk=play.conversation))
-            if rep is not None:
-                self.driver.assign(play.conversation, rep)
-                play.rep = rep
-            play.assign_at = None
+        if play.rep is None:
+            play.rep = (
+                StaffMember.objects.filter(conversations__pk=play.conversation).select_related("user").first()
+            )
         if play.step >= len(play.script.turns):
             if play.closing_at is None:
                 play.closing_at = now + self.random.uniform(2, 6)
@@ -346,8 +316,8 @@ class DemoTraffic:
     def tick(self) -> None:
         now = self.clock()
         while len(self.playing) < self.concurrent:
-            self.start_one(now, immediate=not self.playing)
-        due = [p for p in self.playing if p.next_at <= now or (p.assign_at is not None and p.assign_at <= now)]
+            self.start_one(now)
+        due = [p for p in self.playing if p.next_at <= now]
         if not due:
             return
         play = min(due, key=lambda p: p.next_at)

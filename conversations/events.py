@@ -107,3 +107,9 @@ def broadcast_staff_access_changed(*, staff_ids: Iterable[int], signed_out_sessi
     the digest (``session_digest``) of a session that was just signed out."""
     payload = {"type": realtime.STAFF_ACCESS_CHANGED, "signed_out_session": signed_out_session}
     group_send_many([realtime.staff_access_group(staff_id) for staff_id in staff_ids], payload)
+
+
+def broadcast_chat_updated(payloads: Iterable[dict]) -> None:
+    """To each customer's chat sockets: their conversation's ``chat.updated``."""
+    for payload in payloads:
+        group_send_many([realtime.customer_group(payload["conversation"])], payload)

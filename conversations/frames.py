@@ -105,6 +105,32 @@ def conversation_payload(conversation) -> dict:
     return payload
 
 
+CHAT_WAITING = "waiting"
+CHAT_WITH_AGENT = "with_agent"
+CHAT_ENDED = "ended"
+
+
+def chat_payload(conversation, *, position: int | None) -> dict:
+    """``chat.updated``: what the customer's chat page says about the conversation: waiting
+    (with its place in the queue), with an agent (their first name), or ended. No sentiment."""
+    rep = conversation.representative
+    if conversation.status == "closed":
+        state = CHAT_ENDED
+    elif rep is not None:
+        state = CHAT_WITH_AGENT
+    else:
+        state = CHAT_WAITING
+    agent = ""
+    if rep is not None:
+        agent = rep.user.first_name or rep.display_name
+    return {
+        "type": realtime.CHAT_UPDATED,
+        "conversation": conversation.pk,
+        "state": state,
+        "position": position if state == CHAT_WAITING else None,
+        "agent": agent if state == CHAT_WITH_AGENT else "",
+    }
+
 
 # --- catch-up (the same frames as live, read back from the store) ---------------------------
 

@@ -49,6 +49,12 @@ class StaffMember(models.Model):
     # The person's id in an integrated system (a helpdesk's agent id): integrations name a
     # representative by it, or by e-mail, instead of the center's own id.
     external_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    # Queue routing (conversations.services.queue_routing): how many ongoing conversations
+    # routing gives this representative at once, and when it last gave them one (fairness).
+    capacity = models.PositiveSmallIntegerField(
+        default=3, help_text="Most ongoing conversations queue routing gives this representative at once."
+    )
+    last_routed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["user__username"]

@@ -7,7 +7,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.db.models import F, Q, QuerySet, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils.crypto import constant_time_compare
 
@@ -16,6 +16,7 @@ from conversations.models import (
     Conversation,
     IntegrationToken,
     Message,
+    Presence,
     Role,
     ScoringStatus,
     Sender,
@@ -122,3 +123,44 @@ def scored_tails(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, f
     for conversation_id, seq, score, level in rows:
         tails.setdefault(conversation_id, []).append((seq, score, level))
     return tails
+
+
+# --- queue routing (reads) ------------------------------------------------------------------
+
+
+def waiting_conversations(queue_ids: Iterable[int]) -> QuerySet[Conversation]:
+    """Ongoing conversations of these queues that no representative has yet, oldest first:
+    the order queue routing serves them in."""
+    return Conversation.objects.filter(
+        queue_id__in=list(queue_ids), representative__isnull=True, status__in=ONGOING_STATUSES
+    ).order_by("created_at", "pk")
+
+
+def queue_positions(queue_id: int) -> dict[int, int]:
+    """Place in the queue (1 = next) of each waiting conversation of one queue."""
+    ids = waiting_conversations([queue_id]).values_list("pk", flat=True)
+    return {pk: place for place, pk in enumerate(ids, start=1)}
+
+
+def queue_position(conversation: Conversation) -> int | None:
+    """The conversation's place in its queue while it waits, else None."""
+    if conversation.representative_id or conversation.status not in ONGOING_STATUSES:
+        return None
+    ahead = waiting_conversations([conversation.queue_id]).filter(
+        Q(created_at__lt=conversation.created_at) | Q(created_at=conversation.created_at, pk__lt=conversation.pk)
+    )
+    return ahead.count() + 1
+
+
+def routing_candidates(queue_id: int) -> QuerySet[StaffMember]:
+    """Representatives of the queue who are Available, with ``load`` (their ongoing
+    conversations) annotated: whom queue routing may offer a conversation to."""
+    return (
+        StaffMember.objects.filter(role=Role.REPRESENTATIVE, presence=Presence.AVAILABLE, queues__pk=queue_id)
+        .annotate(load=Count("conversations", filter=Q(conversations__status__in=ONGOING_STATUSES)))
+        .select_related("user")
+    )
+
+
+def representative_load(staff_id: int) -> int:
+    return Conversation.objects.filter(representative_id=staff_id, status__in=ONGOING_STATUSES).count()

@@ -6,6 +6,7 @@ app_name = "conversations"
 
 urlpatterns = [
     path("workspace/", views.workspace, name="workspace"),
+    path("workspace/take-next/", views.take_next, name="take_next"),
     path("ongoing/", views.ongoing, name="ongoing"),
     path("presence/", views.presence_update, name="presence"),
     path("conversations/<int:conversation_id>/monitor/", views.monitor, name="monitor"),

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations.demo_traffic import representative_pick
+from conversations import frames
 from conversations.display import drop_driver_seqs, duration_text, seconds_between, sentiment_view
 from conversations.models import (
     Channel,
@@ -37,12 +37,14 @@ from conversations.selectors import (
     assignable_representatives,
     conversations_visible_to,
     ongoing_conversations_for,
+    queue_position,
     staff_for_user,
     user_is_admin,
 )
 from conversations.services import assignment
 from conversations.services.ingest import conversation_create
 from conversations.services.presence import presence_set
+from conversations.services.queue_routing import conversation_take_next
 from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
 from insights.levels import SentimentLevel
 from insights.models import NotificationRecipient
@@ -158,6 +160,18 @@ def workspace(request):
             "level_choices": _level_choices(),
         },
     )
+
+
+@staff_required(Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN)
+@require_POST
+def take_next(request):
+    """"Take next": the oldest waiting conversation of the representative's queues is theirs."""
+    conversation = conversation_take_next(staff=request.staff)
+    if conversation is None:
+        flash.info(request, "No conversation is waiting in your queues.")
+        return redirect("conversations:workspace")
+    flash.success(request, f"You took the conversation with {conversation.customer.name}.")
+    return redirect(f"{reverse('conversations:workspace')}?c={conversation.pk}")
 
 
 # --------------------------------------------------------------------------- supervisor
@@ -404,11 +418,8 @@ def chat_start(request):
                 response["Retry-After"] = str(exc.retry_after)
                 return response
             throttle_record("chat-start", address, window=settings.CHAT_START_WINDOW_SECONDS)
+            # Queue routing offers it to the queue's representatives (or it waits its turn).
             conversation = conversation_create(queue=queue, customer_name=name, channel=Channel.CHAT)
-            # Demo routing: the least busy Available representative of the queue takes it.
-            rep = representative_pick(queue)
-            if rep is not None:
-                assignment.conversation_assign(conversation=conversation, representative=rep)
             return redirect("conversations:chat", token=conversation.customer_token)
     return render(request, "conversations/chat_start.html", {"queues": queues, "error": error}, status=400 if error else 200)
 
@@ -418,12 +429,19 @@ def chat(request, token: str):
     """The customer's chat page. The token in the URL is the only credential; the customer
     never sees sentiment."""
     token_ok = token.isascii() and token.isprintable() and len(token) <= 64
-    c = Conversation.objects.filter(customer_token=token).select_related("customer", "queue").first() if token_ok else None
+    c = (
+        Conversation.objects.filter(customer_token=token)
+        .select_related("customer", "queue", "representative__user")
+        .first()
+        if token_ok
+        else None
+    )
     if c is None:
         raise Http404("This chat link is not valid.")
-    msgs = list(c.messages.order_by("-seq")[:TRANSCRIPT_LIMIT])
+    msgs = list(c.messages.select_related("author__user").order_by("-seq")[:TRANSCRIPT_LIMIT])
     msgs.reverse()
-    response = render(request, "conversations/chat.html", {"c": c, "transcript": msgs})
+    state = frames.chat_payload(c, position=queue_position(c))
+    response = render(request, "conversations/chat.html", {"c": c, "transcript": msgs, "chat_state": state})
     response["Referrer-Policy"] = "no-referrer"
     return response
 

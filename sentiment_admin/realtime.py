@@ -65,6 +65,7 @@ ERROR = "error"
 PONG = "pong"
 CONVERSATION_SNOOZED = "conversation.snoozed"
 STAFF_ACCESS_CHANGED = "staff.access_changed"
+CHAT_UPDATED = "chat.updated"  # to the customer only: waiting (place in queue), with an agent, ended
 
 # --- Server-internal group events (never forwarded as frames) --------------------------------
 

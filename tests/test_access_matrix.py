@@ -85,6 +85,7 @@ POLICIES: dict[str, Policy] = {
     "conversations:workspace": Policy("staff"),
     "conversations:ongoing": Policy("supervisor"),
     "conversations:presence": Policy("staff", ("POST",)),
+    "conversations:take_next": Policy("staff", ("POST",)),
     "conversations:monitor": Policy("staff", scoped=True),
     "conversations:route": Policy("supervisor", scoped=True),
     "conversations:assign": Policy("supervisor", ("POST",), scoped=True),

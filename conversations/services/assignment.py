@@ -11,6 +11,9 @@
   the new queue's eligible supervisors are notified under the new queue's thresholds.
 
 Authorisation (who may assign) is the caller's business; see ``conversations.api``.
+Queue routing follows every change: a representative who loses a conversation gets the next
+waiting one, and a conversation put back in a queue is offered to its representatives
+(``conversations.services.queue_routing``).
 """
 
 from __future__ import annotations
@@ -19,51 +22,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import events, frames
 from conversations.models import Conversation, ConversationStatus, Queue, Role, StaffMember
-from insights.services.alerts import alerts_handover
-from sentiment_admin import realtime
-
-
-def _locked(conversation: Conversation | int) -> Conversation:
-    pk = conversation if isinstance(conversation, int) else conversation.pk
-    return (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("queue", "customer", "representative__user")
-        .get(pk=pk)
-    )
-
-
-def _reload(pk: int) -> Conversation:
-    return Conversation.objects.select_related("queue", "customer", "representative__user").get(pk=pk)
-
-
-def _announce(conv: Conversation, *, old_rep_id: int | None, old_queue_id: int) -> None:
-    payload = frames.conversation_payload(conv)
-    new_rep_id = conv.representative_id
-    queue_id = conv.queue_id
-    pk = conv.pk
-
-    def after_commit() -> None:
-        if old_rep_id != new_rep_id or old_queue_id != queue_id:
-            events.broadcast_conversation_access_changed(conversation_id=pk)
-        removed_groups = []
-        if old_rep_id and old_rep_id != new_rep_id:
-            removed_groups.append(realtime.staff_group(old_rep_id))
-        if old_queue_id != queue_id:
-            removed_groups.append(realtime.queue_group(old_queue_id))
-        if removed_groups:
-            events.broadcast_conversation_removed(conversation_id=pk, groups=removed_groups)
-        if (new_rep_id and new_rep_id != old_rep_id) or old_queue_id != queue_id:
-            events.broadcast_conversation_assigned(conversation_id=pk, queue_id=queue_id, representative_id=new_rep_id)
-        events.broadcast_conversation_updated(payload=payload)
-
-    transaction.on_commit(after_commit)
-    alerts_handover(
-        conversation=conv,
-        representative_changed=new_rep_id != old_rep_id,
-        queue_changed=queue_id != old_queue_id,
-    )
+from conversations.services.queue_routing import (
+    capacity_freed,
+    conversation_changes_announce,
+    conversation_for_update,
+    conversation_hand_over,
+    conversation_reloaded,
+    conversation_route,
+)
 
 
 def _check_representative(representative: StaffMember) -> None:
@@ -75,16 +42,13 @@ def _check_representative(representative: StaffMember) -> None:
 def conversation_assign(*, conversation: Conversation | int, representative: StaffMember) -> Conversation:
     """Give the conversation to a representative (it becomes Active)."""
     _check_representative(representative)
-    conv = _locked(conversation)
+    conv = conversation_for_update(conversation)
     if conv.status == ConversationStatus.CLOSED:
         raise ValidationError("A closed conversation cannot be assigned.")
-    old_rep_id, old_queue_id = conv.representative_id, conv.queue_id
-    conv.representative = representative
-    conv.status = ConversationStatus.ACTIVE
-    conv.accepted_at = conv.accepted_at or timezone.now()
-    conv.save(update_fields=["representative", "status", "accepted_at"])
-    conv = _reload(conv.pk)
-    _announce(conv, old_rep_id=old_rep_id, old_queue_id=old_queue_id)
+    old_rep_id = conv.representative_id
+    conv = conversation_hand_over(conv, representative=representative)
+    if old_rep_id != representative.pk:
+        capacity_freed(staff_id=old_rep_id)
     return conv
 
 
@@ -101,7 +65,7 @@ def conversation_transfer(
         raise ValidationError("Transfer to a queue, a representative, or both.")
     if representative is not None:
         _check_representative(representative)
-    conv = _locked(conversation)
+    conv = conversation_for_update(conversation)
     if conv.status == ConversationStatus.CLOSED:
         raise ValidationError("A closed conversation cannot be transferred.")
     old_rep_id, old_queue_id = conv.representative_id, conv.queue_id
@@ -120,19 +84,27 @@ def conversation_transfer(
         fields += ["representative", "status", "accepted_at"]
     if fields:
         conv.save(update_fields=sorted(set(fields)))
-    conv = _reload(conv.pk)
-    _announce(conv, old_rep_id=old_rep_id, old_queue_id=old_queue_id)
+    if representative is not None:
+        StaffMember.objects.filter(pk=representative.pk).update(last_routed_at=timezone.now())
+    conv = conversation_reloaded(conv.pk)
+    conversation_changes_announce(conv, old_rep_id=old_rep_id, old_queue_id=old_queue_id)
+    if conv.representative_id is None:
+        conversation_route(conversation=conv.pk)
+        conv = conversation_reloaded(conv.pk)
+    if old_rep_id != conv.representative_id:
+        capacity_freed(staff_id=old_rep_id)
     return conv
 
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation | int) -> Conversation:
-    conv = _locked(conversation)
+    conv = conversation_for_update(conversation)
     if conv.status == ConversationStatus.CLOSED:
         return conv
     conv.status = ConversationStatus.CLOSED
     conv.closed_at = timezone.now()
     conv.save(update_fields=["status", "closed_at"])
-    conv = _reload(conv.pk)
-    _announce(conv, old_rep_id=conv.representative_id, old_queue_id=conv.queue_id)
+    conv = conversation_reloaded(conv.pk)
+    conversation_changes_announce(conv, old_rep_id=conv.representative_id, old_queue_id=conv.queue_id)
+    capacity_freed(staff_id=conv.representative_id)
     return conv

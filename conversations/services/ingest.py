@@ -32,6 +32,7 @@ from conversations.models import (
     Sender,
     StaffMember,
 )
+from conversations.services.queue_routing import conversation_route
 
 
 class MessageRejected(ValueError):
@@ -139,7 +140,8 @@ def conversation_create(
     scoring_opt_out: bool = False,
     external_id: str = "",
 ) -> Conversation:
-    """Open a conversation in a queue. A known customer ``external_id`` reuses its customer.
+    """Open a conversation in a queue and offer it to the queue's representatives (queue
+    routing). A known customer ``external_id`` reuses its customer.
 
     With an ``external_id`` (the integration's own id for the conversation) the call is
     idempotent: creating it again returns the stored conversation, marked ``replayed``, and
@@ -181,6 +183,10 @@ def conversation_create(
     )
     payload = frames.conversation_payload(conversation)
     transaction.on_commit(lambda: events.broadcast_conversation_updated(payload=payload))
+    if conversation_route(conversation=conversation) is not None:
+        conversation = Conversation.objects.select_related("queue", "customer", "representative__user").get(
+            pk=conversation.pk
+        )
     return conversation
 
 

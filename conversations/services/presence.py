@@ -1,4 +1,6 @@
 """Staff presence: set from the UI/API, pushed live, and Offline after the last socket closes.
+A representative who becomes Available is offered the waiting conversations of their queues
+(``conversations.services.queue_routing``).
 
 Open staff sockets are rows of ``StaffConnection`` (one per websocket channel name), so every
 Daphne process sees every socket. When a socket closes, the consumer waits
@@ -25,6 +27,7 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.models import Presence, StaffConnection, StaffMember
+from conversations.services.queue_routing import representative_fill
 from sentiment_admin.inputs import echo
 
 
@@ -65,6 +68,8 @@ def _presence_write(staff_id: int, presence: str) -> StaffMember:
     transaction.on_commit(
         lambda: events.broadcast_presence_changed(staff_id=staff_id, presence=presence, label=label, name=name)
     )
+    if presence == Presence.AVAILABLE:
+        representative_fill(staff=member)  # waiting conversations of their queues come to them
     return member
 
 

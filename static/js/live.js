@@ -176,9 +176,10 @@ export function wireCorrections(root) {
  * Frames are deduplicated by (type, conversation, seq), so a replay never shows twice.
  */
 export class LiveSocket {
-  constructor(path, {onFrame, onStatus, catchUp = true, catchUpFrame} = {}) {
+  constructor(path, {onFrame, onStatus, onClose, catchUp = true, catchUpFrame} = {}) {
     this.path = path;
     this.onFrame = onFrame || (() => {});
+    this.onClose = onClose || (() => true);  // return false to stop reconnecting
     this.onStatus = onStatus || (() => {});
     this.catchUp = catchUp;
     this.catchUpFrame = catchUpFrame || ((conversation, afterSeq) => ({type: "catch_up", conversation, after_seq: afterSeq}));
@@ -199,6 +200,12 @@ export class LiveSocket {
   }
 
   forget(conversation) { this.lastSeq.delete(String(conversation)); }
+
+  /** Close for good: no reconnect. */
+  close() {
+    this.closedByUs = true;
+    if (this.ws) this.ws.close();
+  }
 
   url() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -225,8 +232,9 @@ export class LiveSocket {
       if (frame.type === "message.created" && frame.conversation !== undefined) this.track(frame.conversation, frame.seq);
       this.onFrame(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.closedByUs) return;
+      if (this.onClose(event.code) === false) { this.closedByUs = true; return; }
       this.onStatus("reconnecting");
       const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
       this.attempt += 1;

@@ -4,10 +4,9 @@ import itertools
 
 import pytest
 
-from conversations.demo_traffic import SCRIPTS, DemoTraffic, DirectDriver, representative_pick
-from conversations.models import Conversation, ConversationStatus, Message, Presence, Sender
+from conversations.demo_traffic import SCRIPTS, DemoTraffic, DirectDriver
+from conversations.models import Conversation, ConversationStatus, Message, Sender
 from conversations.services.demo import demo_data_load
-from tests.conversations.factories import QueueFactory, RepresentativeFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,19 +15,6 @@ def test_scripts_cover_the_required_languages_and_several_queues():
     assert {"en", "es", "fr", "de", "it", "pt", "ar", "hi"} <= {s.language for s in SCRIPTS}
     assert len({s.queue for s in SCRIPTS}) >= 3
     assert all(any(sender == "customer" for sender, _ in s.turns) for s in SCRIPTS)
-
-
-def test_representative_pick_prefers_available_and_least_busy():
-    queue = QueueFactory(name="Q")
-    away = RepresentativeFactory(queues=[queue], presence=Presence.AWAY)
-    busy = RepresentativeFactory(queues=[queue], presence=Presence.AVAILABLE)
-    free = RepresentativeFactory(queues=[queue], presence=Presence.AVAILABLE)
-    Conversation.objects.create(queue=queue, customer_id=_customer().pk, representative=busy, status=ConversationStatus.ACTIVE)
-    assert representative_pick(queue) == free
-    free.presence = busy.presence = Presence.OFFLINE
-    free.save(), busy.save()
-    assert representative_pick(queue) is None
-    assert away  # Away is never picked
 
 
 def _customer():

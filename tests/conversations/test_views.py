@@ -136,13 +136,23 @@ def test_assign_refuses_a_representative_outside_the_supervisors_queues(login, s
     assert conv.representative == setup["rep"]
 
 
-def test_transfer_to_a_queue_leaves_the_conversation_unassigned_there(login, setup):
+def test_transfer_to_a_queue_leaves_the_conversation_waiting_there_when_nobody_is_available(login, setup):
     sup = SupervisorFactory(queues=[setup["billing"], setup["tech"]])
+    setup["other_rep"].presence = Presence.AWAY
+    setup["other_rep"].save()
     conv = setup["conv"]
     response = login(sup).post(reverse("conversations:transfer", args=[conv.pk]), {"queue": setup["tech"].pk})
     assert response.status_code == 302
     conv.refresh_from_db()
     assert conv.queue == setup["tech"] and conv.representative is None
+
+
+def test_transfer_to_a_queue_offers_the_conversation_to_its_available_representative(login, setup):
+    sup = SupervisorFactory(queues=[setup["billing"], setup["tech"]])
+    conv = setup["conv"]
+    login(sup).post(reverse("conversations:transfer", args=[conv.pk]), {"queue": setup["tech"].pk})
+    conv.refresh_from_db()
+    assert conv.queue == setup["tech"] and conv.representative == setup["other_rep"]
 
 
 def test_transfer_to_a_representative(login, setup):
@@ -195,6 +205,41 @@ def test_chat_start_opens_a_conversation_and_the_chat_page(client, setup):
     assert "sentiment" not in page.content.decode().split('id="chat"')[1].split("</section>")[0].replace("analysed", "")
 
 
+def test_chat_page_says_waiting_with_the_place_in_the_queue_then_the_agent_then_the_end(client, setup):
+    from conversations.services.assignment import conversation_assign, conversation_close
+    from conversations.services.ingest import conversation_create
+
+    setup["rep"].presence = Presence.AWAY
+    setup["rep"].save()
+    conversation_create(queue=setup["billing"], customer_name="Ahead")
+    conv = conversation_create(queue=setup["billing"], customer_name="Lucía")
+    url = reverse("conversations:chat", args=[conv.customer_token])
+    assert "Waiting for an agent. You are number 2 in the queue." in client.get(url).content.decode()
+
+    setup["rep"].user.first_name = "Rita"
+    setup["rep"].user.save()
+    conversation_assign(conversation=conv, representative=setup["rep"])
+    assert "You are chatting with Rita." in client.get(url).content.decode()
+
+    conversation_close(conversation=conv)
+    body = client.get(url).content.decode()
+    assert "This conversation has ended." in body
+    assert 'id="chat-text" name="text" rows="2" maxlength="4000" required disabled' in body
+
+
+def test_take_next_gives_the_representative_the_oldest_waiting_conversation(login, setup):
+    from conversations.models import Conversation
+
+    setup["rep"].presence = Presence.AWAY
+    setup["rep"].save()
+    waiting = ConversationFactory(queue=setup["billing"], representative=None, status=ConversationStatus.OPEN)
+    response = login(setup["rep"]).post(reverse("conversations:take_next"))
+    assert response.status_code == 302 and response["Location"].endswith(f"?c={waiting.pk}")
+    assert Conversation.objects.get(pk=waiting.pk).representative == setup["rep"]
+    again = login(setup["rep"]).post(reverse("conversations:take_next"), follow=True)
+    assert "No conversation is waiting in your queues." in again.content.decode()
+
+
 def test_chat_page_with_a_bad_token_is_404(client):
     assert client.get(reverse("conversations:chat", args=["nope"])).status_code == 404
 
@@ -232,7 +277,7 @@ def test_a_supervisor_can_transfer_to_another_departments_queue(login, setup):
     client = login(setup["sup"])
     client.post(reverse("conversations:transfer", args=[conv.pk]), {"queue": setup["tech"].pk})
     conv.refresh_from_db()
-    assert conv.queue == setup["tech"] and conv.representative is None
+    assert conv.queue == setup["tech"] and conv.representative == setup["other_rep"]
     # It has left the supervisor's queues, so it is no longer theirs to monitor.
     assert client.get(reverse("conversations:monitor", args=[conv.pk])).status_code == 404
 
