@@ -36,7 +36,8 @@ from conversations.services.ingest import integration_token_create
 from conversations.services.staff import staff_create
 queue = Queue.objects.create(name="Live queue")
 other = Queue.objects.create(name="Other queue")
-rep = staff_create(username="liverep", password="x" * 12, role="representative", queues=[queue], presence=Presence.AVAILABLE)
+# Busy: these flows assign by hand (queue routing only offers to Available representatives).
+rep = staff_create(username="liverep", password="x" * 12, role="representative", queues=[queue], presence=Presence.BUSY)
 sup = staff_create(username="livesup", password="x" * 12, role="supervisor", queues=[queue], presence=Presence.AVAILABLE)
 away = staff_create(username="liveaway", password="x" * 12, role="supervisor", queues=[queue], presence=Presence.AWAY)
 _t, raw = integration_token_create(name="live")
