@@ -107,7 +107,7 @@ function buildSession(info) {
       el("div", {}, el("h2", {class: "comm-customer", text: name}), el("p", {class: "hint", text: meta})),
       el("div", {class: "comm-sentiment", "aria-live": "polite"},
         el("span", {class: "comm-sentiment-title", text: "Customer sentiment"}), commSentiment),
-      el("button", {type: "button", class: "end-button", dataset: {conversation: id}}, "End conversation",
+      el("button", {type: "button", class: "end-button", "aria-expanded": "false", dataset: {conversation: id}}, "End conversation",
         el("span", {class: "visually-hidden", text: ` with ${name}`}))),
     el("div", {class: "panel-alert", role: "alert", hidden: true}),
     el("ol", {class: "transcript", "aria-label": `Transcript with ${name}`}),
@@ -244,20 +244,75 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden && document.title.startsWith("⚠ ")) document.title = document.title.slice(2);
 });
 
-// End conversation: the REST close endpoint; conversation.updated (closed) removes the session.
-root.addEventListener("click", async (event) => {
-  const button = event.target.closest(".end-button");
-  if (!button) return;
-  button.disabled = true;
-  const url = root.dataset.closeUrl.replace("/0/", `/${button.dataset.conversation}/`);
+// End conversation: asks to confirm first (an inline question, Escape or "Keep it open" cancels),
+// then the REST close endpoint; conversation.updated (closed) removes the session. Focus moves
+// to the next session's tab (or the Take next button) and the result is announced.
+function askToEnd(button) {
+  const id = button.dataset.conversation;
+  const name = panel(id)?.dataset.customer || "the customer";
+  let box = panel(id)?.querySelector(".end-confirm");
+  if (!box) {
+    box = el("div", {class: "end-confirm", role: "group", "aria-labelledby": `end-question-${id}`},
+      el("p", {id: `end-question-${id}`, text: `End the conversation with ${name}? They are told at once and cannot write any more.`}),
+      el("button", {type: "button", class: "end-yes danger", dataset: {conversation: id}, text: "Yes, end it"}),
+      el("button", {type: "button", class: "end-no", dataset: {conversation: id}, text: "Keep it open"}));
+    button.closest(".comm-header").after(box);
+  }
+  box.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  box.querySelector(".end-no").focus();
+}
+
+function cancelEnd(id) {
+  const box = panel(id)?.querySelector(".end-confirm");
+  if (box) box.hidden = true;
+  const button = panel(id)?.querySelector(".end-button");
+  if (button) { button.setAttribute("aria-expanded", "false"); button.focus(); }
+}
+
+function focusAfterRemoval() {
+  const selected = tablist.querySelector("[role=tab][aria-selected=true]");
+  (selected || root.querySelector(".take-next button"))?.focus();
+}
+
+async function endConversation(id) {
+  const yes = panel(id)?.querySelector(".end-yes");
+  const name = panel(id)?.dataset.customer || "the customer";
+  if (yes) yes.disabled = true;
+  const url = root.dataset.closeUrl.replace("/0/", `/${id}/`);
   try {
     const response = await fetch(url, {method: "POST", credentials: "same-origin",
       headers: {"X-CSRFToken": csrf, "Content-Type": "application/json"}, body: "{}"});
     if (!response.ok) throw new Error(String(response.status));
-    removeSession(button.dataset.conversation);
+    removeSession(id);
+    announce(`Conversation with ${name} ended.`);
+    focusAfterRemoval();
   } catch (err) {
-    button.disabled = false;
-    const status = panel(button.dataset.conversation)?.querySelector(".reply-status");
+    if (yes) yes.disabled = false;
+    const status = panel(id)?.querySelector(".reply-status");
     if (status) status.textContent = "Could not end the conversation; try again.";
+  }
+}
+
+function announce(text) {
+  const node = document.getElementById("workspace-status");
+  if (!node) return;
+  node.textContent = "";
+  setTimeout(() => { node.textContent = text; }, 50);
+}
+
+root.addEventListener("click", (event) => {
+  const end = event.target.closest(".end-button");
+  if (end) { askToEnd(end); return; }
+  const yes = event.target.closest(".end-yes");
+  if (yes) { endConversation(yes.dataset.conversation); return; }
+  const no = event.target.closest(".end-no");
+  if (no) cancelEnd(no.dataset.conversation);
+});
+root.addEventListener("keydown", (event) => {
+  const box = event.target.closest?.(".end-confirm");
+  if (box && event.key === "Escape") {
+    event.preventDefault();
+    cancelEnd(box.querySelector(".end-no").dataset.conversation);
   }
 });

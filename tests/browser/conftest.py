@@ -35,6 +35,10 @@ def live_server_proc():
         "from insights.services.settings import sentiment_settings_update\n"
         "sentiment_settings_update(actor=get_user_model().objects.get(username='admin'),"
         " representative_threshold=-1, supervisor_threshold=-1)\n"
+        # Every flow starts chats with the same demo representatives and leaves them open: room
+        # for all of them, so queue routing gives each new chat to the queue's representative.
+        "from conversations.models import StaffMember\n"
+        "StaffMember.objects.filter(role='representative').update(capacity=50)\n"
     )
     yield server
     server.stop()

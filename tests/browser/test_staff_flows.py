@@ -1,0 +1,94 @@
+"""Flows that every member of staff depends on, in Chromium against a real Daphne: waiting
+chats reach a representative, the customer is told where they stand and when the chat ended.
+
+Each test makes its own queue and representative (unique names), so the demo staff the other
+browser tests use are not touched.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DEMO_PASSWORD, say
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def tab(page, customer: str):
+    return page.locator(".session-tab", has=page.locator(".tab-name", has_text=customer))
+
+
+def own_queue(server, *, presence: str = "away", capacity: int = 1) -> tuple[str, str]:
+    """A queue with one representative of its own; returns (queue name, username)."""
+    suffix = secrets.token_hex(3)
+    queue, username = f"Routing {suffix}", f"rota{suffix}"
+    server.orm(
+        "from conversations.models import Queue\n"
+        "from conversations.services.staff import staff_create\n"
+        f"q = Queue.objects.create(name={queue!r})\n"
+        f"m = staff_create(username={username!r}, password={DEMO_PASSWORD!r}, role='representative',"
+        f" first_name='Rota', last_name='Tester', queues=[q], presence={presence!r})\n"
+        f"m.capacity = {capacity}\n"
+        "m.save(update_fields=['capacity'])\n"
+    )
+    return queue, username
+
+
+def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the_customer_sees_the_end(actors, server):
+    queue, username = own_queue(server, presence="away", capacity=1)
+    rep = actors.staff(username, "/workspace/")
+    expect(rep.locator(".empty-sessions")).to_be_visible()
+
+    first, first_name = actors.customer(queue=queue)
+    second, second_name = actors.customer(queue=queue)
+    expect(first.locator("#chat-state")).to_have_text("Waiting for an agent. You are number 1 in the queue.")
+    expect(second.locator("#chat-state")).to_have_text("Waiting for an agent. You are number 2 in the queue.")
+
+    # Available: the oldest waiting chat comes to the representative at once (capacity 1).
+    rep.get_by_label("Presence").select_option("available")
+    expect(tab(rep, first_name)).to_be_visible(timeout=5_000)
+    expect(first.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
+    expect(second.locator("#chat-state")).to_have_text(
+        "Waiting for an agent. You are number 1 in the queue.", timeout=5_000)
+    expect(tab(rep, second_name)).to_have_count(0)
+
+    say(first, "Hello, is anyone there?")
+    panel = rep.locator(".session-panel:not([hidden])")
+    expect(panel.locator(".msg-customer .msg-text").last).to_have_text("Hello, is anyone there?", timeout=5_000)
+
+    # End conversation asks first; keeping it open changes nothing and gives focus back.
+    panel.get_by_role("button", name=re.compile("^End conversation")).click()
+    expect(panel.get_by_role("button", name="Keep it open")).to_be_focused()
+    rep.keyboard.press("Escape")
+    expect(panel.get_by_role("button", name=re.compile("^End conversation"))).to_be_focused()
+    panel.get_by_role("button", name=re.compile("^End conversation")).click()
+    panel.get_by_role("button", name="Yes, end it").click()
+
+    # The customer sees the end at once and can write no more.
+    expect(first.locator("#chat-state")).to_have_text(re.compile("This conversation has ended"), timeout=5_000)
+    expect(first.locator("#chat-text")).to_be_disabled()
+    expect(first.locator("#conn-status")).to_have_text("Ended")
+    # The freed place goes to the next customer, and focus lands on their session.
+    expect(tab(rep, second_name)).to_be_visible(timeout=5_000)
+    expect(second.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
+    expect(rep.locator("#workspace-status")).to_have_text(f"Conversation with {first_name} ended.")
+    expect(tab(rep, first_name)).to_have_count(0)
+
+    # A reload of the ended chat says so too, without a form.
+    first.reload()
+    expect(first.locator("#chat-state")).to_have_text(re.compile("This conversation has ended"))
+    expect(first.locator("#chat-form")).to_be_hidden()
+
+
+def test_take_next_gives_a_busy_representative_the_waiting_chat(actors, server):
+    queue, username = own_queue(server, presence="busy", capacity=1)
+    rep = actors.staff(username, "/workspace/")
+    chat, name = actors.customer(queue=queue)
+    expect(chat.locator("#chat-state")).to_have_text("Waiting for an agent. You are number 1 in the queue.")
+    rep.get_by_role("button", name="Take next").click()
+    expect(tab(rep, name)).to_have_attribute("aria-selected", "true", timeout=5_000)
+    expect(chat.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
