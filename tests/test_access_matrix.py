@@ -704,8 +704,11 @@ async def test_a_supervisor_made_representative_stops_hearing_the_queues_and_its
         changed = await next_frame(staff, "staff.access_changed")
         assert changed == {"type": "staff.access_changed", "role": "representative"}
         # The queue's events no longer reach this socket, and catch-up is refused.
+        from conversations.models import StaffMember
         from conversations.services.ingest import conversation_create
 
+        # Away, so that queue routing does not make the new chat theirs (which they would hear).
+        await database_sync_to_async(StaffMember.objects.filter(pk=w["sup"].pk).update)(presence="away")
         await database_sync_to_async(conversation_create)(queue=w["queue"], customer_name="New")
         assert not [f for f in await drain(staff, quiet=0.5) if f.get("queue") == w["queue"].pk]
         await send(staff, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
@@ -728,6 +731,7 @@ async def test_leaving_a_queue_takes_effect_on_open_sockets():
         await database_sync_to_async(conversation_create)(queue=w["queue"], customer_name="Before")
         before = await next_frame(staff, "conversation.updated", queue=w["queue"].pk)
         assert before["queue"] == w["queue"].pk
+        await drain(staff)  # and queue routing's hand-over of it to the queue's representative
         await database_sync_to_async(w["sup"].queues.remove)(w["queue"])
         assert await _close_code(monitor) == 4403
         await next_frame(staff, "staff.access_changed")
