@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0006_integration_scopes_and_external_ids'),
+        ('conversations', '0007_staffmember_chosen_presence'),
     ]
 
     operations = [
