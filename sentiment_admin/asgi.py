@@ -10,9 +10,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator, WebsocketDenier  # noqa: E402
 
 from insights.pipeline.runtime import StartScoringRuntime  # noqa: E402
+from sentiment_admin.origin import same_origin  # noqa: E402
 from sentiment_admin.routing import KEY_AUTHENTICATED_WS_PATHS, channel_routes, websocket_urlpatterns  # noqa: E402
 
 
@@ -25,6 +26,8 @@ class CenterOriginValidator(OriginValidator):
         has_origin = any(name == b"origin" for name, _value in scope.get("headers", []))
         if not has_origin and scope.get("path") in KEY_AUTHENTICATED_WS_PATHS:
             return await self.application(scope, receive, send)
+        if has_origin and not same_origin(scope):
+            return await WebsocketDenier()(scope, receive, send)
         return await super().__call__(scope, receive, send)
 
 

@@ -6,6 +6,9 @@
 - ``LoginThrottleMiddleware``: failed sign-ins on the center's login and Django admin's
   login, counted per username and per client address; over the limit, a sign-in POST answers
   429 with ``Retry-After`` until the window ends (even with the right password).
+- ``ContentSecurityPolicyMiddleware``: every page says where scripts, styles and sockets may
+  come from: this site only, no inline script or style (the pages have none), no framing.
+  Django admin's pages keep inline styles.
 - ``server_error``: the integration API (``/api/``) answers JSON even when a view crashed, so
   an integrator never parses an HTML page (unknown URLs under ``/api/`` are the API's own
   JSON 404).
@@ -39,6 +42,30 @@ class InvalidInputMiddleware:
         if isinstance(exception, InvalidInput):
             return error_response(400, exception.code, exception.message)
         return None
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'{admin_styles}; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self' ws://{host} wss://{host}; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+ADMIN_PREFIX = "/django-admin/"
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            admin_styles = " 'unsafe-inline'" if request.path.startswith(ADMIN_PREFIX) else ""
+            try:
+                host = request.get_host()
+            except Exception:  # DisallowedHost: the response is an error page anyway
+                host = "localhost"
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(host=host, admin_styles=admin_styles)
+        return response
 
 
 def too_many_requests(message: str, retry_after: int) -> HttpResponse:

@@ -799,3 +799,37 @@ def test_a_successful_sign_in_clears_its_usernames_failures(settings):
     for _ in range(2):
         assert _sign_in(Client(), "/login/", rep.user.username, "wrong").status_code == 200
     assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD).status_code == 302
+
+
+# --------------------------------------------------------------------------- origin and CSP
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("origin", "host", "scheme", "accepted"),
+    [
+        ("http://testserver", None, "ws", True),
+        ("https://testserver", None, "ws", False),
+        ("http://testserver:8080", None, "ws", False),
+        ("http://localhost:8000", "localhost:8000", "ws", True),
+        ("http://localhost:8001", "localhost:8000", "ws", False),
+        ("https://localhost:8000", "localhost:8000", "ws", False),
+        ("https://localhost", "localhost", "wss", True),
+        ("http://localhost", "localhost", "wss", False),
+        ("http://127.0.0.1:8000", "localhost:8000", "ws", False),
+    ],
+)
+async def test_the_websocket_origin_check_compares_scheme_host_and_port(settings, origin, host, scheme, accepted):
+    from sentiment_admin.asgi import application
+
+    queue = await database_sync_to_async(QueueFactory)()
+    conversation = await database_sync_to_async(ConversationFactory)(queue=queue)
+    headers = [(b"origin", origin.encode())] + ([(b"host", host.encode())] if host else [])
+    comm = WebsocketCommunicator(application, f"/ws/chat/{conversation.customer_token}/", headers=headers)
+    comm.scope["scheme"] = scheme
+    connected, _ = await comm.connect(timeout=10)
+    try:
+        assert connected is accepted, (origin, host, scheme)
+    finally:
+        if connected:
+            await comm.disconnect()

@@ -1014,3 +1014,28 @@ async def test_catch_up_and_ping_are_throttled_per_socket(settings):
         await close_all(other)
     finally:
         await close_all(chat, rep)
+
+
+def test_every_page_sends_a_content_security_policy_without_inline_script_or_style(hostile):
+    checked = set()
+    for role in ("rep", "sup", "admin", None):
+        client = Client()
+        if role:
+            client.force_login(hostile[role].user)
+        for name, url in [*_pages(hostile["conversation"]), ("login", "/login/"), ("admin", "/django-admin/login/")]:
+            response = client.get(url)
+            if "html" not in response.get("Content-Type", ""):
+                continue
+            policy = dict(
+                part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";") if part.strip()
+            )
+            assert policy["script-src"] == "'self'", name
+            assert policy["style-src"] == ("'self' 'unsafe-inline'" if url.startswith("/django-admin/") else "'self'"), name
+            assert policy["connect-src"] == "'self' ws://testserver wss://testserver"
+            assert (policy["frame-ancestors"], policy["object-src"]) == ("'none'", "'none'")
+            body = response.content.decode()
+            if not url.startswith("/django-admin/"):
+                assert " style=" not in body and "<style" not in body, name
+                assert all('src="' in tag or "application/json" in tag for tag in body.split("<script")[1:]), name
+            checked.add(name)
+    assert {"conversations:monitor", "conversations:workspace", "conversations:dashboard", "login"} <= checked

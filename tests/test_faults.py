@@ -438,7 +438,8 @@ class _Screen:
 
         while not self.stop.is_set():
             try:
-                async with connect(self.url, origin="http://127.0.0.1", open_timeout=5,
+                origin = "http://" + self.url.split("://", 1)[1].split("/", 1)[0]
+                async with connect(self.url, origin=origin, open_timeout=5,
                                    additional_headers={"Cookie": self.cookie}) as ws:
                     self.connections += 1
                     this_connection: set[tuple[int, int]] = set()
@@ -497,7 +498,7 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
         while i < count:
             client_id = offset + i
             try:
-                async with connect(f"{base}/ws/chat/{conv.customer_token}/", origin="http://127.0.0.1",
+                async with connect(f"{base}/ws/chat/{conv.customer_token}/", origin="http" + base[2:],
                                    open_timeout=5) as ws:
                     while i < count:
                         client_id = offset + i

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sentiment_admin.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,6 +126,10 @@ CHAT_START_WINDOW_SECONDS = env_int("CHAT_START_WINDOW_SECONDS", 3600)
 # Frames per socket and minute.
 SOCKET_CATCH_UPS_PER_MINUTE = env_int("SOCKET_CATCH_UPS_PER_MINUTE", 120)
 SOCKET_PINGS_PER_MINUTE = env_int("SOCKET_PINGS_PER_MINUTE", 30)
+
+# Websocket Origins allowed instead of the socket's own origin (sentiment_admin.origin); set it
+# when a proxy changes the scheme, host or port, e.g. "https://center.example.com".
+WEBSOCKET_ALLOWED_ORIGINS = env_list("WEBSOCKET_ALLOWED_ORIGINS", [])
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
