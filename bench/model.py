@@ -13,6 +13,9 @@ texts, with the same torch thread count (SENTIMENT_TORCH_THREADS, default 2):
   short customer messages (and the same batches through the model alone, without language
   detection) and for UMSAB validation tweets (longer, model alone);
 - peak RSS of the process.
+It prints first the CPU (lscpu's model name, ``torch.backends.cpu.get_cpu_capability()`` and
+whether VNNI is present): int8 and fp32 rank differently on AVX2-only and AVX-512 VNNI CPUs, so
+quote ratios measured in one run, beside the CPU they ran on.
 The XLM-R-base-sized model is ``XLMRobertaForSequenceClassification`` built from the default
 ``XLMRobertaConfig`` of xlm-roberta-base (278M parameters) with random weights, fp32, fed by the same tokenizer:
 fine for timing, meaningless for accuracy. Macro-F1 on UMSAB val is for the default model, and
@@ -51,6 +54,38 @@ SHORT = [
 ]
 
 
+def cpu_description() -> dict:
+    """The CPU the figures were measured on: its model name (as lscpu prints it), the instruction
+    set PyTorch dispatches to, and whether the CPU has VNNI (int8 dot products; fbgemm's int8
+    kernels are several times faster with it)."""
+    import platform
+
+    import torch
+
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False,
+                             env=dict(os.environ, LC_ALL="C")).stdout
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model name":
+                name = value.strip()
+            elif key.strip() == "Flags":
+                flags = set(value.split())
+    except OSError:  # no lscpu: /proc/cpuinfo has the same
+        pass
+    if not flags and Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name in ("", platform.machine()):
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    vnni = sorted(f for f in flags if "vnni" in f)
+    return {"model_name": name, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "vnni": ", ".join(vnni) if vnni else "no", "cores": os.cpu_count()}
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
@@ -70,6 +105,8 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
     started = time.perf_counter()
     if kind == "default":
         backend = build_backend("bundled")  # SENTIMENT_PRECISION=fp32 measures the exact encoder
+    elif kind in LEVERS:
+        backend = lever_backend(kind)
     else:
         backend = XlmrBaseBackend()
     scorer = SentimentScorer(backend=backend)
@@ -149,6 +186,29 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
     return out
 
 
+# Speed levers (``--levers``), each the default model with one change, timed in the same run:
+# fp32 instead of calibrated int8; at most 64 tokens a message instead of 256; the first 6 of the
+# 12 encoder layers (the speed of a 6-layer student: the head is fed layers 3-6, so its classes
+# mean nothing here).
+LEVERS = {"fp32": "fp32 encoder", "max64": "int8, max 64 tokens", "layers6": "int8, 6 of 12 layers"}
+
+
+def lever_backend(kind: str):
+    from insights.scoring.engine import BundledBackend
+    from insights.scoring.model import default_model_dir
+
+    if kind == "fp32":
+        return BundledBackend(default_model_dir(), quantize=False)
+    if kind == "max64":
+        return BundledBackend(default_model_dir(), max_tokens=64)
+    backend = BundledBackend(default_model_dir())
+    backend.encoder.encoder.layer = backend.encoder.encoder.layer[:6]
+    backend.encoder.config.num_hidden_layers = 6
+    backend.layers = [3, 4, 5, 6]
+    backend.version += " (6 layers, speed only)"
+    return backend
+
+
 def customer_service_holdout() -> list[tuple[str, str, str]]:
     """(language, label, text) rows of ``CUSTOMER_SERVICE_HOLDOUT``."""
     return [tuple(line.split("\t")) for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
@@ -181,7 +241,35 @@ def intensity_check(scorer, backend) -> dict:
     probs = scorer._predict([e.text for e in holdout], backend)
     levels = [e.level for e in holdout]
     exponent = float(getattr(backend, "score_exponent", 1.0))
-    return {"fitted": agreement(probs, levels, exponent), "plain": agreement(probs, levels, 1.0)}
+    return {"fitted": agreement(probs, levels, exponent), "plain": agreement(probs, levels, 1.0),
+            "targets": customer_targets(holdout, probs, exponent)}
+
+
+def customer_targets(holdout, probs, exponent: float) -> dict:
+    """On the held-out graded messages: the share (%) of calm problem reports (grade Slightly
+    negative) kept above Negative, of neutral requests (grade Neutral) read Neutral, of angry
+    messages (grade Very negative) at Negative or below; and Hinglish (hi-Latn) levels."""
+    import numpy as np
+
+    from insights.scoring.intensity import levels_for
+
+    predicted = levels_for(probs, exponent)
+    grades = np.array([e.level for e in holdout])
+    hinglish = np.array([e.language == "hi-Latn" for e in holdout])
+
+    def share(mask, hit):
+        return round(float(hit[mask].mean() * 100), 1) if mask.any() else None
+
+    return {
+        "calm_report_above_negative": share(grades == -1, predicted >= -1),
+        "neutral_request_neutral": share(grades == 0, predicted == 0),
+        "angry_negative_or_below": share(grades == -3, predicted <= -2),
+        "messages": {"calm": int((grades == -1).sum()), "neutral": int((grades == 0).sum()),
+                     "angry": int((grades == -3).sum()), "hinglish": int(hinglish.sum())},
+        "hinglish_exact_level": share(hinglish, predicted == grades),
+        "hinglish_within_one": share(hinglish, np.abs(predicted - grades) <= 1),
+        "hinglish_direction": share(hinglish, np.sign(predicted) == np.sign(grades)),
+    }
 
 
 def level_spread(probs, labels, exponent: float) -> dict:
@@ -258,15 +346,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-f1", action="store_true")
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--worker", choices=["default", "xlmr-base"], help=argparse.SUPPRESS)
+    parser.add_argument("--levers", action="store_true",
+                        help="also time the speed levers (fp32, 64 tokens, 6 layers) in the same run")
+    parser.add_argument("--worker", choices=["default", "xlmr-base", *LEVERS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, not args.no_f1, args.repeats)))
         return
-    results = {}
-    for kind in ("default", "xlmr-base"):
+    results = {"cpu": cpu_description()}
+    for kind in ("default", *(LEVERS if args.levers else ()), "xlmr-base"):
         cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(args.repeats)]
-        if args.no_f1:
+        if args.no_f1 or kind in LEVERS:
             cmd.append("--no-f1")
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -278,6 +368,9 @@ def main() -> None:
             "single_model_ms_p50", "single_model_ms_p99", "batched_short_msgs_per_s",
             "batched_short_model_msgs_per_s", "batched_tweets_msgs_per_s", "single_model_cpu_ms_p50",
             "batched_short_msgs_per_cpu_s", "batched_tweets_msgs_per_cpu_s", "peak_rss_mb", "load_average_1m"]
+    cpu = results["cpu"]
+    print(f"CPU: {cpu['model_name']} ({cpu['cores']} cores), torch CPU capability "
+          f"{cpu['torch_cpu_capability']}, VNNI: {cpu['vnni']}")
     print(f"{'':30} {'default':>12} {'xlmr-base':>12} {'ratio':>8}")
     for k in keys:
         a, b = d.get(k), x.get(k)
@@ -285,6 +378,15 @@ def main() -> None:
         if a and b:
             ratio = "" if k == "load_average_1m" else f"{(a / b if 'per_' in k else b / a):.1f}x"
         print(f"{k:30} {a!s:>12} {b!s:>12} {ratio:>8}")
+    if args.levers:
+        rows = ["single_model_ms_p50", "batched_short_model_msgs_per_s", "batched_tweets_msgs_per_s"]
+        print(f"{'levers (ratio to xlmr-base)':30} " + " ".join(f"{k:>16}" for k in ("default", *LEVERS)))
+        for k in rows:
+            cells = []
+            for kind in ("default", *LEVERS):
+                a, b = results[kind].get(k), x.get(k)
+                cells.append(f"{a} ({(a / b if 'per_' in k else b / a):.1f}x)" if a and b else "")
+            print(f"{k:30} " + " ".join(f"{c:>16}" for c in cells))
     print(f"default model: {d['model']}")
     if "umsab_val_macro_f1" in d:
         print("UMSAB val macro-F1:", json.dumps(d["umsab_val_macro_f1"]))
@@ -293,10 +395,15 @@ def main() -> None:
           f"in {check['languages']} languages, right language {check['right_language']}/{check['messages']}")
     for line in check["wrong_class"] + check["wrong_language"]:
         print("  ", line)
-    for name, figures in d["intensity_holdout"].items():
+    for name, figures in ((k, v) for k, v in d["intensity_holdout"].items() if k != "targets"):
         print(f"graded holdout, {name} (exponent {figures['exponent']}): exact level {figures['exact']}%, "
               f"within one {figures['within_one']}%, mean level error {figures['mean_level_error']}, "
               f"Very negative by grade {figures['threshold_reach']['-3']}")
+    t = d["intensity_holdout"]["targets"]
+    print(f"graded holdout targets: calm reports above Negative {t['calm_report_above_negative']}%, "
+          f"neutral requests Neutral {t['neutral_request_neutral']}%, angry at Negative or below "
+          f"{t['angry_negative_or_below']}% ({t['messages']}); Hinglish exact level {t['hinglish_exact_level']}%, "
+          f"within one {t['hinglish_within_one']}%, right direction {t['hinglish_direction']}%")
     if "umsab_val_level_spread" in d:
         print("UMSAB val levels by label (% Very negative ... Very positive):",
               json.dumps(d["umsab_val_level_spread"]))
