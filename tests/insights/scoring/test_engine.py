@@ -73,6 +73,16 @@ def test_malay_and_serbian_are_scored(fake_scorer):
     assert all(r.supported for r in results)
 
 
+def test_hindi_in_latin_letters_is_scored_as_hindi_under_its_own_name(fake_scorer):
+    texts = ["bahut bekar service hai, mera paisa wapas karo 1"]
+    (result,) = fake_scorer.score(texts)
+    assert result.language == "hi-Latn" and result.supported is True and result.score is not None
+    assert fake_scorer.score(texts, multilingual=False, base_language="hi")[0].supported is True
+    assert fake_scorer.score(texts, multilingual=False, base_language="en")[0].supported is False
+    (emoji,) = fake_scorer.score(["😡😡"], language_hints=["hi-Latn"], multilingual=False, base_language="hi")
+    assert emoji.supported is True
+
+
 def test_emoji_only_text_is_scored_with_no_language(fake_scorer):
     (result,) = fake_scorer.score(["😡😡"], language_hints=["fr"])
     assert result.language is None
