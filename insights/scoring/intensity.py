@@ -34,6 +34,12 @@ INTENSITY_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity.tsv"
 # More graded messages, only ever fitted on: near translations of each other across languages,
 # so holding some out would measure the model on messages it has seen in another language.
 INTENSITY_FIT_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity_fit.tsv"
+# Graded messages split in halves like intensity.tsv: neutral requests, calm problem reports and
+# mixed messages in the 41 entries and Hinglish (requests_reports.tsv), and the 7 levels in
+# Hinglish (hinglish.tsv).
+REQUESTS_REPORTS_EXAMPLES = Path(__file__).resolve().parent / "data" / "requests_reports.tsv"
+HINGLISH_EXAMPLES = Path(__file__).resolve().parent / "data" / "hinglish.tsv"
+MORE_GRADED_EXAMPLES = (REQUESTS_REPORTS_EXAMPLES, HINGLISH_EXAMPLES)
 # What the head learns from a graded message: (negative, neutral, positive) probabilities. The
 # class stays the message's direction (a calm problem report is still a complaint); how sure the
 # head should be grows with the grade. Measured on the held-out graded half, one head each, the
@@ -60,13 +66,16 @@ class GradedExample:
 
 
 def load_intensity_examples(part: str = "all", path: Path = INTENSITY_EXAMPLES,
-                            fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES) -> list[GradedExample]:
+                            fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES,
+                            more_paths: Sequence[Path] = MORE_GRADED_EXAMPLES) -> list[GradedExample]:
     """The graded messages: ``"fit"`` (the first and third of each language and level in
-    ``path``, and all of ``fit_only_path``), ``"holdout"`` (the second and fourth in ``path``)
-    or ``"all"``."""
+    ``path`` and ``more_paths``, and all of ``fit_only_path``), ``"holdout"`` (the second and
+    fourth in ``path`` and ``more_paths``) or ``"all"``."""
     if part not in ("fit", "holdout", "all"):
         raise ValueError(f"part must be fit, holdout or all, not {part!r}")
     out = _read_graded(path, part)
+    for more in more_paths:
+        out += _read_graded(more, part)
     if fit_only_path is not None and part != "holdout":
         out += _read_graded(fit_only_path, "all")
     return out

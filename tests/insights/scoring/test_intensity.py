@@ -10,15 +10,19 @@ import pytest
 from insights.levels import SentimentLevel
 from insights.scoring.engine import make_result
 from insights.scoring.intensity import (
+    HINGLISH_EXAMPLES,
     INTENSITY_EXAMPLES,
     INTENSITY_FIT_EXAMPLES,
+    MORE_GRADED_EXAMPLES,
+    REQUESTS_REPORTS_EXAMPLES,
+    _read_graded,
     agreement,
     fit_exponent,
     intensity_scores,
     levels_for,
     load_intensity_examples,
 )
-from insights.scoring.language import SUPPORTED_LANGUAGES
+from insights.scoring.language import SUPPORTED_LANGUAGES, detect_languages
 from insights.scoring.training import CUSTOMER_SERVICE_EXAMPLES
 
 
@@ -76,15 +80,31 @@ def test_fitting_finds_the_exponent_that_graded_the_messages():
 
 def test_the_graded_messages_cover_every_language_and_level_in_two_halves():
     for path in (INTENSITY_EXAMPLES, INTENSITY_FIT_EXAMPLES):
-        counts = Counter((e.language, e.level) for e in load_intensity_examples(path=path, fit_only_path=None))
+        counts = Counter((e.language, e.level)
+                         for e in load_intensity_examples(path=path, fit_only_path=None, more_paths=()))
         assert {language for language, _ in counts} == set(SUPPORTED_LANGUAGES), path
         assert set(counts.values()) == {4} and len(counts) == 7 * len(SUPPORTED_LANGUAGES), path
     everything = load_intensity_examples("all")
     fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
-    assert len(holdout) == 2 * 7 * len(SUPPORTED_LANGUAGES)
-    assert len(fit) == len(everything) - len(holdout) == 3 * len(holdout)
+    more = 7 * 4 + 10 * (len(SUPPORTED_LANGUAGES) + 1)  # hinglish.tsv, requests_reports.tsv
+    assert len(holdout) == 2 * 7 * len(SUPPORTED_LANGUAGES) + more // 2
+    assert len(fit) == len(everything) - len(holdout) == 3 * 2 * 7 * len(SUPPORTED_LANGUAGES) + more // 2
     assert not {e.text for e in fit} & {e.text for e in holdout}
     assert len({e.text for e in everything}) == len(everything)
+
+
+def test_requests_reports_and_anger_are_written_in_every_language_entry_and_hinglish():
+    examples = _read_graded(REQUESTS_REPORTS_EXAMPLES, "all")
+    counts = Counter((e.language, e.level) for e in examples)
+    assert counts == {(language, level): n for language in [*SUPPORTED_LANGUAGES, "hi-Latn"]
+                      for level, n in ((0, 4), (-1, 4), (-3, 2))}
+    hinglish = Counter(e.level for e in _read_graded(HINGLISH_EXAMPLES, "all") if e.language == "hi-Latn")
+    assert hinglish == {level: 4 for level in range(-3, 4)}
+
+
+def test_every_hinglish_message_is_detected_as_hindi_in_latin_letters():
+    texts = [e.text for path in MORE_GRADED_EXAMPLES for e in _read_graded(path, "all") if e.language == "hi-Latn"]
+    assert texts and detect_languages(texts) == ["hi-Latn"] * len(texts)
 
 
 def test_the_graded_messages_are_not_training_data():

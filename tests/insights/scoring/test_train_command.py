@@ -40,6 +40,7 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
     labelled_csv, tmp_path, capsys, bundled_model_dir
 ):
     from insights.scoring.engine import BundledBackend
+    from insights.scoring.intensity import load_intensity_examples
 
     out = tmp_path / "weights"
     meta = _train(labelled_csv, out, capsys, epochs=3)
@@ -47,8 +48,9 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
     assert meta["precision"] == "int8" and meta["temperature"] > 0 and meta["adapted_layers"] == []
     assert meta["members"] == 5 and meta["calibration_texts"] == 65
     # the graded messages' fit half trains the head, the held-out half measures the levels
-    assert meta["graded_examples"] == 1722 and meta["score_exponent"] > 0
-    assert meta["intensity_holdout"]["messages"] == 574
+    fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
+    assert meta["graded_examples"] == len(fit) and meta["score_exponent"] > 0
+    assert meta["intensity_holdout"]["messages"] == len(holdout)
     backend = BundledBackend(bundled_model_dir.parent, head_dir=out)
     assert backend.precision == "int8" and backend.score_exponent == meta["score_exponent"]
     probs = backend.predict(["thanks a lot", "my order number is 9"])
