@@ -63,3 +63,24 @@ def test_check_deploy_passes_with_production_environment(tmp_path):
         DJANGO_SECURE_HSTS_PRELOAD="1", SENTIMENT_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "host=127.0.0.1 seed_demo=1 demo_traffic=1 debug=default"),
+        ({"DATABASE_URL": "postgres://db/center"}, "host=127.0.0.1 seed_demo=0 demo_traffic=0 debug=default"),
+        ({"DATABASE_URL": "postgres://db/center", "SEED_DEMO": "1"}, "host=127.0.0.1 seed_demo=1 demo_traffic=1 debug=default"),
+        ({"HOST": "0.0.0.0"}, "host=0.0.0.0 seed_demo=1 demo_traffic=1 debug=0"),
+        ({"HOST": "192.0.2.10", "DJANGO_DEBUG": "1"}, "host=192.0.2.10 seed_demo=1 demo_traffic=1 debug=0"),
+        ({"HOST": "localhost", "DJANGO_DEBUG": "1"}, "host=localhost seed_demo=1 demo_traffic=1 debug=1"),
+        ({"DEMO_TRAFFIC": "0"}, "host=127.0.0.1 seed_demo=1 demo_traffic=0 debug=default"),
+    ],
+)
+def test_run_sh_creates_demo_users_only_when_safe_and_never_debugs_off_loopback(env, expected):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("DATABASE_URL", "SEED_DEMO", "DEMO_TRAFFIC", "HOST", "DJANGO_DEBUG")}
+    result = subprocess.run(["bash", "run.sh", "defaults"], cwd=ROOT, env={**clean, **env},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
