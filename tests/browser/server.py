@@ -62,6 +62,7 @@ class LiveServer:
             self.own_database = (urlunsplit(parts._replace(path="/postgres")), name)
         self.log_path = self.tmp / log_name
         self.proc: subprocess.Popen | None = None
+        self.peers: list[subprocess.Popen] = []
 
     def manage(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
@@ -93,36 +94,57 @@ class LiveServer:
             _postgres_admin(self.own_database[0], f'CREATE DATABASE "{self.own_database[1]}"')
         self.manage("migrate", "--noinput", "-v0")
         self.manage("seed_demo")
-        log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
+        self.proc = self._daphne(self.port, self.log_path)
+        return self
+
+    def _daphne(self, port: int, log_path: Path) -> subprocess.Popen:
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
              "sentiment_admin.asgi:application"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{log_path.read_text()}")
             try:
-                urllib.request.urlopen(self.url + "/login/", timeout=2).read()
-                return self
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2).read()
+                return proc
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError(f"daphne did not answer:\n{self.log_path.read_text()}")
+        _kill(proc)
+        raise RuntimeError(f"daphne did not answer:\n{log_path.read_text()}")
+
+    def second_process(self) -> str:
+        """Start a second Daphne process on the same database and channel layer (a second
+        machine behind the load balancer) and return its base URL; ``stop`` stops it too.
+        Cookies do not depend on the port, so a signed-in browser is signed in on both."""
+        port = free_port()
+        self.peers.append(self._daphne(port, self.tmp / f"daphne-{port}.log"))
+        return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        for peer in self.peers:
+            _kill(peer)
+        self.peers = []
+        if self.proc:
+            _kill(self.proc)
         if self.own_database:
             _postgres_admin(self.own_database[0], f'DROP DATABASE IF EXISTS "{self.own_database[1]}" WITH (FORCE)')
             self.own_database = None
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _is_postgres(url: str | None) -> bool:

@@ -176,3 +176,30 @@ def test_while_monitoring_is_off_the_open_report_says_so_for_as_long_as_it_is_of
             "from insights.services.settings import sentiment_settings_update\n"
             "sentiment_settings_update(actor=get_user_model().objects.get(username='admin'), monitoring_enabled=True)\n"
         )
+
+
+def test_a_supervisors_tabs_on_two_processes_keep_presence_and_get_the_toast(scored, actors, server):
+    """Production topology: two Daphne processes behind one address, PostgreSQL and Redis. The
+    supervisor's tab on the first process closes; the tab on the second keeps them Available
+    and gets the toast of a conversation served by the first."""
+    import os
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("two Daphne processes share a channel layer only with Redis (REDIS_URL)")
+    second = server.second_process()
+    rep = actors.staff("rita", "/workspace/")
+    sam = actors.staff("sam", "/ongoing/")
+    other_tab = sam.context.new_page()
+    other_tab.goto(second + "/dashboard/")
+    other_tab.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
+    sam.close()
+    other_tab.wait_for_timeout(1_500)  # well past the grace period (0.2 s in the test settings)
+    assert server.orm(
+        "from conversations.models import StaffMember\n"
+        "print(StaffMember.objects.get(user__username='sam').presence)"
+    ) == "available"
+
+    chat, customer = actors.customer(queue="Billing")
+    expect(tab(rep, customer)).to_be_visible(timeout=5_000)
+    say(chat, ANGRY_EN)
+    expect(other_tab.locator("#staff-toasts .toast", has_text=customer)).to_be_visible(timeout=10_000)
