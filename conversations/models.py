@@ -176,6 +176,7 @@ class ScoringStatus(models.TextChoices):
     SCORED = "scored", _("Scored")
     NOT_SCORED = "not_scored", _("Not scored (language not supported)")
     SKIPPED = "skipped", _("Not scored (monitoring off or opted out)")
+    FAILED = "failed", _("Not scored (the scorer failed on it)")
     NOT_APPLICABLE = "n/a", _("Not a customer message")
 
 
@@ -197,6 +198,8 @@ class Message(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     probabilities = models.JSONField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    # Why a message is ``failed``: the scorer raised on it alone, every attempt.
+    scoring_error = models.CharField(max_length=200, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     # The scoring outbox: set in the transaction that stores the score, cleared once its
     # ``conversation.scored`` reached the channel layer. A score stored while Redis restarts,

@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from insights.pipeline.claim import pending_message_ids, scoring_claim
 from insights.pipeline.outbox import scored_announcements_resend
-from insights.pipeline.store import scoring_results_store
+from insights.pipeline.store import scoring_failed_store, scoring_results_store
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +46,30 @@ def _score_texts(texts: list[str], **options) -> list:
     return pipeline_scorer().score(texts, **options)
 
 
+class ScorerFailed(Exception):
+    """The scorer itself raised on these texts (not the database, not a missing model)."""
+
+
 async def score_batch(message_ids: Sequence[int]) -> int:
     """Claim, score (in a thread) and store one batch. Returns how many texts went through
     the model (0 when everything was already scored or skipped)."""
     jobs, options = await database_sync_to_async(scoring_claim)(list(message_ids))
     if not jobs:
         return 0
-    results = await asyncio.to_thread(
-        _score_texts,
-        [job.text for job in jobs],
-        language_hints=[job.language_hint for job in jobs],
-        multilingual=options.multilingual,
-        base_language=options.base_language,
-    )
+    from insights.scoring import ModelUnavailable
+
+    try:
+        results = await asyncio.to_thread(
+            _score_texts,
+            [job.text for job in jobs],
+            language_hints=[job.language_hint for job in jobs],
+            multilingual=options.multilingual,
+            base_language=options.base_language,
+        )
+    except ModelUnavailable:
+        raise
+    except Exception as exc:
+        raise ScorerFailed(f"{type(exc).__name__}: {exc}") from exc
     pairs = [(job.message_id, result) for job, result in zip(jobs, results)]
     await database_sync_to_async(scoring_results_store)(pairs)
     return len(jobs)
@@ -131,7 +142,32 @@ class ScoringBatcher:
             for start in range(0, len(ids), size):
                 await self._score_with_retries(ids[start : start + size])
 
-    async def _score_with_retries(self, chunk: list[int]) -> None:
+    async def _score_one_by_one(self, chunk: list[int]) -> None:
+        """After a batch failed in the scorer: each message once, at once; only those that
+        fail alone are retried (so the good ones are not held back by the retries)."""
+        from insights.scoring import ModelUnavailable
+
+        failed = []
+        for message_id in chunk:
+            try:
+                if await score_batch([message_id]):
+                    self.batches += 1
+            except asyncio.CancelledError:
+                raise
+            except ScorerFailed:
+                failed.append(message_id)
+            except ModelUnavailable:
+                return
+            except Exception:
+                logger.exception("scoring message %s failed; it stays pending", message_id)
+        for message_id in failed:
+            await self._score_with_retries([message_id], tried=1)
+
+    async def _score_with_retries(self, chunk: list[int], *, tried: int = 0) -> None:
+        """Score a chunk. When a chunk of several fails, each message is scored alone at once
+        (a poison message never holds back the ones batched with it); a message that still
+        fails alone is retried after ``RETRY_DELAYS`` and then stored as ``failed`` with the
+        reason. A missing model keeps everything pending (it is not the messages' fault)."""
         from insights.scoring import ModelUnavailable
 
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
@@ -144,7 +180,20 @@ class ScoringBatcher:
             except ModelUnavailable as exc:
                 logger.error("sentiment model unavailable, %d message(s) stay pending: %s", len(chunk), exc)
                 return
-            except Exception:
+            except ScorerFailed as exc:
+                if len(chunk) > 1:
+                    logger.warning("scoring a batch of %d failed; scoring them one by one", len(chunk), exc_info=True)
+                    await self._score_one_by_one(chunk)
+                    return
+                if delay is None:
+                    attempts = tried + attempt + 1
+                    logger.exception("scoring message %s failed %d times; stored as failed", chunk[0], attempts)
+                    reason = f"The scorer failed {attempts} times: {exc}"
+                    await database_sync_to_async(scoring_failed_store)(chunk, reason=reason)
+                    return
+                logger.warning("scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True)
+                await asyncio.sleep(delay)
+            except Exception:  # the database or the layer: the messages stay pending (swept later)
                 if delay is None:
                     logger.exception("scoring failed %d times; %d message(s) stay pending", attempt + 1, len(chunk))
                     return

@@ -190,3 +190,12 @@ def _apply_result(message: Message, result: dict, now) -> bool:
     return supported
 
 
+
+
+def scoring_failed_store(message_ids: Iterable[int], *, reason: str) -> int:
+    """Mark messages the scorer fails on, alone and every attempt, as ``failed`` with the
+    reason, so they leave the pending set (no sweep queues them again) and show "not scored".
+    Only messages still pending change. Returns how many did."""
+    return Message.objects.filter(pk__in=list(message_ids), scoring_status=ScoringStatus.PENDING).update(
+        scoring_status=ScoringStatus.FAILED, scoring_error=reason[:200], scored_at=timezone.now()
+    )

@@ -327,3 +327,47 @@ async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
         assert scored["level_value"] > 0
     finally:
         await close_all(rep_ws)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_poison_message_is_marked_failed_and_never_holds_back_its_batch(settings, monkeypatch):
+    from conversations.models import Message, ScoringStatus
+    from insights.pipeline import batcher as batcher_module
+    from tests.conversations.factories import ConversationFactory, MessageFactory
+    from tests.insights.poison_scorer import PoisonScorer
+
+    settings.SENTIMENT_SCORER = "tests.insights.poison_scorer.poison_scorer"
+    monkeypatch.setattr(batcher_module, "RETRY_DELAYS", (0.01, 0.01))
+    PoisonScorer.calls = []
+
+    def world():
+        conversation = ConversationFactory()
+        texts = ["level:-2", "POISON level:1", "level:2"]
+        return [
+            MessageFactory(conversation=conversation, seq=i, text=t, scoring_status=ScoringStatus.PENDING).pk
+            for i, t in enumerate(texts, start=1)
+        ]
+
+    ids = await database_sync_to_async(world)()
+    runner = batcher_module.ScoringBatcher(asyncio.get_running_loop())
+    await runner._score_with_retries(ids)
+
+    def rows():
+        return list(Message.objects.filter(pk__in=ids).order_by("seq").values_list(
+            "scoring_status", "sentiment_level", "scoring_error"))
+
+    good_first, poison, good_last = await database_sync_to_async(rows)()
+    assert good_first == (ScoringStatus.SCORED, -2, "")
+    assert good_last == (ScoringStatus.SCORED, 2, "")
+    assert poison == (ScoringStatus.FAILED, None, "The scorer failed 4 times: ValueError: tensor shape mismatch")
+    # One batch attempt, then each alone once (the good ones are stored before any retry),
+    # then the poison one alone, retried after each of RETRY_DELAYS.
+    assert PoisonScorer.calls == [
+        ["level:-2", "POISON level:1", "level:2"],
+        ["level:-2"], ["POISON level:1"], ["level:2"],
+        ["POISON level:1"], ["POISON level:1"], ["POISON level:1"],
+    ]
+    # It left the pending set: no sweep queues it again.
+    from insights.pipeline.claim import pending_message_ids
+
+    assert await database_sync_to_async(pending_message_ids)() == []
