@@ -53,14 +53,14 @@ def sentiment_view(level: int | None, trend: str | None = None) -> SentimentView
 def drop_driver_seqs(scored: Iterable[tuple[int, int | None]]) -> set[int]:
     """The customer messages that drove a drop: ``scored`` is (seq, level) of the customer
     messages in order (level None = not scored, skipped). A message drove a drop when it is
-    negative (slightly negative or lower) and lower than the previous scored customer message,
-    or when it is the first scored message and already negative."""
+    negative (slightly negative or lower) and lower than the previous scored customer message.
+    The first scored message drove none: there was nothing before it to drop from."""
     drivers: set[int] = set()
     previous: int | None = None
     for seq, level in scored:
         if level is None:
             continue
-        if level < 0 and (previous is None or level < previous):
+        if level < 0 and previous is not None and level < previous:
             drivers.add(seq)
         previous = level
     return drivers

@@ -65,7 +65,9 @@ def staff_create(
     user = User.objects.create_user(
         username=username, password=password, first_name=first_name, last_name=last_name, email=email
     )
-    staff = StaffMember.objects.create(user=user, role=role, presence=presence)
+    # A presence given at creation is also the one they chose (restored after the center's Offline).
+    chosen = {"chosen_presence": presence} if presence != Presence.OFFLINE else {}
+    staff = StaffMember.objects.create(user=user, role=role, presence=presence, **chosen)
     staff.queues.set(list(queues))
     staff_role_set(staff=staff, role=role)
     return staff

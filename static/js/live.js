@@ -71,7 +71,8 @@ export function durationText(seconds) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** The customer messages that drove a drop: negative and lower than the previous scored one. */
+/** The customer messages that drove a drop: negative and lower than the previous scored one
+ * (the first scored message drove none: nothing came before it). Same rule as display.py. */
 export function markDropDrivers(list) {
   let previous = null;
   for (const item of list.querySelectorAll("li.msg[data-sender='customer']")) {
@@ -81,7 +82,7 @@ export function markDropDrivers(list) {
     if (flag) flag.hidden = true;
     if (raw === undefined || raw === "") continue;
     const level = Number(raw);
-    if (level < 0 && (previous === null || level < previous)) {
+    if (level < 0 && previous !== null && level < previous) {
       item.classList.add("drove-drop");
       if (flag) flag.hidden = false;
     }
@@ -110,7 +111,7 @@ export function appendMessage(list, frame, options = {}) {
     renderSentiment(badge, {slug: "not_scored", label: "Scoring…"});
     item.append(el("div", {class: "msg-sentiment"}, badge,
       el("span", {class: "drop-flag", hidden: true, text: "Drove the drop"})));
-    if (options.correctTemplate) item.append(correctionForm(options.correctTemplate, seq, options.csrf));
+    if (options.correctTemplate) item.append(correctionForm(options.correctTemplate, frame.conversation, seq, options.csrf));
   }
   // Keep seq order even when catch-up delivers older messages late.
   const after = [...list.querySelectorAll("li.msg")].find((li) => Number(li.dataset.seq) > seq);
@@ -134,18 +135,32 @@ export function applyMessageScore(list, frame) {
       note.textContent = `confidence ${Math.round(frame.confidence * 100)}%${frame.language ? ` · ${frame.language_name || frame.language}` : ""}`;
     }
   }
+  // The correction picker starts at what the model said (until the person picks another level).
+  const picker = item.querySelector(".correct-form select[name=level]");
+  if (picker && !picker.dataset.touched && frame.supported !== false && frame.level_value !== null && frame.level_value !== undefined) {
+    picker.value = String(frame.level_value);
+  }
   markDropDrivers(list);
 }
 
 const LEVEL_OPTIONS = [[-3, "Very negative"], [-2, "Negative"], [-1, "Slightly negative"], [0, "Neutral"],
   [1, "Slightly positive"], [2, "Positive"], [3, "Very positive"]];
 
-/** "Wrong sentiment?" disclosure with a level picker, posted with fetch (form fallback works too). */
-export function correctionForm(urlTemplate, seq, csrf) {
-  const id = `correct-${seq}-${Math.random().toString(36).slice(2, 7)}`;
+/** The correction URL of one message, from a template reversed with zeros
+ * (`/conversations/0/messages/0/correct/`). */
+export function correctionUrl(urlTemplate, conversation, seq) {
+  return urlTemplate.replace(/\/conversations\/\d+\/messages\/\d+\/correct\//,
+    `/conversations/${Number(conversation)}/messages/${Number(seq)}/correct/`);
+}
+
+/** "Wrong sentiment?" disclosure with a level picker, posted with fetch (form fallback works too).
+ * The picker starts at Neutral and moves to the model's level when the message is scored. */
+export function correctionForm(urlTemplate, conversation, seq, csrf) {
+  const id = `correct-${conversation}-${seq}`;
   const select = el("select", {name: "level", id});
   for (const [value, label] of LEVEL_OPTIONS) select.append(el("option", {value: String(value), text: label}));
-  const form = el("form", {class: "correct-form", method: "post", action: urlTemplate.replace("/0/correct/", `/${seq}/correct/`)},
+  select.value = "0";
+  const form = el("form", {class: "correct-form", method: "post", action: correctionUrl(urlTemplate, conversation, seq)},
     el("input", {type: "hidden", name: "csrfmiddlewaretoken", value: csrf || ""}),
     el("label", {for: id, text: "Right sentiment"}), select,
     el("button", {type: "submit", text: "Save correction"}),
@@ -154,19 +169,29 @@ export function correctionForm(urlTemplate, seq, csrf) {
 }
 
 export function wireCorrections(root) {
+  root.addEventListener("change", (event) => {
+    if (event.target.matches(".correct-form select[name=level]")) event.target.dataset.touched = "true";
+  });
   root.addEventListener("submit", async (event) => {
     const form = event.target.closest("form.correct-form");
     if (!form) return;
     event.preventDefault();
     const status = form.querySelector(".correct-status");
+    let response;
     try {
-      const response = await fetch(form.action, {method: "POST", body: new FormData(form),
+      response = await fetch(form.action, {method: "POST", body: new FormData(form),
         headers: {Accept: "application/json"}, credentials: "same-origin"});
-      const data = await response.json();
-      status.textContent = data.ok ? `Saved: ${data.label}. Thank you.` : `Not saved: ${data.error}`;
     } catch (err) {
       status.textContent = "Not saved: the server could not be reached.";
+      return;
     }
+    let data = null;
+    try { data = await response.json(); } catch { data = null; }
+    if (response.ok && data && data.ok) status.textContent = `Saved: ${data.label}. Thank you.`;
+    else if (data && data.error) status.textContent = `Not saved: ${typeof data.error === "string" ? data.error : data.error.message}`;
+    else if (response.status === 404) status.textContent = "Not saved: this message or conversation was not found (404).";
+    else if (response.status === 403) status.textContent = "Not saved: you may not correct this message (403). Reload the page and sign in again.";
+    else status.textContent = `Not saved: the server answered ${response.status} ${response.statusText}.`.trim();
   });
 }
 

@@ -92,3 +92,31 @@ def test_take_next_gives_a_busy_representative_the_waiting_chat(actors, server):
     rep.get_by_role("button", name="Take next").click()
     expect(tab(rep, name)).to_have_attribute("aria-selected", "true", timeout=5_000)
     expect(chat.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
+
+
+def test_a_message_that_arrived_live_can_be_corrected_from_the_workspace(scored, actors, server):
+    queue, username = own_queue(server, presence="available", capacity=3)
+    rep = actors.staff(username, "/workspace/")
+    chat, name = actors.customer(queue=queue)
+    expect(tab(rep, name)).to_be_visible(timeout=5_000)
+    tab(rep, name).click()
+    say(chat, "This is absolutely terrible. I am furious, nobody helps me and I want my money back now!")
+
+    message = rep.locator(".session-panel:not([hidden]) li.msg-customer").last
+    expect(message).to_have_attribute("data-level-value", re.compile(r"^-?\d$"), timeout=10_000)
+    model_level = message.get_attribute("data-level-value")
+    message.get_by_text("Wrong sentiment?").click()
+    picker = message.get_by_label("Right sentiment")
+    expect(picker).to_have_value(model_level)  # it starts at what the model said
+    conversation = message.locator("form.correct-form").get_attribute("action").split("/")[2]
+    assert conversation == tab(rep, name).get_attribute("data-conversation")  # not conversation 0
+
+    picker.select_option(label="Neutral")
+    message.get_by_role("button", name="Save correction").click()
+    expect(message.locator(".correct-status")).to_have_text("Saved: Neutral. Thank you.", timeout=5_000)
+    stored = server.orm(
+        "from insights.models import SentimentCorrection\n"
+        f"c = SentimentCorrection.objects.get(message__conversation_id={conversation})\n"
+        "print('STORED', c.model_level, c.corrected_level)"
+    )
+    assert stored.split("STORED", 1)[1].split() == [model_level, "0"]

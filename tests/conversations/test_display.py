@@ -11,12 +11,14 @@ def test_drop_drivers_are_negative_messages_lower_than_the_previous_scored_one()
     assert drop_driver_seqs(scored) == {4, 7, 10}
 
 
-def test_a_first_message_that_is_already_negative_drove_the_drop():
-    assert drop_driver_seqs([(1, -2), (2, -2)]) == {1}
+def test_the_first_scored_message_drove_no_drop_even_when_negative():
+    """Nothing came before it to drop from: a conversation that starts negative is not a drop."""
+    assert drop_driver_seqs([(1, -2), (2, -2)]) == set()
+    assert drop_driver_seqs([(1, None), (2, -3), (3, -3)]) == set()
 
 
 def test_unscored_messages_are_skipped_not_treated_as_neutral():
-    assert drop_driver_seqs([(1, -1), (2, None), (3, -1)]) == {1}
+    assert drop_driver_seqs([(1, 0), (2, None), (3, -1), (4, None), (5, -1)]) == {3}
 
 
 def test_every_level_has_an_icon_a_label_and_the_trend_has_an_arrow_and_a_word():
