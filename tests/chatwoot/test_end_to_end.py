@@ -56,7 +56,7 @@ async def test_an_angry_spanish_chatwoot_message_alerts_live_and_labels_the_chat
         notification = await next_frame(sup_ws, "notification.created")
         assert notification["customer"] == "Lucía Pérez" and notification["representative_id"] == rep.pk
 
-        for _ in range(200):  # the outbox sender runs in its own thread
+        for _ in range(600):  # the outbox sender runs in its own thread (30 s at most)
             labelled = [c for c in fake.calls if c[0] == "POST" and c[1].endswith("/conversations/42/labels")]
             if labelled:
                 break

@@ -14,6 +14,7 @@ other engineers on the same Redis never hear each other's groups.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
@@ -63,17 +64,22 @@ async def session_cookie(staff) -> str:
 
 async def open_socket(comm: WebsocketCommunicator, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, int | None]:
     """(open, close code). A consumer refuses by accepting and closing at once with its close
-    code (4401, 4404); the Origin check refuses the handshake itself (code None)."""
+    code (4401, 4404); the Origin check refuses the handshake itself (code None). A ping tells
+    the two apart without guessing a delay: a refused socket's close comes before any pong.
+    Frames that arrive before the pong are kept in ``comm.pending``."""
     connected, code = await comm.connect(timeout=timeout)
     if not connected:
         return False, code
-    if await comm.receive_nothing(timeout=0.1):
-        return True, None
-    message = await comm.receive_output(timeout=timeout)
-    if message["type"] == "websocket.close":
-        return False, message.get("code")
-    comm.output_queue.put_nowait(message)  # not a refusal: leave the frame for the test
-    return True, None
+    comm.pending = getattr(comm, "pending", [])
+    await comm.send_json_to({"type": realtime.CLIENT_PING})
+    while True:
+        message = await comm.receive_output(timeout=timeout)
+        if message["type"] == "websocket.close":
+            return False, message.get("code")
+        frame = json.loads(message.get("text") or "{}")
+        if frame.get("type") == realtime.PONG:
+            return True, None
+        comm.pending.append(frame)
 
 
 async def connect(
