@@ -428,8 +428,8 @@ def conversations_create(request):
     opt_out = data.get("scoring_opt_out", data.get("opt_out", False))
     if not isinstance(opt_out, bool):
         raise BadRequest("invalid", "'scoring_opt_out' must be true or false.")
-    # TODO(issue 15): route conversations created here through the queue routing service once
-    # it is on main; until then they wait unassigned in their queue.
+    # conversation_create offers a new conversation to the queue's next eligible representative
+    # (conversations.services.queue_routing), as for the chat page.
     conversation = conversation_create(
         queue=queue,
         customer_name=clean_line(customer.get("name"), "customer.name", max_length=150),

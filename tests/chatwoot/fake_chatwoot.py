@@ -74,3 +74,13 @@ class FakeChatwoot:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def outbox_sender_join(timeout: float = 30.0) -> None:
+    """Wait for this process's outbox sender thread to finish (it stops once nothing is
+    pending), so that it holds no database connection when the test's database is flushed."""
+    from chatwoot.services import outbound
+
+    for thread in list(outbound._sender):
+        thread.join(timeout)
+        assert not thread.is_alive(), "the Chatwoot outbox sender is still running"

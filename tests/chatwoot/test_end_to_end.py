@@ -16,7 +16,7 @@ from chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
 from conversations.models import Presence
 from insights.selectors import sentiment_settings_get
 from tests.chatwoot import payloads as cw
-from tests.chatwoot.fake_chatwoot import FakeChatwoot
+from tests.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 from tests.conversations.factories import QueueFactory, RepresentativeFactory, SupervisorFactory
 from tests.conversations.wsutil import ANGRY_ES, close_all, next_frame, scoring_runtime, staff_socket  # noqa: F401
 
@@ -62,8 +62,10 @@ async def test_an_angry_spanish_chatwoot_message_alerts_live_and_labels_the_chat
                 break
             await asyncio.sleep(0.05)
         assert labelled and set(labelled[-1][2]["labels"]) & {"sentiment-negative", "sentiment-very-negative"}
+        await asyncio.to_thread(outbox_sender_join)
         calls = await database_sync_to_async(lambda: list(ChatwootCall.objects.values_list("kind", "status")))()
         assert ("labels", CallStatus.SENT) in calls
+        assert all(status == CallStatus.SENT for _kind, status in calls)
     finally:
         await close_all(*(s for s in (rep_ws, sup_ws) if s is not None))
         fake.close()

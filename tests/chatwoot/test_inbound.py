@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
-from conversations.models import Conversation, ConversationStatus, Message, ScoringStatus, Sender
+from conversations.models import Conversation, ConversationStatus, Message, Presence, ScoringStatus, Sender
 from tests.chatwoot import payloads as cw
 from tests.conversations.factories import QueueFactory, RepresentativeFactory
 
@@ -22,7 +22,8 @@ def setup():
         base_url="http://chatwoot.invalid", account_id=7, api_access_token="t", default_queue=default,
         inbox_queues={"3": billing.pk}, team_queues={"12": vip.pk},
     )
-    rep = RepresentativeFactory(queues=[billing, vip], user__email="ANA@example.com")
+    # Away: the center's own queue routing does not pick them, so assignments come from Chatwoot.
+    rep = RepresentativeFactory(queues=[billing, vip], user__email="ANA@example.com", presence=Presence.AWAY)
     return {"connection": connection, "default": default, "billing": billing, "vip": vip, "rep": rep}
 
 

@@ -14,7 +14,7 @@ from chatwoot.services.outbound import chatwoot_outbox_send_due
 from conversations.services.ingest import message_ingest
 from insights.pipeline.claim import scoring_claim
 from insights.pipeline.store import scoring_results_store
-from tests.chatwoot.fake_chatwoot import FakeChatwoot
+from tests.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 from tests.conversations.factories import ConversationFactory, QueueFactory
 from tests.insights.standin_scorer import result_for
 
@@ -147,5 +147,6 @@ def test_a_pending_call_left_behind_is_sent_when_chatwoot_next_delivers(fake, co
     deadline = time.monotonic() + 30
     while ChatwootCall.objects.filter(status=CallStatus.PENDING).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    outbox_sender_join()
     assert ChatwootCall.objects.get().status == CallStatus.SENT
     assert any(path.endswith("/conversations/42/custom_attributes") for _m, path, _b, _h in fake.calls)
