@@ -152,3 +152,24 @@ def test_zero_retention_keeps_everything(data):
 def test_default_retention_is_a_year():
     assert sentiment_settings_get().retention_days == 365
     assert "0 messages" in _purge()
+
+
+def test_purge_works_in_small_transactions(data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.management.commands.purge_sentiment import sentiment_data_purge
+
+    old_c = data["old_c"]
+    for seq in range(3, 10):
+        _scored(old_c, seq, age_days=40)
+    with CaptureQueriesContext(connection) as ctx:
+        counts = sentiment_data_purge(cutoff=timezone.now() - timedelta(days=30), batch=2)
+    assert counts.messages == 8
+    message_updates = [q["sql"] for q in ctx.captured_queries
+                       if q["sql"].startswith('UPDATE "conversations_message"')]
+    assert len(message_updates) == 4  # 8 messages, 2 per transaction
+    savepoints = [q for q in ctx.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) >= 4 + 1 + 1 + 1  # messages, conversations, alerts, corrections
+    assert not Message.objects.filter(conversation=old_c, sentiment_level__isnull=False).exists()
+    assert Message.objects.get(pk=data["new_msg"].pk).sentiment_level == -2

@@ -13,6 +13,10 @@ What "sentiment data" means here, for everything older than the cut-off:
 - alerts and supervisor notifications (with their webhook delivery records), and corrections.
 
 A retention of 0 days keeps sentiment data forever (purging is off); run it from cron daily.
+
+The purge works in small transactions of ``PURGE_BATCH`` rows, so on SQLite (one writer at a
+time) customer messages keep being stored while a large purge runs; run again, it picks up
+where an interrupted run stopped.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from insights.models import (
 )
 from insights.selectors import sentiment_settings_get
 
-_SCORED_STATES = (ScoringStatus.SCORED, ScoringStatus.PENDING, ScoringStatus.NOT_SCORED)
+_SCORED_STATES = (ScoringStatus.SCORED, ScoringStatus.PENDING, ScoringStatus.NOT_SCORED, ScoringStatus.FAILED)
+PURGE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,20 @@ def _conversations(cutoff: datetime):
     )
 
 
-@transaction.atomic
-def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False) -> PurgeCounts:
-    """Clear every piece of sentiment data created before ``cutoff``; returns what was (or would be) cleared."""
+def _in_batches(queryset, change, *, batch: int) -> None:
+    """Apply ``change(pks)`` to the rows of ``queryset``, ``batch`` rows per transaction, until
+    none is left (each batch takes its rows out of ``queryset``)."""
+    while True:
+        with transaction.atomic():
+            pks = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not pks:
+                return
+            change(pks)
+
+
+def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int = PURGE_BATCH) -> PurgeCounts:
+    """Clear every piece of sentiment data created before ``cutoff``, ``batch`` rows per
+    transaction; returns what was (or would be) cleared."""
     messages = _messages(cutoff)
     conversations = _conversations(cutoff)
     alerts = SentimentAlert.objects.filter(created_at__lt=cutoff)
@@ -89,19 +105,29 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False) -> PurgeCou
     if dry_run:
         return counts
     # Corrections point at messages, alerts at messages and conversations: delete them first.
-    corrections.delete()
-    alerts.delete()  # cascades to notification recipients and webhook deliveries
-    messages.update(
-        scoring_status=ScoringStatus.SKIPPED,
-        sentiment_score=None,
-        sentiment_level=None,
-        confidence=None,
-        probabilities=None,
-        model_version="",
-        scored_at=None,
+    _in_batches(corrections, lambda pks: SentimentCorrection.objects.filter(pk__in=pks).delete(), batch=batch)
+    # Deleting an alert cascades to its notification recipients and webhook deliveries.
+    _in_batches(alerts, lambda pks: SentimentAlert.objects.filter(pk__in=pks).delete(), batch=batch)
+    _in_batches(
+        messages,
+        lambda pks: Message.objects.filter(pk__in=pks).update(
+            scoring_status=ScoringStatus.SKIPPED,
+            sentiment_score=None,
+            sentiment_level=None,
+            confidence=None,
+            probabilities=None,
+            model_version="",
+            scoring_error="",
+            scored_at=None,
+        ),
+        batch=batch,
     )
-    Conversation.objects.filter(pk__in=list(conversations.values_list("pk", flat=True))).update(
-        sentiment_score=None, sentiment_level=None, start_sentiment_level=None, sentiment_trend=Trend.STEADY
+    _in_batches(
+        conversations,
+        lambda pks: Conversation.objects.filter(pk__in=pks).update(
+            sentiment_score=None, sentiment_level=None, start_sentiment_level=None, sentiment_trend=Trend.STEADY
+        ),
+        batch=batch,
     )
     return counts
 
