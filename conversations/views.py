@@ -122,6 +122,7 @@ def _transcript(c: Conversation, *, limit: int = TRANSCRIPT_LIMIT) -> list[dict]
 def _unacknowledged_notifications(staff: StaffMember, *, limit: int = 30):
     return list(
         NotificationRecipient.objects.filter(staff=staff, acknowledged_at__isnull=True)
+        .exclude(alert__conversation__status=ConversationStatus.CLOSED)  # nothing left to act on
         .select_related("alert__conversation__customer", "alert__conversation__queue", "alert__conversation__representative__user")
         .order_by("-alert__created_at")[:limit]
     )

@@ -22,7 +22,9 @@ representative gets ``conversation.assigned``, a representative who lost it
 ``conversation.removed``, monitors re-check their access (``conversation.access_changed``), the
 queues' supervisors ``conversation.updated``, and the customers of the queues concerned
 ``chat.updated`` (waiting with their place in the queue, with an agent, or ended). The alert
-state follows the conversation (``insights.services.alerts.alerts_handover``).
+state follows the conversation (``insights.services.alerts.alerts_handover``), and the
+notifications of a conversation that closed or left a queue are resolved
+(``notifications_resolve``).
 
 Locking (PostgreSQL): the conversation row is locked before it changes hands; a
 representative's row is locked while their capacity is filled, and skipped (``skip_locked``)
@@ -46,7 +48,7 @@ from conversations.selectors import (
     routing_candidates,
     waiting_conversations,
 )
-from insights.services.alerts import alerts_handover
+from insights.services.alerts import RESOLVED_CLOSED, RESOLVED_MOVED, alerts_handover, notifications_resolve
 from sentiment_admin import realtime
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
@@ -130,6 +132,10 @@ def conversation_changes_announce(conv: Conversation, *, old_rep_id: int | None,
         representative_changed=new_rep_id != old_rep_id,
         queue_changed=queue_id != old_queue_id,
     )
+    if conv.status == ConversationStatus.CLOSED:
+        notifications_resolve(conversation=conv, reason=RESOLVED_CLOSED)
+    elif queue_id != old_queue_id:
+        notifications_resolve(conversation=conv, reason=RESOLVED_MOVED, queue_id=old_queue_id)
 
 
 def conversation_hand_over(conv: Conversation, *, representative: StaffMember) -> Conversation:

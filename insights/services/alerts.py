@@ -287,6 +287,49 @@ def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> Not
     return row
 
 
+RESOLVED_CLOSED = "closed"
+RESOLVED_MOVED = "moved"
+
+
+def notifications_resolve(*, conversation: Conversation, reason: str, queue_id: int | None = None) -> int:
+    """The conversation closed (``reason`` "closed") or left a queue ("moved", ``queue_id`` the
+    queue it left): its open notifications have nothing left to act on. They are marked done
+    (``acknowledged_at`` set, ``acknowledged_by`` empty: nobody acknowledged them) and every
+    recipient hears ``notification.acknowledged`` with ``resolved``. Returns how many."""
+    rows = NotificationRecipient.objects.filter(alert__conversation=conversation, acknowledged_at__isnull=True)
+    if reason == RESOLVED_MOVED and queue_id is not None:
+        # Only the old queue's supervisors: the new queue's were notified for the new queue.
+        rows = rows.exclude(staff__queues__pk=conversation.queue_id)
+    now = timezone.now()
+    payloads = []
+    for row in rows.select_for_update(of=("self",)):
+        row.acknowledged_at = now
+        row.save(update_fields=["acknowledged_at"])
+        payloads.append(
+            (
+                {
+                    "type": realtime.NOTIFICATION_ACKNOWLEDGED,
+                    "notification": row.pk,
+                    "alert": row.alert_id,
+                    "conversation": conversation.pk,
+                    "by": None,
+                    "by_name": "",
+                    "acknowledged_at": now.isoformat(),
+                    "resolved": reason,
+                },
+                [row.staff_id],
+            )
+        )
+
+    def after_commit() -> None:
+        for payload, staff_ids in payloads:
+            events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids)
+
+    if payloads:
+        transaction.on_commit(after_commit)
+    return len(payloads)
+
+
 @transaction.atomic
 def conversation_snooze(*, staff: StaffMember, conversation: Conversation, minutes: int) -> ConversationSnooze | None:
     """Silence notifications about one conversation for ``minutes`` (0 lifts the snooze)."""

@@ -180,7 +180,10 @@ function markAcknowledged(frame) {
     if (node.classList.contains("toast")) node.remove();
     else {
       node.classList.add("acknowledged");
-      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: `Acknowledged${frame.by_name ? ` by ${frame.by_name}` : ""}`}));
+      const done = frame.resolved === "closed" ? "Resolved: the conversation has ended"
+        : frame.resolved === "moved" ? "Resolved: the conversation moved to another queue"
+          : `Acknowledged${frame.by_name ? ` by ${frame.by_name}` : ""}`;
+      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: done}));
       setTimeout(() => { node.remove(); root.querySelector(".no-notifications").hidden = notifList.children.length > 0; }, 4000);
     }
   }

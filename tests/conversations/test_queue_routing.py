@@ -200,3 +200,64 @@ async def test_waiting_customers_move_up_when_the_one_ahead_is_served_and_hear_t
         assert (await next_frame(customer, "chat.updated", state="ended"))["position"] is None
     finally:
         await close_all(customer)
+
+
+# --- notifications follow the conversation --------------------------------------------------------
+
+
+def _notified(conversation, supervisor):
+    from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
+
+    alert = SentimentAlert.objects.create(
+        conversation=conversation, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2
+    )
+    return NotificationRecipient.objects.create(alert=alert, staff=supervisor)
+
+
+@pytest.mark.django_db
+def test_a_closed_conversations_notifications_are_resolved_and_leave_the_report(client):
+    from django.urls import reverse
+
+    queue = QueueFactory()
+    RepresentativeFactory(queues=[queue])
+    sam = SupervisorFactory(queues=[queue], presence=Presence.AVAILABLE)
+    conv = _start(queue)
+    row = _notified(conv, sam)
+    client.force_login(sam.user)
+    assert f'data-notification="{row.pk}"' in client.get(reverse("conversations:ongoing")).content.decode()
+
+    conversation_close(conversation=conv)
+
+    row.refresh_from_db()
+    assert row.acknowledged_at is not None and row.acknowledged_by is None
+    assert f'data-notification="{row.pk}"' not in client.get(reverse("conversations:ongoing")).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_transfer_resolves_the_old_queues_notifications_only():
+    billing, tech = QueueFactory(), QueueFactory()
+    sam = SupervisorFactory(queues=[billing], presence=Presence.AVAILABLE)
+    tess = SupervisorFactory(queues=[tech], presence=Presence.AVAILABLE)
+    conv = _start(billing)
+    old_queue, new_queue = _notified(conv, sam), _notified(conv, tess)
+    conversation_transfer(conversation=conv, queue=tech)
+    old_queue.refresh_from_db(), new_queue.refresh_from_db()
+    assert old_queue.acknowledged_at is not None and new_queue.acknowledged_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_supervisor_hears_that_the_notification_was_resolved():
+    def setup():
+        queue = QueueFactory()
+        sam = SupervisorFactory(queues=[queue], presence=Presence.AVAILABLE)
+        conv = _start(queue)
+        return sam, conv, _notified(conv, sam)
+
+    sam, conv, row = await database_sync_to_async(setup)()
+    socket = await staff_socket(sam)
+    try:
+        await database_sync_to_async(conversation_close)(conversation=conv)
+        frame = await next_frame(socket, "notification.acknowledged", notification=row.pk)
+        assert frame["resolved"] == "closed" and frame["by"] is None
+    finally:
+        await close_all(socket)
