@@ -120,3 +120,39 @@ def test_a_message_that_arrived_live_can_be_corrected_from_the_workspace(scored,
         "print('STORED', c.model_level, c.corrected_level)"
     )
     assert stored.split("STORED", 1)[1].split() == [model_level, "0"]
+
+
+def test_a_notification_resolves_when_its_conversation_ends(actors, server):
+    queue, username = own_queue(server, presence="available", capacity=3)
+    supervisor = f"supa{secrets.token_hex(3)}"
+    server.orm(
+        "from conversations.models import Queue\n"
+        "from conversations.services.staff import staff_create\n"
+        f"staff_create(username={supervisor!r}, password={DEMO_PASSWORD!r}, role='supervisor',"
+        f" queues=[Queue.objects.get(name={queue!r})], presence='available')\n"
+    )
+    rep = actors.staff(username, "/workspace/")
+    chat, name = actors.customer(queue=queue)
+    expect(tab(rep, name)).to_be_visible(timeout=5_000)
+    conversation = tab(rep, name).get_attribute("data-conversation")
+    # A stored supervisor notification for this conversation (as the alert pipeline leaves it).
+    server.orm(
+        "from conversations.models import StaffMember\n"
+        "from insights.models import NotificationRecipient, SentimentAlert\n"
+        f"alert = SentimentAlert.objects.create(conversation_id={conversation}, audience='supervisor',"
+        " kind='threshold', level=-2, threshold=-2)\n"
+        f"NotificationRecipient.objects.create(alert=alert, staff=StaffMember.objects.get(user__username={supervisor!r}))\n"
+    )
+    sup = actors.staff(supervisor, "/ongoing/")
+    item = sup.locator(f"#notification-list [data-conversation='{conversation}']")
+    expect(item.get_by_role("button", name=re.compile("Acknowledge"))).to_be_visible()
+
+    tab(rep, name).click()
+    panel = rep.locator(".session-panel:not([hidden])")
+    panel.get_by_role("button", name=re.compile("^End conversation")).click()
+    panel.get_by_role("button", name="Yes, end it").click()
+
+    expect(item).to_contain_text("Resolved: the conversation has ended", timeout=5_000)
+    expect(item.get_by_role("button", name=re.compile("Acknowledge"))).to_have_count(0)
+    sup.reload()
+    expect(sup.locator(f"#notification-list [data-conversation='{conversation}']")).to_have_count(0)
