@@ -25,7 +25,7 @@ PRINT = "from django.conf import settings as s; print(s.DATABASES['default']['EN
 def test_embedded_default_is_sqlite_with_the_in_memory_layer(tmp_path):
     result = _run("sentiment_admin.settings.local", "shell", "-c", PRINT, SENTIMENT_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
+    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "sentiment_admin.layers.InMemoryChannelLayer"]
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_channels_redis():

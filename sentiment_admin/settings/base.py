@@ -100,7 +100,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Channels' in-memory layer that reports a send dropped by a full channel (sentiment_admin.layers).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"}}
 
 # --- Auth -----------------------------------------------------------------------------
 # --- Cache (throttle counters): Redis with REDIS_URL so every process shares them -------

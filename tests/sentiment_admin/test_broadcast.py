@@ -63,3 +63,20 @@ def test_a_group_that_cannot_be_reached_is_reported_and_the_others_still_get_it(
     assert _received(layer, channels["staff.1"]) == payload
     assert _received(layer, channels["conversation.3"]) == payload
     assert "could not send conversation.scored to queue.2" in caplog.text
+
+
+def test_a_send_dropped_by_a_full_channel_does_not_count_as_delivered(monkeypatch):
+    from sentiment_admin.layers import InMemoryChannelLayer as CenterLayer
+
+    layer = CenterLayer(capacity=1)
+    channels = _listen(layer, ["staff.1", "queue.2"])
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    first = {"type": "conversation.scored", "conversation": 3, "seq": 1}
+    assert broadcast.group_send_many(["staff.1", "queue.2"], first) is True
+    # staff.1's channel still holds the first event (capacity 1): the second cannot get in.
+    assert _received(layer, channels["queue.2"]) == first
+    second = {"type": "conversation.scored", "conversation": 3, "seq": 2}
+    assert broadcast.group_send_many(["staff.1", "queue.2"], second) is False
+    assert _received(layer, channels["queue.2"]) == second  # the others still got it
+    assert _received(layer, channels["staff.1"]) == first
+    assert broadcast.group_send_many(["staff.1"], second) is True  # room again: delivered
