@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/model.py                 # both models, short messages + tweets, val F1
     .venv/bin/python bench/model.py --no-f1         # timing only
+    .venv/bin/python bench/model.py --levers        # speed levers against XLM-R base, one process
     SENTIMENT_PRECISION=fp32 .venv/bin/python bench/model.py   # the default model without int8
 
 Each model runs in its own subprocess (so load time and peak memory are its own) on the same
@@ -209,6 +210,61 @@ def lever_backend(kind: str):
     return backend
 
 
+def levers(rounds: int) -> dict:
+    """Each lever and the XLM-R-base-sized model timed in turn, ``rounds`` times, in one
+    process: on a shared, loaded machine every model sees the same load, so the ratios hold
+    where absolute times do not. Per model, the median over rounds of: one short message (model
+    only, ms), 32 short messages in one batch and the UMSAB tweets in batches (messages/s)."""
+    import statistics
+
+    import torch
+
+    from insights.scoring.engine import SentimentScorer, _threads, build_backend
+
+    torch.set_num_threads(_threads())
+    backends = {"default": build_backend("bundled"), **{k: lever_backend(k) for k in LEVERS},
+                "xlmr-base": XlmrBaseBackend()}
+    tweets = []
+    for lang_dir in sorted(DATA.iterdir()) if DATA.exists() else []:
+        f = lang_dir / "val_text.txt"
+        if f.exists():
+            tweets += f.read_text("utf-8").splitlines()[:16]
+    short = SHORT * 2  # 32
+    times: dict[str, dict[str, list[float]]] = {k: {"single": [], "short": [], "tweets": []} for k in backends}
+    for name, backend in backends.items():  # warm-up
+        SentimentScorer(backend=backend)._predict(short[:4], backend)
+    for _ in range(rounds):
+        for name, backend in backends.items():
+            scorer = SentimentScorer(backend=backend)
+            single = []
+            for text in SHORT[:8]:
+                t = time.perf_counter()
+                backend.predict([text])
+                single.append(time.perf_counter() - t)
+            times[name]["single"].append(statistics.median(single) * 1000)
+            t = time.perf_counter()
+            scorer._predict(short, backend)
+            times[name]["short"].append(len(short) / (time.perf_counter() - t))
+            if tweets:
+                t = time.perf_counter()
+                scorer._predict(tweets, backend)
+                times[name]["tweets"].append(len(tweets) / (time.perf_counter() - t))
+    out = {"cpu": cpu_description(), "rounds": rounds, "threads": torch.get_num_threads(),
+           "load_average_1m": round(os.getloadavg()[0], 2), "models": {}}
+    base = {k: statistics.median(v) for k, v in times["xlmr-base"].items() if v}
+    print(f"CPU: {out['cpu']['model_name']}, torch CPU capability {out['cpu']['torch_cpu_capability']}, "
+          f"VNNI: {out['cpu']['vnni']}; {rounds} rounds, load average {out['load_average_1m']}")
+    print(f"{'':28} {'single ms':>16} {'32 short msg/s':>18} {'tweets msg/s':>18}")
+    for name in backends:
+        med = {k: statistics.median(v) for k, v in times[name].items() if v}
+        ratio = {k: (base[k] / med[k] if k == "single" else med[k] / base[k]) for k in med}
+        out["models"][name] = {k: round(v, 1) for k, v in med.items()} | {
+            f"{k}_ratio": round(v, 2) for k, v in ratio.items()}
+        label = LEVERS.get(name, name)
+        print(f"{label:28} " + " ".join(f"{med[k]:>9.1f} ({ratio[k]:>4.1f}x)" for k in med))
+    return out
+
+
 def customer_service_holdout() -> list[tuple[str, str, str]]:
     """(language, label, text) rows of ``CUSTOMER_SERVICE_HOLDOUT``."""
     return [tuple(line.split("\t")) for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
@@ -347,16 +403,21 @@ def main() -> None:
     parser.add_argument("--no-f1", action="store_true")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--levers", action="store_true",
-                        help="also time the speed levers (fp32, 64 tokens, 6 layers) in the same run")
+                        help="instead: the speed levers (fp32, 64 tokens, 6 layers) against the XLM-R-base-sized "
+                             "model, all in one process, timed in turn round after round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--worker", choices=["default", "xlmr-base", *LEVERS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, not args.no_f1, args.repeats)))
         return
     results = {"cpu": cpu_description()}
-    for kind in ("default", *(LEVERS if args.levers else ()), "xlmr-base"):
+    if args.levers:
+        print(json.dumps(levers(args.rounds)))
+        return
+    for kind in ("default", "xlmr-base"):
         cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(args.repeats)]
-        if args.no_f1 or kind in LEVERS:
+        if args.no_f1:
             cmd.append("--no-f1")
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -378,15 +439,6 @@ def main() -> None:
         if a and b:
             ratio = "" if k == "load_average_1m" else f"{(a / b if 'per_' in k else b / a):.1f}x"
         print(f"{k:30} {a!s:>12} {b!s:>12} {ratio:>8}")
-    if args.levers:
-        rows = ["single_model_ms_p50", "batched_short_model_msgs_per_s", "batched_tweets_msgs_per_s"]
-        print(f"{'levers (ratio to xlmr-base)':30} " + " ".join(f"{k:>16}" for k in ("default", *LEVERS)))
-        for k in rows:
-            cells = []
-            for kind in ("default", *LEVERS):
-                a, b = results[kind].get(k), x.get(k)
-                cells.append(f"{a} ({(a / b if 'per_' in k else b / a):.1f}x)" if a and b else "")
-            print(f"{k:30} " + " ".join(f"{c:>16}" for c in cells))
     print(f"default model: {d['model']}")
     if "umsab_val_macro_f1" in d:
         print("UMSAB val macro-F1:", json.dumps(d["umsab_val_macro_f1"]))
