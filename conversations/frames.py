@@ -93,6 +93,8 @@ def conversation_payload(conversation) -> dict:
         "representative_name": rep.display_name if rep else "",
         "customer": conversation.customer.name,
         "channel": conversation.channel,
+        "channel_label": str(conversation.get_channel_display()),
+        "status_label": str(conversation.get_status_display()),
         "language": conversation.language,
         "language_name": language_name(conversation.language),
         "scoring_opt_out": conversation.scoring_opt_out,

@@ -89,10 +89,29 @@ function clearAlert(id) {
   if (!box.classList.contains("recovered")) box.hidden = true;
 }
 
+function panelMeta(info) {
+  return [info.queue_name, info.channel_label || info.channel, info.language_name || info.language,
+    info.status_label || info.status].filter(Boolean).join(" · ");
+}
+
+/** While an alert shows, its words follow the conversation's live level. */
+function alertFollowsLevel(id, frame) {
+  const label = frame.conversation_label;
+  if (!label || frame.conversation_level_value === null || frame.conversation_level_value === undefined) return;
+  const box = panel(id)?.querySelector(".panel-alert");
+  if (box && !box.hidden && !box.classList.contains("recovered")) box.textContent = `Alert: the customer's sentiment is ${label}`;
+  const badge = tab(id)?.querySelector(".tab-alert");
+  if (badge && !badge.hidden) {
+    badge.dataset.text = `Alert: the customer's sentiment is ${label}`;
+    badge.textContent = `Alert: ${label}`;
+  }
+}
+
 function buildSession(info) {
   const id = String(info.conversation);
   const name = info.customer || `Customer #${id}`;
-  const meta = [info.queue_name, info.channel].filter(Boolean).join(" · ");
+  // The same words as a page-rendered session: channel and status labels, the language's name.
+  const meta = [info.queue_name, info.channel_label || info.channel].filter(Boolean).join(" · ");
   const tabButton = el("button", {type: "button", role: "tab", class: "session-tab", id: `tab-${id}`,
     "aria-controls": `panel-${id}`, "aria-selected": "false", tabindex: "-1", dataset: {conversation: id}},
   el("span", {class: "tab-name", text: name}), el("span", {class: "tab-meta", text: meta}),
@@ -104,7 +123,7 @@ function buildSession(info) {
     hidden: true, dataset: {conversation: id, lastSeq: "0", customer: name}},
   el("div", {class: "comm-panel"},
     el("header", {class: "comm-header"},
-      el("div", {}, el("h2", {class: "comm-customer", text: name}), el("p", {class: "hint", text: meta})),
+      el("div", {}, el("h2", {class: "comm-customer", text: name}), el("p", {class: "hint comm-meta", text: panelMeta(info)})),
       el("div", {class: "comm-sentiment", "aria-live": "polite"},
         el("span", {class: "comm-sentiment-title", text: "Customer sentiment"}), commSentiment),
       el("button", {type: "button", class: "end-button", "aria-expanded": "false", dataset: {conversation: id}}, "End conversation",
@@ -165,6 +184,7 @@ function onFrame(frame) {
       if (!section) return;
       applyMessageScore(section.querySelector(".transcript"), frame);
       updateConversationSentiment(id, frame);
+      alertFollowsLevel(id, frame);
       break;
     case "alert.raised":
       if (!section || (frame.audience && frame.audience !== "representative")) return;
@@ -197,7 +217,11 @@ function onFrame(frame) {
       const closed = frame.status === "closed";
       if (mine && !closed && !section) buildSession(frame);
       else if (section && (closed || !mine)) removeSession(id);
-      else if (section) updateConversationSentiment(id, frame);
+      else if (section) {
+        updateConversationSentiment(id, frame);
+        const meta = section.querySelector(".comm-meta");
+        if (meta && frame.queue_name) meta.textContent = panelMeta(frame);
+      }
       break;
     }
     case "conversation.removed":

@@ -51,6 +51,10 @@ def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the
     # Available: the oldest waiting chat comes to the representative at once (capacity 1).
     rep.get_by_label("Presence").select_option("available")
     expect(tab(rep, first_name)).to_be_visible(timeout=5_000)
+    # A session opened live says what a page-rendered one says: labels, not codes.
+    expect(tab(rep, first_name).locator(".tab-meta")).to_have_text(f"{queue} · Chat")
+    expect(rep.locator(".session-panel:not([hidden]) .comm-meta")).to_have_text(
+        re.compile(rf"^{re.escape(queue)} · Chat · (.+ · )?Active$"))
     expect(first.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
     expect(second.locator("#chat-state")).to_have_text(
         "Waiting for an agent. You are number 1 in the queue.", timeout=5_000)
