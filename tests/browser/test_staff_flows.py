@@ -160,3 +160,18 @@ def test_a_notification_resolves_when_its_conversation_ends(actors, server):
     expect(item.get_by_role("button", name=re.compile("Acknowledge"))).to_have_count(0)
     sup.reload()
     expect(sup.locator(f"#notification-list [data-conversation='{conversation}']")).to_have_count(0)
+
+
+def test_pages_have_a_favicon_and_a_focus_ring_that_stands_out(actors, server):
+    failed: list[str] = []
+    rep = actors.staff("rita", "/workspace/")
+    rep.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    rep.reload()
+    icon = rep.locator("link[rel=icon]").get_attribute("href")
+    assert rep.request.get(server.url + icon).status == 200
+    rep.get_by_role("button", name="Take next").focus()
+    rep.keyboard.press("Shift+Tab")
+    rep.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+    ring = rep.evaluate("getComputedStyle(document.activeElement).outlineColor")
+    assert ring == "rgb(27, 31, 36)"  # 16:1 on white; the old amber was 1.87:1
+    assert not failed, failed
