@@ -89,6 +89,16 @@ function clearAlert(id) {
   if (!box.classList.contains("recovered")) box.hidden = true;
 }
 
+/** The polite message log: a new customer message in any session is read out once (not the
+ * history a catch-up replays: only messages of the last minute). */
+function logMessage(name, frame) {
+  const log = document.getElementById("message-log");
+  const at = Date.parse(frame.created_at || "");
+  if (!log || (!Number.isNaN(at) && Date.now() - at > 60000)) return;
+  log.append(el("p", {text: `${name}: ${frame.text ?? ""}`}));
+  while (log.children.length > 5) log.firstElementChild.remove();
+}
+
 function panelMeta(info) {
   return [info.queue_name, info.channel_label || info.channel, info.language_name || info.language,
     info.status_label || info.status].filter(Boolean).join(" · ");
@@ -173,8 +183,9 @@ function onFrame(frame) {
   switch (frame.type) {
     case "message.created": {
       if (!section) return;
-      appendMessage(section.querySelector(".transcript"), frame,
+      const added = appendMessage(section.querySelector(".transcript"), frame,
         {showSentiment: true, customerName: section.dataset.customer, correctTemplate: correctUrl, csrf});
+      if (added && frame.sender === "customer") logMessage(section.dataset.customer, frame);
       section.dataset.lastSeq = String(Math.max(Number(section.dataset.lastSeq), Number(frame.seq)));
       const list = section.querySelector(".transcript");
       list.scrollTop = list.scrollHeight;

@@ -63,6 +63,8 @@ def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the
     say(first, "Hello, is anyone there?")
     panel = rep.locator(".session-panel:not([hidden])")
     expect(panel.locator(".msg-customer .msg-text").last).to_have_text("Hello, is anyone there?", timeout=5_000)
+    # Read out once by the polite message log, whichever session it arrived in.
+    expect(rep.locator("#message-log[role=log]")).to_have_text(f"{first_name}: Hello, is anyone there?")
 
     # End conversation asks first; keeping it open changes nothing and gives focus back.
     panel.get_by_role("button", name=re.compile("^End conversation")).click()
