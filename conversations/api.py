@@ -44,10 +44,8 @@ from conversations.services.ingest import (
     representative_reply,
 )
 from conversations.services.presence import InvalidPresence, presence_set
-from insights.levels import level_label, level_slug
-from insights.models import NotificationRecipient, SentimentAlert
-from insights.selectors import alert_states
-from insights.services.alerts import conversation_snooze, notification_acknowledge
+from insights import for_conversations
+from insights.levels import level_fields
 from sentiment_admin.inputs import InvalidInput, clean_line, echo, parse_id, parse_int, parse_json_object
 
 MAX_BODY_BYTES = 256 * 1024
@@ -327,9 +325,7 @@ def _message_json(message, *, sentiment: bool) -> dict:
         data["sentiment"] = (
             {
                 "score": message.sentiment_score,
-                "level": level_slug(level),
-                "level_value": level,
-                "label": level_label(level),
+                **level_fields(level),
                 "confidence": message.confidence,
                 "language": message.language,
             }
@@ -355,24 +351,7 @@ def _conversation_created_json(request, conversation: Conversation) -> dict:
     }
 
 
-def _alert_json(alert: SentimentAlert | None) -> dict | None:
-    if alert is None:
-        return None
-    return {
-        "alert": alert.pk,
-        "audience": alert.audience,
-        "kind": alert.kind,
-        "level": level_slug(alert.level),
-        "level_value": alert.level,
-        "threshold": alert.threshold,
-        "created_at": _iso(alert.created_at),
-    }
-
-
 def _conversation_detail_json(conversation: Conversation) -> dict:
-    level = conversation.sentiment_level
-    raised = alert_states([conversation.pk]).get(conversation.pk, set())
-    last_alert = SentimentAlert.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
     return {
         "id": conversation.pk,
         "external_id": conversation.external_id,
@@ -392,13 +371,10 @@ def _conversation_detail_json(conversation: Conversation) -> dict:
         "last_seq": conversation.last_seq,
         "sentiment": {
             "score": conversation.sentiment_score,
-            "level": level_slug(level),
-            "level_value": level,
-            "label": level_label(level),
+            **level_fields(conversation.sentiment_level),
             "trend": conversation.sentiment_trend,
         },
-        "alert_state": {audience: ("raised" if audience in raised else "clear") for audience in ("representative", "supervisor")},
-        "last_alert": _alert_json(last_alert),
+        **for_conversations.alert_summary(conversation),
     }
 
 
@@ -584,8 +560,8 @@ def presence(request):
 @_handle_errors
 def notification_ack(request, notification_id: int):
     try:
-        row = notification_acknowledge(notification_id=notification_id, staff=request.staff)
-    except NotificationRecipient.DoesNotExist:
+        row = for_conversations.notification_acknowledge(notification_id=notification_id, staff=request.staff)
+    except for_conversations.NotificationNotFound:
         raise NotFound("not_found", f"No notification {notification_id}.") from None
     return JsonResponse(
         {
@@ -603,7 +579,7 @@ def notification_ack(request, notification_id: int):
 def snooze(request, conversation_id: int):
     conversation = _visible_conversation(request, conversation_id)
     data = _json_body(request)
-    result = conversation_snooze(staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0))
+    result = for_conversations.conversation_snooze(staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0))
     return JsonResponse({"conversation": conversation.pk, "until": _iso(result.until) if result else None})
 
 

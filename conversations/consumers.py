@@ -41,8 +41,7 @@ from conversations.services.presence import (
     presence_socket_opened,
     presence_socket_seen,
 )
-from insights.models import NotificationRecipient
-from insights.services.alerts import conversation_snooze, notification_acknowledge
+from insights import for_conversations
 from sentiment_admin import realtime
 from sentiment_admin.inputs import InvalidInput, parse_int, parse_json
 from sentiment_admin.throttle import SocketThrottle, Throttled
@@ -347,8 +346,8 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
     async def on_notification_ack(self, content):
         notification_id = _int_field(content, "notification", minimum=1)
         try:
-            await database_sync_to_async(notification_acknowledge)(notification_id=notification_id, staff=self.staff)
-        except NotificationRecipient.DoesNotExist:
+            await database_sync_to_async(for_conversations.notification_acknowledge)(notification_id=notification_id, staff=self.staff)
+        except for_conversations.NotificationNotFound:
             raise FrameError("not_found", f"No notification {notification_id}.") from None
         except PermissionDenied as exc:
             raise FrameError("forbidden", str(exc)) from None
@@ -359,7 +358,7 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
 
         def snooze():
             conversation = self._visible(conversation_id)
-            return conversation_snooze(staff=self.staff, conversation=conversation, minutes=minutes)
+            return for_conversations.conversation_snooze(staff=self.staff, conversation=conversation, minutes=minutes)
 
         try:
             result = await database_sync_to_async(snooze)()

@@ -1,6 +1,6 @@
 from conversations.models import Presence
 from conversations.selectors import staff_for_user, user_is_admin
-from insights.selectors import sentiment_settings_get
+from insights import for_conversations
 
 
 def staff(request):
@@ -11,5 +11,5 @@ def staff(request):
         "is_insights_admin": user_is_admin(user) if user else False,
         "presence_choices": Presence.choices,  # the presence selector every staff page shows
         # Every staff page says when monitoring is off, and marks the levels it shows as stale.
-        "monitoring_enabled": sentiment_settings_get().monitoring_enabled if member else True,
+        "monitoring_enabled": for_conversations.sentiment_settings_get().monitoring_enabled if member else True,
     }

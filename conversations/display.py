@@ -7,7 +7,7 @@ The scale itself (levels, labels, slugs) comes from :mod:`insights.levels`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from insights.levels import level_label, level_slug
@@ -83,16 +83,3 @@ def duration_text(seconds: int | None) -> str:
         return f"{minutes}m {sec:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
-
-
-def level_to_training_label(level: int) -> int:
-    """The 3-class label that ``sentiment_train`` reads: 0 negative, 1 neutral, 2 positive."""
-    if level < 0:
-        return 0
-    if level > 0:
-        return 2
-    return 1
-
-
-def sentiment_levels_ordered() -> Sequence[int]:
-    return (-3, -2, -1, 0, 1, 2, 3)

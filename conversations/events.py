@@ -40,20 +40,6 @@ def broadcast_message_created(*, payload: dict, customer_payload: dict | None, r
         group_send_many([realtime.customer_group(payload["conversation"])], customer_payload)
 
 
-def broadcast_conversation_scored(*, payload: dict, representative_id: int | None) -> bool:
-    """To the staff audience and the integrations' event streams. True when every group got
-    it; the scoring outbox keeps it until then."""
-    return group_send_many(
-        [
-            *conversation_audience(
-                conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
-            ),
-            realtime.INTEGRATIONS_GROUP,
-        ],
-        payload,
-    )
-
-
 def broadcast_conversation_updated(*, payload: dict, extra_groups: Iterable[str] = ()) -> None:
     groups = conversation_audience(
         conversation_id=payload["conversation"],

@@ -1,11 +1,13 @@
-"""The JSON frames of the websocket contract (``docs/events.md``), built in one place so that
-live events and catch-up replies are identical. Payloads are built while the service's
-transaction is open; ``conversations.events`` sends them after commit."""
+"""The JSON frames the conversations app sends (``docs/events.md``), built in one place so that
+live events and catch-up replies are identical; sentiment frames are ``insights.frames``.
+Payloads are built while the service's transaction is open; ``conversations.events`` sends
+them after commit."""
 
 from __future__ import annotations
 
-from insights.levels import level_label, level_slug
-from insights.scoring.language import language_name
+from conversations.models import Message
+from insights import for_conversations
+from insights.levels import level_fields
 from sentiment_admin import realtime
 from sentiment_admin.text import display_text
 
@@ -33,51 +35,12 @@ def message_payload(message, *, for_customer: bool = False) -> dict:
 
 
 def sentiment_fields(conversation) -> dict:
-    level = conversation.sentiment_level
+    """A conversation's sentiment as every staff frame and page row carries it."""
     return {
         "conversation_score": conversation.sentiment_score,
-        "conversation_level": level_slug(level),
-        "conversation_level_value": level,
-        "conversation_label": level_label(level),
+        **level_fields(conversation.sentiment_level, prefix="conversation_"),
         "trend": conversation.sentiment_trend,
     }
-
-
-def scored_payload(message, *, conversation_score, conversation_level, trend) -> dict:
-    """``conversation.scored`` for one customer message and the conversation after it."""
-    level = message.sentiment_level
-    return {
-        "type": realtime.CONVERSATION_SCORED,
-        "conversation": message.conversation_id,
-        "queue": message.conversation.queue_id,
-        "seq": message.seq,
-        "score": message.sentiment_score,
-        "level": level_slug(level),
-        "level_value": level,
-        "label": level_label(level),
-        "confidence": message.confidence,
-        "language": message.language,
-        "language_name": language_name(message.language),
-        "supported": message.scoring_status == "scored",
-        "trend": trend,
-        "conversation_score": conversation_score,
-        "conversation_level": level_slug(conversation_level),
-        "conversation_level_value": conversation_level,
-        "conversation_label": level_label(conversation_level),
-    }
-
-
-def scored_payload_as_of(message) -> dict:
-    """``conversation.scored`` for a message stored earlier, with the conversation's sentiment
-    as it was right after it (the same frame a catch-up replays). ``message.conversation``
-    must be loaded."""
-    from conversations.selectors import recent_scored
-    from insights import rules
-
-    sentiment = rules.conversation_sentiment([s for s, _ in recent_scored(message.conversation_id, message.seq)])
-    return scored_payload(
-        message, conversation_score=sentiment.score, conversation_level=sentiment.level, trend=sentiment.trend
-    )
 
 
 def conversation_payload(conversation) -> dict:
@@ -96,7 +59,7 @@ def conversation_payload(conversation) -> dict:
         "channel_label": str(conversation.get_channel_display()),
         "status_label": str(conversation.get_status_display()),
         "language": conversation.language,
-        "language_name": language_name(conversation.language),
+        "language_name": for_conversations.language_name(conversation.language),
         "scoring_opt_out": conversation.scoring_opt_out,
         "last_message_at": _iso(conversation.last_message_at),
         "last_seq": conversation.last_seq,
@@ -146,47 +109,24 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
     ``alert.state`` with the alerts that hold now. Returns (frames, last_seq): the last
     message sent, or for nothing new the smaller of ``after_seq`` and the conversation's
     last seq."""
-    from conversations.models import Message, ScoringStatus, Sender
-    from conversations.selectors import recent_scored
-    from insights import rules
-
     messages = list(
         Message.objects.filter(conversation=conversation, seq__gt=after_seq)
         .select_related("author__user")
         .order_by("seq")[:CATCH_UP_LIMIT]
     )
-    scores: list[float] = []
+    for message in messages:
+        message.conversation = conversation
+    scored: dict[int, dict] = {}
     if not for_customer:
-        scores = [s for s, _ in recent_scored(conversation.pk, after_seq)]
+        scored = for_conversations.scored_catch_up(conversation=conversation, messages=messages, after_seq=after_seq)
     frames: list[dict] = []
     # Never past the conversation: a cursor from elsewhere is corrected, not echoed.
     last_seq = min(after_seq, conversation.last_seq)
     for message in messages:
-        message.conversation = conversation
         last_seq = max(last_seq, message.seq)
         frames.append(message_payload(message, for_customer=for_customer))
-        if for_customer or message.sender != Sender.CUSTOMER:
-            continue
-        if message.scoring_status == ScoringStatus.SCORED:
-            scores.append(message.sentiment_score)
-        if message.scoring_status in (ScoringStatus.SCORED, ScoringStatus.NOT_SCORED):
-            sentiment = rules.conversation_sentiment(scores)
-            frames.append(
-                scored_payload(
-                    message,
-                    conversation_score=sentiment.score,
-                    conversation_level=sentiment.level,
-                    trend=sentiment.trend,
-                )
-            )
+        if message.seq in scored:
+            frames.append(scored[message.seq])
     if not for_customer:
-        frames.append(alert_state_frame(conversation.pk))
+        frames.append(for_conversations.alert_state_frame(conversation.pk))
     return frames, last_seq
-
-
-def alert_state_frame(conversation_id: int) -> dict:
-    """``alert.state`` for one conversation: the alerts that still hold (staff only)."""
-    from insights.selectors import alerts_holding
-    from insights.services.alerts import alert_state_payload
-
-    return alert_state_payload(conversation_id=conversation_id, alerts=alerts_holding([conversation_id]).get(conversation_id, []))

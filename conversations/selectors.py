@@ -7,19 +7,15 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.db.models import Count, F, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Q, QuerySet
 from django.utils.crypto import constant_time_compare
 
 from conversations.models import (
     ONGOING_STATUSES,
     Conversation,
     IntegrationToken,
-    Message,
     Presence,
     Role,
-    ScoringStatus,
-    Sender,
     StaffMember,
 )
 
@@ -84,48 +80,6 @@ def assignable_representatives(staff: StaffMember, *, target_queue=None) -> Quer
     if target_queue is not None:
         allowed |= Q(queues=target_queue)
     return reps.filter(allowed).distinct()
-
-
-def recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int]]:
-    """(score, level) of the conversation's last ``rules.AGGREGATE_WINDOW`` scored customer
-    messages up to ``up_to_seq``, oldest first: what its sentiment after that message is made of."""
-    from insights import rules
-
-    rows = list(
-        Message.objects.filter(
-            conversation_id=conversation_id,
-            sender=Sender.CUSTOMER,
-            scoring_status=ScoringStatus.SCORED,
-            seq__lte=up_to_seq,
-        )
-        .order_by("-seq")
-        .values_list("sentiment_score", "sentiment_level")[: rules.AGGREGATE_WINDOW]
-    )
-    rows.reverse()
-    return rows
-
-
-def scored_tails(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, float, int]]]:
-    """(seq, score, level) of each conversation's last ``rules.AGGREGATE_WINDOW`` scored
-    customer messages, oldest first, in one query: the state a scoring batch continues from."""
-    from insights import rules
-
-    rows = (
-        Message.objects.filter(
-            conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED
-        )
-        .annotate(recency=Window(RowNumber(), partition_by=F("conversation_id"), order_by=F("seq").desc()))
-        .filter(recency__lte=rules.AGGREGATE_WINDOW)
-        .order_by("conversation_id", "seq")
-        .values_list("conversation_id", "seq", "sentiment_score", "sentiment_level")
-    )
-    tails: dict[int, list[tuple[int, float, int]]] = {}
-    for conversation_id, seq, score, level in rows:
-        tails.setdefault(conversation_id, []).append((seq, score, level))
-    return tails
-
-
-# --- queue routing (reads) ------------------------------------------------------------------
 
 
 def waiting_conversations(queue_ids: Iterable[int]) -> QuerySet[Conversation]:

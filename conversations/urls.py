@@ -13,14 +13,6 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/route/", views.conversation_route, name="route"),
     path("conversations/<int:conversation_id>/assign/", views.conversation_assign, name="assign"),
     path("conversations/<int:conversation_id>/transfer/", views.conversation_transfer, name="transfer"),
-    path(
-        "conversations/<int:conversation_id>/messages/<int:seq>/correct/",
-        views.message_correct,
-        name="correct",
-    ),
-    path("corrections/", views.corrections, name="corrections"),
-    path("dashboard/", views.dashboard, name="dashboard"),
-    path("dashboard/export.csv", views.dashboard_export, name="dashboard_export"),
     path("chat/", views.chat_start, name="chat_start"),
     path("chat/<str:token>/", views.chat, name="chat"),
 ]

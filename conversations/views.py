@@ -1,5 +1,5 @@
 """Pages: the representative workspace, the supervisor Ongoing conversations report, Monitor,
-Assign/Transfer, the customer chat page, corrections, and the historical dashboard.
+Assign/Transfer and the customer chat page (the dashboard and corrections: ``insights.views``).
 
 Views stay thin: they read through selectors, change state through the pipeline's services,
 and render the initial state; the page's JavaScript keeps it live over the websockets.
@@ -7,16 +7,13 @@ and render the initial state; the page's JavaScript keeps it live over the webso
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,7 +23,6 @@ from conversations.models import (
     Channel,
     Conversation,
     ConversationStatus,
-    Message,
     Presence,
     Queue,
     Role,
@@ -35,7 +31,6 @@ from conversations.models import (
 )
 from conversations.selectors import (
     assignable_representatives,
-    conversations_visible_to,
     ongoing_conversations_for,
     queue_position,
     staff_for_user,
@@ -45,10 +40,9 @@ from conversations.services import assignment
 from conversations.services.ingest import conversation_create
 from conversations.services.presence import presence_set
 from conversations.services.queue_routing import conversation_take_next
-from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
+from conversations.web import after_action, conversation_for_staff, error_text, staff_required
+from insights import for_conversations
 from insights.levels import SentimentLevel
-from insights.models import NotificationRecipient
-from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
 from sentiment_admin.inputs import clean_line, parse_optional_id
 from sentiment_admin.throttle import Throttled, client_address, throttle_check, throttle_record
 
@@ -67,24 +61,6 @@ def home_redirect_for(staff: StaffMember | None, user) -> str:
 def home(request):
     """Send each person to the screen they work in."""
     return redirect(home_redirect_for(staff_for_user(request.user), request.user))
-
-
-def staff_required(*roles: str):
-    """The signed-in user must be a staff member with one of ``roles``."""
-
-    def decorator(view):
-        @login_required
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            staff = staff_for_user(request.user)
-            if staff is None or (roles and staff.role not in roles):
-                raise PermissionDenied("This page is not part of your role.")
-            request.staff = staff
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 # --------------------------------------------------------------------------- shaping rows
@@ -117,15 +93,6 @@ def _transcript(c: Conversation, *, limit: int = TRANSCRIPT_LIMIT) -> list[dict]
         }
         for m in msgs
     ]
-
-
-def _unacknowledged_notifications(staff: StaffMember, *, limit: int = 30):
-    return list(
-        NotificationRecipient.objects.filter(staff=staff, acknowledged_at__isnull=True)
-        .exclude(alert__conversation__status=ConversationStatus.CLOSED)  # nothing left to act on
-        .select_related("alert__conversation__customer", "alert__conversation__queue", "alert__conversation__representative__user")
-        .order_by("-alert__created_at")[:limit]
-    )
 
 
 def _level_choices():
@@ -229,24 +196,17 @@ def ongoing(request):
             "sentiment_filter": sentiment_filter,
             "sentiment_filters": SENTIMENT_FILTERS,
             "sort": sort,
-            "notifications": _unacknowledged_notifications(staff),
+            "notifications": for_conversations.unacknowledged_notifications(staff),
             "presence_choices": Presence.choices,
         },
     )
-
-
-def _conversation_for(staff: StaffMember, conversation_id: int) -> Conversation:
-    try:
-        return conversations_visible_to(staff).get(pk=conversation_id)
-    except Conversation.DoesNotExist:
-        raise Http404("No such conversation in your queues.") from None
 
 
 @staff_required(Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN)
 @require_GET
 def monitor(request, conversation_id: int):
     """Read-only live transcript with per-message sentiment; drop drivers highlighted."""
-    c = _conversation_for(request.staff, conversation_id)
+    c = conversation_for_staff(request.staff, conversation_id)
     return render(
         request,
         "conversations/monitor.html",
@@ -268,22 +228,15 @@ def _route_context(staff: StaffMember, c: Conversation) -> dict:
 @require_GET
 def conversation_route(request, conversation_id: int):
     """The Assign / Transfer form for one conversation (the row's buttons lead here)."""
-    c = _conversation_for(request.staff, conversation_id)
+    c = conversation_for_staff(request.staff, conversation_id)
     return render(request, "conversations/route.html", _route_context(request.staff, c))
-
-
-def _after_action(request, default: str):
-    nxt = request.POST.get("next", "")
-    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(nxt)
-    return redirect(default)
 
 
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
 @require_POST
 def conversation_assign(request, conversation_id: int):
     staff = request.staff
-    c = _conversation_for(staff, conversation_id)
+    c = conversation_for_staff(staff, conversation_id)
     rep_id = parse_optional_id(request.POST.get("representative"), "representative")
     rep = assignable_representatives(staff).filter(pk=rep_id).first() if rep_id else None
     if rep is None:
@@ -292,10 +245,10 @@ def conversation_assign(request, conversation_id: int):
     try:
         assignment.conversation_assign(conversation=c, representative=rep)
     except (ValidationError, PermissionDenied, ValueError) as exc:
-        flash.error(request, f"Not assigned: {_error_text(exc)}")
+        flash.error(request, f"Not assigned: {error_text(exc)}")
         return redirect("conversations:route", conversation_id=c.pk)
     flash.success(request, f"Conversation with {c.customer.name} assigned to {rep.display_name}.")
-    return _after_action(request, "conversations:ongoing")
+    return after_action(request, "conversations:ongoing")
 
 
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
@@ -303,7 +256,7 @@ def conversation_assign(request, conversation_id: int):
 def conversation_transfer(request, conversation_id: int):
     """Transfer to another queue (unassigned there) or to a representative."""
     staff = request.staff
-    c = _conversation_for(staff, conversation_id)
+    c = conversation_for_staff(staff, conversation_id)
     queue_id = parse_optional_id(request.POST.get("queue"), "queue")
     rep_id = parse_optional_id(request.POST.get("representative"), "representative")
     queue = Queue.objects.filter(pk=queue_id).first() if queue_id else None
@@ -320,17 +273,11 @@ def conversation_transfer(request, conversation_id: int):
     try:
         assignment.conversation_transfer(conversation=c, queue=queue, representative=rep)
     except (ValidationError, PermissionDenied, ValueError) as exc:
-        flash.error(request, f"Not transferred: {_error_text(exc)}")
+        flash.error(request, f"Not transferred: {error_text(exc)}")
         return redirect("conversations:route", conversation_id=c.pk)
     target = rep.display_name if rep else queue.name
     flash.success(request, f"Conversation with {c.customer.name} transferred to {target}.")
-    return _after_action(request, "conversations:ongoing")
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(exc.messages)
-    return str(exc) or exc.__class__.__name__
+    return after_action(request, "conversations:ongoing")
 
 
 @staff_required()
@@ -342,52 +289,7 @@ def presence_update(request):
         flash.error(request, "Unknown presence.")
     else:
         presence_set(staff=request.staff, presence=value)
-    return _after_action(request, home_redirect_for(request.staff, request.user))
-
-
-@staff_required(Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN)
-@require_POST
-def message_correct(request, conversation_id: int, seq: int):
-    """Mark a customer message's sentiment as wrong and give the right level."""
-    c = _conversation_for(request.staff, conversation_id)
-    message = get_object_or_404(Message, conversation=c, seq=seq)
-    wants_json = request.headers.get("Accept", "").startswith("application/json")
-    try:
-        correction = sentiment_correction_create(
-            message=message,
-            staff=request.staff,
-            corrected_level=request.POST.get("level", ""),
-            note=request.POST.get("note", ""),
-        )
-    except (ValidationError, PermissionDenied) as exc:
-        if wants_json:
-            return JsonResponse({"ok": False, "error": _error_text(exc)}, status=400)
-        flash.error(request, f"Correction not saved: {_error_text(exc)}")
-    else:
-        if wants_json:
-            return JsonResponse(
-                {"ok": True, "correction": correction.pk, "level": correction.corrected_level,
-                 "label": correction.get_corrected_level_display()}
-            )
-        flash.success(request, f"Thanks: message {seq} marked as {correction.get_corrected_level_display()}.")
-    return _after_action(request, reverse("conversations:monitor", args=[c.pk]))
-
-
-@login_required
-@require_GET
-def corrections(request):
-    """Admins: every correction, newest first, with the export commands."""
-    if not user_is_admin(request.user):
-        raise PermissionDenied("Only administrators see the corrections list.")
-    if request.GET.get("format") == "csv":
-        response = HttpResponse(corrections_csv(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="sentiment-corrections.csv"'
-        return response
-    items = list(corrections_list()[:500])
-    for item in items:
-        item.model_view = sentiment_view(item.model_level)
-        item.corrected_view = sentiment_view(item.corrected_level)
-    return render(request, "conversations/corrections.html", {"corrections": items})
+    return after_action(request, home_redirect_for(request.staff, request.user))
 
 
 # --------------------------------------------------------------------------- customer chat
@@ -444,45 +346,4 @@ def chat(request, token: str):
     state = frames.chat_payload(c, position=queue_position(c))
     response = render(request, "conversations/chat.html", {"c": c, "transcript": msgs, "chat_state": state})
     response["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-# --------------------------------------------------------------------------- dashboard
-
-
-@staff_required(Role.SUPERVISOR, Role.ADMIN)
-@require_GET
-def dashboard(request):
-    filters = DashboardFilters.from_params(request.GET)
-    board = dashboard_build(request.staff, filters)
-    return render(
-        request,
-        "conversations/dashboard.html",
-        {
-            "board": board,
-            "filters": filters,
-            "queues": list(dashboard_queues(request.staff)),
-            "chart_data": board.chart_data(),
-            "export_query": request.GET.urlencode(),
-            "breakdowns": [
-                ("queues", "queue", board.queues),
-                ("channels", "channel", board.channels),
-                ("languages", "language", board.languages),
-                ("representatives", "representative", board.representatives),
-            ],
-            "ended_negative_rows": [
-                {"c": c, "start": sentiment_view(c.start_sentiment_level), "end": sentiment_view(c.sentiment_level)}
-                for c in board.ended_negative
-            ],
-        },
-    )
-
-
-@staff_required(Role.SUPERVISOR, Role.ADMIN)
-@require_GET
-def dashboard_export(request):
-    filters = DashboardFilters.from_params(request.GET)
-    response = HttpResponse(dashboard_csv(request.staff, filters), content_type="text/csv; charset=utf-8")
-    name = f"sentiment-{filters.date_from.isoformat()}-{filters.date_to.isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

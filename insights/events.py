@@ -3,19 +3,27 @@ inside ``transaction.on_commit`` so nobody hears of a change that was rolled bac
 
 from __future__ import annotations
 
+from conversations.events import conversation_audience
+from insights import frames
 from sentiment_admin import realtime
 from sentiment_admin.broadcast import group_send_many
 
 
 def broadcast_settings_changed(obj) -> None:
-    group_send_many(
-        [realtime.INSIGHTS_GROUP],
-        {
-            "type": realtime.SETTINGS_CHANGED,
-            "monitoring_enabled": obj.monitoring_enabled,
-            "representative_threshold": obj.representative_threshold,
-            "supervisor_threshold": obj.supervisor_threshold,
-        },
+    group_send_many([realtime.INSIGHTS_GROUP], frames.settings_changed_payload(obj))
+
+
+def broadcast_conversation_scored(*, payload: dict, representative_id: int | None) -> bool:
+    """To the staff audience and the integrations' event streams. True when every group got
+    it; the scoring outbox keeps it until then."""
+    return group_send_many(
+        [
+            *conversation_audience(
+                conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
+            ),
+            realtime.INTEGRATIONS_GROUP,
+        ],
+        payload,
     )
 
 

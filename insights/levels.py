@@ -82,6 +82,16 @@ def level_slug(level: int | None) -> str:
     return SentimentLevel(level).name.lower()
 
 
+def level_fields(level: int | None, *, prefix: str = "") -> dict:
+    """A level as every frame carries it: ``{prefix}level`` (the slug), ``{prefix}level_value``
+    and ``{prefix}label``; e.g. ``prefix="conversation_"`` for a conversation's sentiment."""
+    return {
+        f"{prefix}level": level_slug(level),
+        f"{prefix}level_value": level,
+        f"{prefix}label": level_label(level),
+    }
+
+
 class RepresentativeThreshold(models.IntegerChoices):
     OFF = 0, _("Don't show alerts")
     SLIGHTLY_NEGATIVE = -1, _("Slightly negative")

@@ -120,6 +120,12 @@ RECOVER = "recover"
 NOTIFIABLE_PRESENCES = frozenset({"available", "busy"})
 
 
+def should_score(*, monitoring_enabled: bool, opted_out: bool) -> bool:
+    """A customer message is scored while monitoring is on and its conversation did not opt
+    out; otherwise it is stored as ``skipped`` (at ingest) or skipped when claimed."""
+    return monitoring_enabled and not opted_out
+
+
 def aggregate_score(scores: Sequence[float]) -> float | None:
     """Recency-weighted mean of the last AGGREGATE_WINDOW scores (oldest first)."""
     window = [float(s) for s in scores if s is not None][-AGGREGATE_WINDOW:]

@@ -9,9 +9,12 @@ from django.conf import settings
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
+from conversations.models import ConversationStatus, Message, ScoringStatus, Sender
+from insights import rules
 from insights.levels import level_label
 from insights.models import (
     AlertKind,
+    NotificationRecipient,
     QueueSentimentOverride,
     SentimentAlert,
     SentimentSettings,
@@ -149,3 +152,53 @@ def threshold_reach_guide() -> tuple[int, list[ThresholdReach]] | None:
         shares = reach.get(str(threshold)) or {}
         rows.append(ThresholdReach(level_label(threshold), *(shares.get(str(g)) for g in (-3, -2, -1, 0))))
     return int(holdout.get("messages") or 0), rows
+
+
+def unacknowledged_notifications(staff, *, limit: int = 30) -> list[NotificationRecipient]:
+    """A supervisor's notifications not yet acknowledged, of conversations still open, newest first."""
+    return list(
+        NotificationRecipient.objects.filter(staff=staff, acknowledged_at__isnull=True)
+        .exclude(alert__conversation__status=ConversationStatus.CLOSED)  # nothing left to act on
+        .select_related(
+            "alert__conversation__customer", "alert__conversation__queue", "alert__conversation__representative__user"
+        )
+        .order_by("-alert__created_at")[:limit]
+    )
+
+
+# --- the scored tail of a conversation: what its sentiment is made of ---------------------------
+
+
+def recent_scored(conversation_id: int, up_to_seq: int) -> list[tuple[float, int]]:
+    """(score, level) of the conversation's last ``rules.AGGREGATE_WINDOW`` scored customer
+    messages up to ``up_to_seq``, oldest first: what its sentiment after that message is made of."""
+    rows = list(
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
+            seq__lte=up_to_seq,
+        )
+        .order_by("-seq")
+        .values_list("sentiment_score", "sentiment_level")[: rules.AGGREGATE_WINDOW]
+    )
+    rows.reverse()
+    return rows
+
+
+def scored_tails(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, float, int]]]:
+    """(seq, score, level) of each conversation's last ``rules.AGGREGATE_WINDOW`` scored
+    customer messages, oldest first, in one query: the state a scoring batch continues from."""
+    rows = (
+        Message.objects.filter(
+            conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED
+        )
+        .annotate(recency=Window(RowNumber(), partition_by=F("conversation_id"), order_by=F("seq").desc()))
+        .filter(recency__lte=rules.AGGREGATE_WINDOW)
+        .order_by("conversation_id", "seq")
+        .values_list("conversation_id", "seq", "sentiment_score", "sentiment_level")
+    )
+    tails: dict[int, list[tuple[int, float, int]]] = {}
+    for conversation_id, seq, score, level in rows:
+        tails.setdefault(conversation_id, []).append((seq, score, level))
+    return tails

@@ -1,3 +1,6 @@
+"""Insights pages: the sentiment settings and integrations (admins), the historical
+dashboard (supervisors, admins) and sentiment corrections (staff mark, admins list)."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -5,13 +8,17 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import redirect, render
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatwoot.selectors import chatwoot_connections_summary
-from conversations.models import IntegrationScope, Queue
+from conversations.display import sentiment_view
+from conversations.models import IntegrationScope, Message, Queue, Role
 from conversations.selectors import integration_tokens_list, user_is_admin
+from conversations.web import after_action, conversation_for_staff, error_text, staff_required
+from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
 from insights.forms import QueueOverrideForm, SentimentSettingsForm, WebhookSettingsForm
 from insights.levels import RepresentativeThreshold, SupervisorThreshold
 from insights.selectors import (
@@ -21,6 +28,7 @@ from insights.selectors import (
     threshold_reach_guide,
     webhook_deliveries_recent,
 )
+from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
 from insights.services.settings import queue_override_set, sentiment_settings_update
 from insights.services.webhooks import webhook_test_send
 
@@ -149,3 +157,92 @@ def webhook_test(request):
     else:
         messages.error(request, f"Test event not delivered: {delivery.error}.")
     return redirect("insights:integrations")
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+@staff_required(Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN)
+@require_POST
+def message_correct(request, conversation_id: int, seq: int):
+    """Mark a customer message's sentiment as wrong and give the right level."""
+    c = conversation_for_staff(request.staff, conversation_id)
+    message = get_object_or_404(Message, conversation=c, seq=seq)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    try:
+        correction = sentiment_correction_create(
+            message=message,
+            staff=request.staff,
+            corrected_level=request.POST.get("level", ""),
+            note=request.POST.get("note", ""),
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        if wants_json:
+            return JsonResponse({"ok": False, "error": error_text(exc)}, status=400)
+        messages.error(request, f"Correction not saved: {error_text(exc)}")
+    else:
+        if wants_json:
+            return JsonResponse(
+                {"ok": True, "correction": correction.pk, "level": correction.corrected_level,
+                 "label": correction.get_corrected_level_display()}
+            )
+        messages.success(request, f"Thanks: message {seq} marked as {correction.get_corrected_level_display()}.")
+    return after_action(request, reverse("conversations:monitor", args=[c.pk]))
+
+
+@login_required
+@require_GET
+def corrections(request):
+    """Admins: every correction, newest first, with the export commands."""
+    if not user_is_admin(request.user):
+        raise PermissionDenied("Only administrators see the corrections list.")
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(corrections_csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="sentiment-corrections.csv"'
+        return response
+    items = list(corrections_list()[:500])
+    for item in items:
+        item.model_view = sentiment_view(item.model_level)
+        item.corrected_view = sentiment_view(item.corrected_level)
+    return render(request, "insights/corrections.html", {"corrections": items})
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+@staff_required(Role.SUPERVISOR, Role.ADMIN)
+@require_GET
+def dashboard(request):
+    filters = DashboardFilters.from_params(request.GET)
+    board = dashboard_build(request.staff, filters)
+    return render(
+        request,
+        "insights/dashboard.html",
+        {
+            "board": board,
+            "filters": filters,
+            "queues": list(dashboard_queues(request.staff)),
+            "chart_data": board.chart_data(),
+            "export_query": request.GET.urlencode(),
+            "breakdowns": [
+                ("queues", "queue", board.queues),
+                ("channels", "channel", board.channels),
+                ("languages", "language", board.languages),
+                ("representatives", "representative", board.representatives),
+            ],
+            "ended_negative_rows": [
+                {"c": c, "start": sentiment_view(c.start_sentiment_level), "end": sentiment_view(c.sentiment_level)}
+                for c in board.ended_negative
+            ],
+        },
+    )
+
+
+@staff_required(Role.SUPERVISOR, Role.ADMIN)
+@require_GET
+def dashboard_export(request):
+    filters = DashboardFilters.from_params(request.GET)
+    response = HttpResponse(dashboard_csv(request.staff, filters), content_type="text/csv; charset=utf-8")
+    name = f"sentiment-{filters.date_from.isoformat()}-{filters.date_to.isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -8,7 +8,7 @@ urlpatterns = [
     path("", conversation_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("insights/", include("insights.urls")),
+    path("", include("insights.urls")),
     path("api/", include("conversations.api_urls")),
     path("integrations/chatwoot/", include("chatwoot.urls")),
     path("", include("conversations.urls")),

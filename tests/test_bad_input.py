@@ -505,7 +505,7 @@ def test_the_corrections_export_neutralises_formula_cells(hostile):
         sentiment_correction_create(message=message, staff=rep, corrected_level=-2)
     client = Client()
     client.force_login(hostile["admin"].user)
-    rows = _csv_rows(client.get(reverse("conversations:corrections") + "?format=csv"))
+    rows = _csv_rows(client.get(reverse("insights:corrections") + "?format=csv"))
     assert rows == [["text", "label"], *[["'" + text, "0"] for text in FORMULAS[:4]]]
 
 
@@ -518,7 +518,7 @@ def test_the_dashboard_export_neutralises_formula_cells(hostile):
         ConversationFactory(queue=queue, language=name[:16])
     client = Client()
     client.force_login(hostile["admin"].user)
-    rows = _csv_rows(client.get(reverse("conversations:dashboard_export")))
+    rows = _csv_rows(client.get(reverse("insights:dashboard_export")))
     header, body = rows[0], rows[1:]
     assert len(body) == len(FORMULAS) + 1
     queues = {row[header.index("queue")] for row in body}
@@ -886,14 +886,14 @@ def test_query_strings_and_forms_on_pages_answer_400_json(pages, value):
 
 @pytest.mark.parametrize("query", [{"to": "9999-12-31"}, {"from": "0001-01-01"}, {"to": "2026-02-30"}, {"to": "²⁰²⁶-01-01"}])
 def test_dashboard_and_export_refuse_dates_off_the_calendar(pages, query):
-    for name in ("conversations:dashboard", "conversations:dashboard_export"):
+    for name in ("insights:dashboard", "insights:dashboard_export"):
         response = pages["client"].get(reverse(name), query)
         assert response.status_code == 400, name
         assert response.json()["error"]["code"] == "invalid_date"
 
 
 def test_dashboard_and_export_work_at_the_last_allowed_date(pages):
-    for name in ("conversations:dashboard", "conversations:dashboard_export"):
+    for name in ("insights:dashboard", "insights:dashboard_export"):
         response = pages["client"].get(reverse(name), {"from": "1970-01-01", "to": "9999-12-30"})
         assert response.status_code == 200, name
 
@@ -951,7 +951,7 @@ def test_a_correction_of_an_opted_out_conversation_is_refused_over_http(hostile)
     client = Client()
     client.force_login(hostile["rep"].user)
     response = client.post(
-        reverse("conversations:correct", args=[conversation.pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
+        reverse("insights:correct", args=[conversation.pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
     )
     assert response.status_code == 400
     assert response.json() == {

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from conversations.models import Customer, Presence, Queue, Role, StaffMember
 from conversations.services.staff import role_groups_ensure, staff_create, staff_role_set
-from insights.selectors import sentiment_settings_get
+from insights import for_conversations
 
 DEMO_PASSWORD = "demo1234"
 
@@ -39,7 +39,7 @@ DEMO_CUSTOMERS = [
 @transaction.atomic
 def demo_data_load() -> dict[str, int]:
     role_groups_ensure()
-    sentiment_settings_get()
+    for_conversations.sentiment_settings_get()
     queues = {}
     for name, description in DEMO_QUEUES:
         queues[name], _ = Queue.objects.get_or_create(name=name, defaults={"description": description})

@@ -17,8 +17,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import events, frames
-from sentiment_admin.inputs import echo
-from sentiment_admin.text import clean_single_line, is_blank, strip_controls
 from conversations.models import (
     Channel,
     Conversation,
@@ -33,6 +31,9 @@ from conversations.models import (
     StaffMember,
 )
 from conversations.services.queue_routing import conversation_route
+from insights import for_conversations
+from sentiment_admin.inputs import echo
+from sentiment_admin.text import clean_single_line, is_blank, strip_controls
 
 
 class MessageRejected(ValueError):
@@ -284,8 +285,6 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     (after a lost acknowledgement) returns the stored one, with its sequence number, and stores
     nothing; the same ``client_id`` with another text is refused (``client_id_conflict``).
     """
-    from insights.selectors import sentiment_settings_get
-
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
     cleaned = clean_text(text)
@@ -298,8 +297,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
             return already
     conv = _next_seq(conv or _locked(conversation_id))
     _rate_limit_check(conv)
-    monitoring = sentiment_settings_get().monitoring_enabled
-    status = ScoringStatus.PENDING if monitoring and not conv.scoring_opt_out else ScoringStatus.SKIPPED
+    status = ScoringStatus.PENDING if for_conversations.should_score(conv) else ScoringStatus.SKIPPED
     message = Message.objects.create(
         conversation=conv,
         seq=conv.last_seq,
@@ -315,9 +313,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     def after_commit() -> None:
         events.broadcast_message_created(payload=payload, customer_payload=None, representative_id=rep_id)
         if status == ScoringStatus.PENDING:
-            from insights.pipeline.runtime import scoring_enqueue
-
-            scoring_enqueue([message.pk])
+            for_conversations.scoring_enqueue([message.pk])
 
     transaction.on_commit(after_commit)
     return message

@@ -48,7 +48,7 @@ from conversations.selectors import (
     routing_candidates,
     waiting_conversations,
 )
-from insights.services.alerts import RESOLVED_CLOSED, RESOLVED_MOVED, alerts_handover, notifications_resolve
+from insights import for_conversations
 from sentiment_admin import realtime
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
@@ -127,15 +127,17 @@ def conversation_changes_announce(conv: Conversation, *, old_rep_id: int | None,
         events.broadcast_chat_updated(customer_payloads.values())
 
     transaction.on_commit(after_commit)
-    alerts_handover(
+    for_conversations.alerts_handover(
         conversation=conv,
         representative_changed=new_rep_id != old_rep_id,
         queue_changed=queue_id != old_queue_id,
     )
     if conv.status == ConversationStatus.CLOSED:
-        notifications_resolve(conversation=conv, reason=RESOLVED_CLOSED)
+        for_conversations.notifications_resolve(conversation=conv, reason=for_conversations.RESOLVED_CLOSED)
     elif queue_id != old_queue_id:
-        notifications_resolve(conversation=conv, reason=RESOLVED_MOVED, queue_id=old_queue_id)
+        for_conversations.notifications_resolve(
+            conversation=conv, reason=for_conversations.RESOLVED_MOVED, queue_id=old_queue_id
+        )
 
 
 def conversation_hand_over(conv: Conversation, *, representative: StaffMember) -> Conversation:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from insights.scoring.language import language_name as _language_name
+from insights import for_conversations
 
 register = template.Library()
 
@@ -10,4 +10,4 @@ register = template.Library()
 @register.filter
 def language_name(code: str | None) -> str:
     """``sr-Latn`` → "Serbian (Latin)" (see ``insights.scoring.language.language_name``)."""
-    return _language_name(code)
+    return for_conversations.language_name(code)

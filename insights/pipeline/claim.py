@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from conversations.models import Message, ScoringStatus, Sender
+from insights import rules
 from insights.privacy import mask_personal_data
 from insights.selectors import sentiment_settings_get
 
@@ -44,7 +45,11 @@ def scoring_claim(message_ids: Sequence[int]) -> tuple[list[ScoringJob], Scoring
         .select_related("conversation")
         .order_by("conversation_id", "seq")
     )
-    skip = [m.pk for m in messages if not org.monitoring_enabled or m.conversation.scoring_opt_out]
+    skip = [
+        m.pk
+        for m in messages
+        if not rules.should_score(monitoring_enabled=org.monitoring_enabled, opted_out=m.conversation.scoring_opt_out)
+    ]
     if skip:
         Message.objects.filter(pk__in=skip, scoring_status=ScoringStatus.PENDING).update(
             scoring_status=ScoringStatus.SKIPPED

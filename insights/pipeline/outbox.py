@@ -9,9 +9,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from conversations import events as conversation_events
-from conversations import frames as conversation_frames
 from conversations.models import Message
+from insights import events, frames
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ ANNOUNCE_RETRY_AGE_SECONDS = 3.0
 
 def announce_scored(payload: dict, representative_id: int | None, message_id: int, delivered: list[int]) -> None:
     """Send one ``conversation.scored`` (an ``on_commit`` callback); note it when it went out."""
-    if conversation_events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
+    if events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
         delivered.append(message_id)
 
 
@@ -47,8 +46,8 @@ def scored_announcements_resend(*, older_than_seconds: float | None = None, limi
     )
     delivered: list[int] = []
     for message in messages:
-        payload = conversation_frames.scored_payload_as_of(message)
-        if not conversation_events.broadcast_conversation_scored(
+        payload = frames.scored_payload_as_of(message)
+        if not events.broadcast_conversation_scored(
             payload=payload, representative_id=message.conversation.representative_id
         ):
             break

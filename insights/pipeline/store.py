@@ -12,13 +12,11 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import frames as conversation_frames
 from conversations.models import Conversation, Message, ScoringStatus, Sender
-from conversations.selectors import scored_tails
-from insights import rules
+from insights import frames, rules
 from insights.levels import level_for_score
 from insights.pipeline.outbox import announce_scored, outbox_clear
-from insights.selectors import alert_states, effective_thresholds_for_queues, sentiment_settings_get
+from insights.selectors import alert_states, effective_thresholds_for_queues, scored_tails, sentiment_settings_get
 from insights.services.alerts import alerts_evaluate
 from insights.services.webhooks import webhook_dispatch_scored
 
@@ -141,7 +139,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
             if message.language:
                 conversation.language = message.language
             moved[conversation.pk] = conversation
-        payload = conversation_frames.scored_payload(
+        payload = frames.scored_payload(
             message,
             conversation_score=conversation.sentiment_score,
             conversation_level=conversation.sentiment_level,

@@ -25,8 +25,7 @@ from django.utils import timezone
 
 from chatwoot.services.outbound import chatwoot_alert_enqueue
 from conversations.models import Conversation, Message, Role, ScoringStatus, Sender, StaffMember
-from insights import events, rules
-from insights.levels import level_label, level_slug
+from insights import events, frames, rules
 from insights.models import (
     AlertAudience,
     AlertKind,
@@ -36,7 +35,6 @@ from insights.models import (
     SentimentSettings,
 )
 from insights.selectors import EffectiveThresholds, alert_states, effective_thresholds, sentiment_settings_get
-from sentiment_admin import realtime
 from sentiment_admin.inputs import InvalidInput, parse_int
 
 MAX_SNOOZE_MINUTES = 24 * 60
@@ -62,57 +60,6 @@ def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
         if s.pk not in snoozed
         and rules.supervisor_eligible(s.presence, [q.pk for q in s.queues.all()], conversation.queue_id)
     ]
-
-
-def alert_payload(alert: SentimentAlert, *, seq: int | None) -> dict:
-    kind = AlertKind.THRESHOLD if alert.kind == AlertKind.RECOVERED else alert.kind
-    return {
-        "type": realtime.ALERT_RECOVERED if alert.kind == AlertKind.RECOVERED else realtime.ALERT_RAISED,
-        "alert": alert.pk,
-        "conversation": alert.conversation_id,
-        "seq": seq,
-        "audience": alert.audience,
-        "kind": str(kind),
-        "level": level_slug(alert.level),
-        "level_value": alert.level,
-        "label": level_label(alert.level),
-        "threshold": alert.threshold,
-        "threshold_label": level_label(alert.threshold) if alert.threshold else "Off",
-        "delivered": alert.delivered,
-        "created_at": alert.created_at.isoformat(),
-    }
-
-
-def alert_state_payload(*, conversation_id: int, alerts: list[SentimentAlert]) -> dict:
-    """``alert.state``: every alert of the conversation that still holds (one per audience at
-    most), sent on catch-up and after a hand-over, so a screen shows what it missed and drops
-    what recovered meanwhile. An empty list means no alert holds."""
-    return {
-        "type": realtime.ALERT_STATE,
-        "conversation": conversation_id,
-        "alerts": [alert_payload(a, seq=a.message.seq if a.message_id else None) for a in alerts],
-    }
-
-
-def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert, conversation: Conversation) -> dict:
-    rep = conversation.representative
-    return {
-        "type": realtime.NOTIFICATION_CREATED,
-        "notification": recipient.pk,
-        "alert": alert.pk,
-        "conversation": conversation.pk,
-        "queue": conversation.queue_id,
-        "queue_name": conversation.queue.name,
-        "customer": conversation.customer.name,
-        "representative": rep.display_name if rep else "",
-        "representative_id": conversation.representative_id,
-        "level": level_slug(alert.level),
-        "level_value": alert.level,
-        "label": level_label(alert.level),
-        "kind": alert.kind,
-        "threshold": alert.threshold,
-        "created_at": alert.created_at.isoformat(),
-    }
 
 
 def _create_alert(*, conversation, message, audience, kind, level, threshold) -> SentimentAlert:
@@ -226,11 +173,11 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
         if alert.kind != AlertKind.RECOVERED:
             for supervisor in supervisors:
                 row = NotificationRecipient.objects.create(alert=alert, staff=supervisor)
-                notifications[supervisor.pk] = notification_payload(row, alert, conversation)
+                notifications[supervisor.pk] = frames.notification_payload(row, alert, conversation)
     if not staff_ids:
         alert.delivered = False
         alert.save(update_fields=["delivered"])
-    payload = alert_payload(alert, seq=seq)
+    payload = frames.alert_payload(alert, seq=seq)
     chatwoot_alert_enqueue(alert=alert)  # stored with the alert; sent after commit
     webhook = bool(org.webhook_url) and alert.kind in (AlertKind.THRESHOLD, AlertKind.RECOVERED, AlertKind.SHARP_DROP)
     alert_id = alert.pk
@@ -274,15 +221,7 @@ def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> Not
         staff_ids = list(NotificationRecipient.objects.filter(alert_id=row.alert_id).values_list("staff_id", flat=True))
         if staff.pk not in staff_ids:
             staff_ids.append(staff.pk)
-        payload = {
-            "type": realtime.NOTIFICATION_ACKNOWLEDGED,
-            "notification": row.pk,
-            "alert": row.alert_id,
-            "conversation": conversation.pk,
-            "by": staff.pk,
-            "by_name": staff.display_name,
-            "acknowledged_at": row.acknowledged_at.isoformat(),
-        }
+        payload = frames.notification_acknowledged_payload(row, by=staff)
         transaction.on_commit(lambda: events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids))
     return row
 

@@ -13,7 +13,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from conversations.display import level_to_training_label
 from conversations.models import Message, Role, ScoringStatus, Sender, StaffMember
 from conversations.selectors import conversations_visible_to
 from insights.levels import SentimentLevel
@@ -23,6 +22,15 @@ from sentiment_admin.exports import csv_document
 from sentiment_admin.inputs import echo, parse_int
 
 UNKNOWN_LANGUAGE = "unknown"
+
+
+def level_to_training_label(level: int) -> int:
+    """The 3-class label that ``sentiment_train`` reads: 0 negative, 1 neutral, 2 positive."""
+    if level < 0:
+        return 0
+    if level > 0:
+        return 2
+    return 1
 
 
 @transaction.atomic

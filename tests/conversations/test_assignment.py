@@ -9,8 +9,17 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 
 from conversations.models import ConversationStatus, Presence
-from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
-from tests.conversations.factories import ConversationFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
+from conversations.services.assignment import (
+    conversation_assign,
+    conversation_close,
+    conversation_transfer,
+)
+from tests.conversations.factories import (
+    ConversationFactory,
+    QueueFactory,
+    RepresentativeFactory,
+    SupervisorFactory,
+)
 from tests.conversations.wsutil import (
     DEFAULT_TIMEOUT,
     close_all,

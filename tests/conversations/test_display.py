@@ -1,7 +1,6 @@
 from conversations.display import (
     drop_driver_seqs,
     duration_text,
-    level_to_training_label,
     sentiment_view,
 )
 
@@ -31,7 +30,3 @@ def test_every_level_has_an_icon_a_label_and_the_trend_has_an_arrow_and_a_word()
 
 def test_durations_are_compact():
     assert [duration_text(s) for s in (None, 5, 65, 3725)] == ["–", "5s", "1m 05s", "1h 02m"]
-
-
-def test_training_labels_from_levels():
-    assert [level_to_training_label(l) for l in (-3, -1, 0, 1, 3)] == [0, 0, 1, 2, 2]

@@ -90,7 +90,7 @@ def test_ongoing_filters_by_sentiment_and_sorts_most_negative_first(login, setup
 def test_representatives_cannot_open_the_supervisor_pages(login, setup):
     client = login(setup["rep"])
     assert client.get(reverse("conversations:ongoing")).status_code == 403
-    assert client.get(reverse("conversations:dashboard")).status_code == 403
+    assert client.get(reverse("insights:dashboard")).status_code == 403
     assert client.get(reverse("conversations:route", args=[setup["conv"].pk])).status_code == 403
 
 
@@ -166,7 +166,7 @@ def test_transfer_to_a_representative(login, setup):
 def test_a_representative_corrects_a_message_in_their_conversation(login, setup):
     msg = MessageFactory(conversation=setup["conv"], seq=1, text="Great, thanks a lot!!", sentiment_level=-2, scoring_status="scored")
     response = login(setup["rep"]).post(
-        reverse("conversations:correct", args=[setup["conv"].pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
+        reverse("insights:correct", args=[setup["conv"].pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
     )
     assert response.json()["ok"] is True
     correction = SentimentCorrection.objects.get()
@@ -175,7 +175,7 @@ def test_a_representative_corrects_a_message_in_their_conversation(login, setup)
 
 def test_corrections_of_someone_elses_conversation_are_refused(login, setup):
     MessageFactory(conversation=setup["other"], seq=1, sentiment_level=0)
-    response = login(setup["rep"]).post(reverse("conversations:correct", args=[setup["other"].pk, 1]), {"level": "2"})
+    response = login(setup["rep"]).post(reverse("insights:correct", args=[setup["other"].pk, 1]), {"level": "2"})
     assert response.status_code == 404
     assert not SentimentCorrection.objects.exists()
 
@@ -183,10 +183,10 @@ def test_corrections_of_someone_elses_conversation_are_refused(login, setup):
 def test_corrections_list_is_for_admins(login, setup):
     msg = MessageFactory(conversation=setup["conv"], seq=1, text="meh", sentiment_level=0)
     SentimentCorrection.objects.create(message=msg, staff=setup["rep"], model_level=0, corrected_level=-1)
-    assert login(setup["sup"]).get(reverse("conversations:corrections")).status_code == 403
+    assert login(setup["sup"]).get(reverse("insights:corrections")).status_code == 403
     client = login(AdminFactory())
-    assert "meh" in client.get(reverse("conversations:corrections")).content.decode()
-    csv_body = client.get(reverse("conversations:corrections") + "?format=csv").content.decode()
+    assert "meh" in client.get(reverse("insights:corrections")).content.decode()
+    csv_body = client.get(reverse("insights:corrections") + "?format=csv").content.decode()
     assert csv_body.splitlines() == ["text,label", "meh,0"]
 
 
@@ -249,10 +249,10 @@ def test_dashboard_renders_with_caveat_and_export(login, setup):
     setup["conv"].start_sentiment_level = SentimentLevel.NEUTRAL
     setup["conv"].save()
     client = login(setup["sup"])
-    body = client.get(reverse("conversations:dashboard")).content.decode()
+    body = client.get(reverse("insights:dashboard")).content.decode()
     assert "Not for decisions about employment" in body
     assert "chart.umd.min.js" in body and 'id="chart-data"' in body
-    export = client.get(reverse("conversations:dashboard_export"))
+    export = client.get(reverse("insights:dashboard_export"))
     assert export["Content-Type"].startswith("text/csv")
     assert str(setup["conv"].pk) in export.content.decode()
     assert str(setup["other"].pk) not in [line.split(",")[0] for line in export.content.decode().splitlines()]

@@ -7,7 +7,13 @@ from django.core.management import call_command
 from conversations.models import Sender
 from insights.scoring.training import load_csv, load_split
 from insights.models import SentimentCorrection
-from insights.services.corrections import corrections_csv, corrections_export, corrections_list, sentiment_correction_create
+from insights.services.corrections import (
+    corrections_csv,
+    corrections_export,
+    corrections_list,
+    level_to_training_label,
+    sentiment_correction_create,
+)
 from tests.conversations.factories import ConversationFactory, MessageFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +107,7 @@ def test_a_customer_who_opts_out_later_leaves_every_training_export(conv, tmp_pa
     assert {lang: [e.text for e in ex] for lang, ex in load_split(tmp_path, "train").items()} == {"en": ["still here"]}
     assert corrections_csv() == "text,label\nstill here,2\n"
     assert [c.message.text for c in corrections_list()] == ["still here"]
+
+
+def test_training_labels_from_levels():
+    assert [level_to_training_label(l) for l in (-3, -1, 0, 1, 3)] == [0, 0, 1, 2, 2]

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from conversations.demo_traffic import DemoTraffic, DirectDriver, HttpDriver, demo_history_load
+from conversations.demo_traffic import DemoTraffic, DirectDriver, HttpDriver
 from conversations.services.demo import demo_data_load
+from insights.demo_history import demo_history_load
 
 
 class Command(BaseCommand):
