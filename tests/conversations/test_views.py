@@ -292,11 +292,11 @@ def test_next_never_redirects_off_site(login, setup):
 @pytest.mark.parametrize(
     "who, page",
     [
-        ("sup", "conversations:dashboard"),
+        ("sup", "insights:dashboard"),
         ("sup", "monitor"),
         ("sup", "route"),
         ("admin", "insights:home"),
-        ("admin", "conversations:corrections"),
+        ("admin", "insights:corrections"),
         ("rep", "monitor"),
     ],
 )
