@@ -338,7 +338,7 @@ def test_the_pages_name_languages_instead_of_showing_codes(login, setup):
 
 
 @pytest.mark.parametrize("who, page", [("rep", "conversations:workspace"), ("sup", "conversations:ongoing"),
-                                       ("sup", "conversations:dashboard"), ("sup", "monitor")])
+                                       ("sup", "insights:dashboard"), ("sup", "monitor")])
 def test_while_monitoring_is_off_every_staff_page_says_so_and_marks_levels_stale(login, setup, who, page):
     from insights.selectors import sentiment_settings_get
 
