@@ -133,7 +133,7 @@ def aggregate_score(scores: Sequence[float]) -> float | None:
         return None
     n = len(window)
     weights = [DECAY ** (n - 1 - i) for i in range(n)]
-    return sum(w * s for w, s in zip(weights, window)) / sum(weights)
+    return sum(w * s for w, s in zip(weights, window, strict=True)) / sum(weights)
 
 
 def conversation_score(scores: Sequence[float]) -> float | None:

@@ -70,7 +70,8 @@ async def score_batch(message_ids: Sequence[int]) -> int:
         raise
     except Exception as exc:
         raise ScorerFailed(f"{type(exc).__name__}: {exc}") from exc
-    pairs = [(job.message_id, result) for job, result in zip(jobs, results)]
+    # strict: a scorer that returned fewer results must not leave messages silently unscored.
+    pairs = [(job.message_id, result) for job, result in zip(jobs, results, strict=True)]
     await database_sync_to_async(scoring_results_store)(pairs)
     return len(jobs)
 

@@ -16,7 +16,12 @@ from conversations.models import Conversation, Message, ScoringStatus, Sender
 from insights import frames, rules
 from insights.levels import level_for_score
 from insights.pipeline.outbox import announce_scored, outbox_clear
-from insights.selectors import alert_states, effective_thresholds_for_queues, scored_tails, sentiment_settings_get
+from insights.selectors import (
+    alert_states,
+    effective_thresholds_for_queues,
+    scored_tails,
+    sentiment_settings_get,
+)
 from insights.services.alerts import alerts_evaluate
 from insights.services.webhooks import webhook_dispatch_scored
 

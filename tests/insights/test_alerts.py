@@ -26,10 +26,10 @@ from insights.models import (
     QueueSentimentOverride,
     SentimentAlert,
 )
-from insights.selectors import sentiment_settings_get
-from insights.services.alerts import conversation_snooze, eligible_supervisors, notification_acknowledge
 from insights.pipeline.claim import scoring_claim
 from insights.pipeline.store import scoring_results_store
+from insights.selectors import sentiment_settings_get
+from insights.services.alerts import conversation_snooze, eligible_supervisors, notification_acknowledge
 from tests.conversations.factories import (
     ConversationFactory,
     QueueFactory,

@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
 from conversations.models import Sender
-from insights.scoring.training import load_csv, load_split
 from insights.models import SentimentCorrection
+from insights.scoring.training import load_csv, load_split
 from insights.services.corrections import (
     corrections_csv,
     corrections_export,
@@ -14,7 +14,13 @@ from insights.services.corrections import (
     level_to_training_label,
     sentiment_correction_create,
 )
-from tests.conversations.factories import ConversationFactory, MessageFactory, QueueFactory, RepresentativeFactory, SupervisorFactory
+from tests.conversations.factories import (
+    ConversationFactory,
+    MessageFactory,
+    QueueFactory,
+    RepresentativeFactory,
+    SupervisorFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

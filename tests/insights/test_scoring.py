@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from conversations.models import Message, ScoringStatus, Sender
 from conversations.services.ingest import message_ingest, representative_reply
 from insights.models import SentimentAlert
-from insights.selectors import sentiment_settings_get
 from insights.pipeline.claim import pending_message_ids, scoring_claim
 from insights.pipeline.runtime import scoring_runtime_current
 from insights.pipeline.store import scoring_results_store
+from insights.selectors import sentiment_settings_get
 from tests.conversations.factories import ConversationFactory, MessageFactory, RepresentativeFactory
 from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fixture)
     ANGRY_EN,
