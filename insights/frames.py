@@ -120,17 +120,21 @@ def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert
     }
 
 
-def notification_acknowledged_payload(row: NotificationRecipient, *, by) -> dict:
-    """``notification.acknowledged``: who acknowledged a supervisor's notification, and when."""
-    return {
+def notification_acknowledged_payload(row: NotificationRecipient, *, conversation_id: int, by=None, resolved=None) -> dict:
+    """``notification.acknowledged``: who acknowledged a supervisor's notification, and when;
+    or, with ``resolved`` ("closed" / "moved") and nobody, that it has nothing left to act on."""
+    payload = {
         "type": realtime.NOTIFICATION_ACKNOWLEDGED,
         "notification": row.pk,
         "alert": row.alert_id,
-        "conversation": row.alert.conversation_id,
-        "by": by.pk,
-        "by_name": by.display_name,
+        "conversation": conversation_id,
+        "by": by.pk if by is not None else None,
+        "by_name": by.display_name if by is not None else "",
         "acknowledged_at": row.acknowledged_at.isoformat(),
     }
+    if resolved is not None:
+        payload["resolved"] = resolved
+    return payload
 
 
 def alert_summary(conversation) -> dict:

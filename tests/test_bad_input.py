@@ -1038,4 +1038,4 @@ def test_every_page_sends_a_content_security_policy_without_inline_script_or_sty
                 assert " style=" not in body and "<style" not in body, name
                 assert all('src="' in tag or "application/json" in tag for tag in body.split("<script")[1:]), name
             checked.add(name)
-    assert {"conversations:monitor", "conversations:workspace", "conversations:dashboard", "login"} <= checked
+    assert {"conversations:monitor", "conversations:workspace", "insights:dashboard", "login"} <= checked

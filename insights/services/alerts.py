@@ -221,7 +221,7 @@ def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> Not
         staff_ids = list(NotificationRecipient.objects.filter(alert_id=row.alert_id).values_list("staff_id", flat=True))
         if staff.pk not in staff_ids:
             staff_ids.append(staff.pk)
-        payload = frames.notification_acknowledged_payload(row, by=staff)
+        payload = frames.notification_acknowledged_payload(row, conversation_id=conversation.pk, by=staff)
         transaction.on_commit(lambda: events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids))
     return row
 
@@ -246,16 +246,7 @@ def notifications_resolve(*, conversation: Conversation, reason: str, queue_id: 
         row.save(update_fields=["acknowledged_at"])
         payloads.append(
             (
-                {
-                    "type": realtime.NOTIFICATION_ACKNOWLEDGED,
-                    "notification": row.pk,
-                    "alert": row.alert_id,
-                    "conversation": conversation.pk,
-                    "by": None,
-                    "by_name": "",
-                    "acknowledged_at": now.isoformat(),
-                    "resolved": reason,
-                },
+                frames.notification_acknowledged_payload(row, conversation_id=conversation.pk, resolved=reason),
                 [row.staff_id],
             )
         )
