@@ -98,6 +98,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from conversations.models import Presence
 from insights.levels import THRESHOLD_OFF, level_for_score, threshold_edge, threshold_reached
 
 AGGREGATE_WINDOW = 6
@@ -117,7 +118,7 @@ RAISE = "raise"
 RECOVER = "recover"
 
 # Presence values (conversations.models.Presence) that may receive supervisor notifications.
-NOTIFIABLE_PRESENCES = frozenset({"available", "busy"})
+NOTIFIABLE_PRESENCES = frozenset({Presence.AVAILABLE, Presence.BUSY})  # not Busy-DND, Away or Offline
 
 
 def should_score(*, monitoring_enabled: bool, opted_out: bool) -> bool:
