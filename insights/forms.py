@@ -34,6 +34,12 @@ class SentimentSettingsForm(forms.ModelForm):
 
 class QueueOverrideForm(forms.Form):
     queue = forms.ModelChoiceField(queryset=Queue.objects.all())
+
+    def __init__(self, *args, **kwargs) -> None:
+        # Shown on the page of the organisation form, whose fields have the same names: ids of
+        # their own (id_queue_…), so every select keeps its one label.
+        kwargs.setdefault("auto_id", "id_queue_%s")
+        super().__init__(*args, **kwargs)
     representative_threshold = forms.TypedChoiceField(
         label="Representative alerts",
         choices=[(INHERIT, "Inherit organisation default"), *RepresentativeThreshold.choices],

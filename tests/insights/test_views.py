@@ -203,3 +203,17 @@ def test_the_integrations_page_shows_each_chatwoot_connections_webhook_url_and_d
     assert f"http://testserver/integrations/chatwoot/{connection.endpoint_secret}/" in body
     assert "stored as seq 1 (customer)" in body and "temp@x.example" in body
     assert "secret-token" not in body
+
+
+def test_the_settings_page_gives_every_field_a_unique_id(client):
+    import re
+    from collections import Counter
+
+    from tests.conversations.factories import AdminFactory, QueueFactory
+
+    QueueFactory(name="Billing")
+    client.force_login(AdminFactory().user)
+    body = client.get(reverse("insights:sentiment")).content.decode()
+    ids = Counter(re.findall(r'\bid="([^"]+)"', body))
+    assert not [i for i, n in ids.items() if n > 1]
+    assert 'for="id_queue_representative_threshold"' in body and 'id="id_queue_representative_threshold"' in body
