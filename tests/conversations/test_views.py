@@ -351,3 +351,21 @@ def test_while_monitoring_is_off_every_staff_page_says_so_and_marks_levels_stale
     body = login(setup[who]).get(url).content.decode()
     assert 'data-monitoring="off"' in body
     assert 'id="monitoring-off" class="monitoring-off" role="status"><strong>Sentiment monitoring is off.' in body
+
+
+def test_the_ongoing_report_shows_the_unacknowledged_notifications_on_load(login, setup):
+    from django.utils import timezone
+
+    from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
+
+    waiting, done = (
+        SentimentAlert.objects.create(conversation=c, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD,
+                                      level=-2, threshold=-1)
+        for c in (setup["conv"], ConversationFactory(queue=setup["billing"]))
+    )
+    unacknowledged = NotificationRecipient.objects.create(alert=waiting, staff=setup["sup"])
+    acknowledged = NotificationRecipient.objects.create(alert=done, staff=setup["sup"], acknowledged_at=timezone.now())
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert f'data-notification="{unacknowledged.pk}"' in body
+    assert f'data-notification="{acknowledged.pk}"' not in body
+    assert '<p class="hint no-notifications" hidden>' in body
