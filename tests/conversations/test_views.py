@@ -369,3 +369,11 @@ def test_the_ongoing_report_shows_the_unacknowledged_notifications_on_load(login
     assert f'data-notification="{unacknowledged.pk}"' in body
     assert f'data-notification="{acknowledged.pk}"' not in body
     assert '<p class="hint no-notifications" hidden>' in body
+
+
+def test_a_403_page_has_the_site_layout_and_a_way_back(login, setup):
+    response = login(setup["rep"]).get(reverse("conversations:ongoing"))
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert 'class="topbar"' in body and "This page is not part of your role" in body
+    assert f'href="{reverse("home")}"' in body
