@@ -44,14 +44,22 @@ DATA = Path(os.environ.get("UMSAB_DIR", ROOT.parent / "shared" / "data" / "umsab
 CUSTOMER_SERVICE_HOLDOUT = ROOT / "bench" / "data" / "customer_service_holdout.tsv"
 
 SHORT = [
-    "I've waited two hours, this is ridiculous", "my order number is 48213",
-    "thanks, that fixed it", "Llevo dos horas esperando, es ridículo",
-    "mon numéro de commande est 48213", "danke, das hat es behoben",
-    "Can you check the status of my refund?", "The app crashes every time I open it",
-    "Perfect, thank you so much!", "Esperei duas horas, isso é ridículo",
-    "Il pacco non è ancora arrivato", "我的订单号是 48213",
-    "Спасибо, всё работает", "Saya tak faham kenapa bayaran belum masuk",
-    "Where is my package?", "This is the third time I'm asking",
+    "I've waited two hours, this is ridiculous",
+    "my order number is 48213",
+    "thanks, that fixed it",
+    "Llevo dos horas esperando, es ridículo",
+    "mon numéro de commande est 48213",
+    "danke, das hat es behoben",
+    "Can you check the status of my refund?",
+    "The app crashes every time I open it",
+    "Perfect, thank you so much!",
+    "Esperei duas horas, isso é ridículo",
+    "Il pacco non è ancora arrivato",
+    "我的订单号是 48213",
+    "Спасибо, всё работает",
+    "Saya tak faham kenapa bayaran belum masuk",
+    "Where is my package?",
+    "This is the third time I'm asking",
 ]
 
 
@@ -65,8 +73,9 @@ def cpu_description() -> dict:
 
     name, flags = platform.processor() or platform.machine(), set()
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False,
-                             env=dict(os.environ, LC_ALL="C")).stdout
+        out = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=False, env=dict(os.environ, LC_ALL="C")
+        ).stdout
         for line in out.splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "Model name":
@@ -83,8 +92,12 @@ def cpu_description() -> dict:
             elif key.strip() == "flags":
                 flags = set(value.split())
     vnni = sorted(f for f in flags if "vnni" in f)
-    return {"model_name": name, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "vnni": ", ".join(vnni) if vnni else "no", "cores": os.cpu_count()}
+    return {
+        "model_name": name,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "vnni": ", ".join(vnni) if vnni else "no",
+        "cores": os.cpu_count(),
+    }
 
 
 def percentile(values, q):
@@ -179,8 +192,9 @@ def worker(kind: str, with_f1: bool, repeats: int) -> dict:
                 spread_probs.append(probs)
                 spread_labels += [e.label for e in examples]
         out["umsab_val_macro_f1"] = {"per_language": per, "average": round(sum(per.values()) / len(per), 2)}
-        out["umsab_val_level_spread"] = level_spread(np.concatenate(spread_probs), spread_labels,
-                                                     getattr(backend, "score_exponent", 1.0))
+        out["umsab_val_level_spread"] = level_spread(
+            np.concatenate(spread_probs), spread_labels, getattr(backend, "score_exponent", 1.0)
+        )
     if kind == "default":
         out["customer_service_holdout"] = customer_service_check(scorer)
         out["intensity_holdout"] = intensity_check(scorer, backend)
@@ -222,16 +236,21 @@ def levers(rounds: int) -> dict:
     from insights.scoring.engine import SentimentScorer, _threads, build_backend
 
     torch.set_num_threads(_threads())
-    backends = {"default": build_backend("bundled"), **{k: lever_backend(k) for k in LEVERS},
-                "xlmr-base": XlmrBaseBackend()}
+    backends = {
+        "default": build_backend("bundled"),
+        **{k: lever_backend(k) for k in LEVERS},
+        "xlmr-base": XlmrBaseBackend(),
+    }
     tweets = []
     for lang_dir in sorted(DATA.iterdir()) if DATA.exists() else []:
         f = lang_dir / "val_text.txt"
         if f.exists():
             tweets += f.read_text("utf-8").splitlines()[:16]
     short = SHORT * 2  # 32
-    times: dict[str, dict[str, list[float]]] = {k: {"single": [], "short": [], "tweets": []} for k in backends}
-    for name, backend in backends.items():  # warm-up
+    times: dict[str, dict[str, list[float]]] = {
+        k: {"single": [], "short": [], "tweets": []} for k in backends
+    }
+    for backend in backends.values():  # warm-up
         SentimentScorer(backend=backend)._predict(short[:4], backend)
     for _ in range(rounds):
         for name, backend in backends.items():
@@ -249,17 +268,25 @@ def levers(rounds: int) -> dict:
                 t = time.perf_counter()
                 scorer._predict(tweets, backend)
                 times[name]["tweets"].append(len(tweets) / (time.perf_counter() - t))
-    out = {"cpu": cpu_description(), "rounds": rounds, "threads": torch.get_num_threads(),
-           "load_average_1m": round(os.getloadavg()[0], 2), "models": {}}
+    out = {
+        "cpu": cpu_description(),
+        "rounds": rounds,
+        "threads": torch.get_num_threads(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "models": {},
+    }
     base = {k: statistics.median(v) for k, v in times["xlmr-base"].items() if v}
-    print(f"CPU: {out['cpu']['model_name']}, torch CPU capability {out['cpu']['torch_cpu_capability']}, "
-          f"VNNI: {out['cpu']['vnni']}; {rounds} rounds, load average {out['load_average_1m']}")
+    print(
+        f"CPU: {out['cpu']['model_name']}, torch CPU capability {out['cpu']['torch_cpu_capability']}, "
+        f"VNNI: {out['cpu']['vnni']}; {rounds} rounds, load average {out['load_average_1m']}"
+    )
     print(f"{'':28} {'single ms':>16} {'32 short msg/s':>18} {'tweets msg/s':>18}")
     for name in backends:
         med = {k: statistics.median(v) for k, v in times[name].items() if v}
         ratio = {k: (base[k] / med[k] if k == "single" else med[k] / base[k]) for k in med}
         out["models"][name] = {k: round(v, 1) for k, v in med.items()} | {
-            f"{k}_ratio": round(v, 2) for k, v in ratio.items()}
+            f"{k}_ratio": round(v, 2) for k, v in ratio.items()
+        }
         label = LEVERS.get(name, name)
         print(f"{label:28} " + " ".join(f"{med[k]:>9.1f} ({ratio[k]:>4.1f}x)" for k in med))
     return out
@@ -267,8 +294,11 @@ def levers(rounds: int) -> dict:
 
 def customer_service_holdout() -> list[tuple[str, str, str]]:
     """(language, label, text) rows of ``CUSTOMER_SERVICE_HOLDOUT``."""
-    return [tuple(line.split("\t")) for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        tuple(line.split("\t"))
+        for line in CUSTOMER_SERVICE_HOLDOUT.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def customer_service_check(scorer) -> dict:
@@ -277,15 +307,20 @@ def customer_service_check(scorer) -> dict:
     results = scorer.score([text for _, _, text in rows])
     names = ("negative", "neutral", "positive")
     wrong_class, wrong_language = [], []
-    for (language, label, text), result in zip(rows, results):
+    for (language, label, text), result in zip(rows, results, strict=False):
         top = max(result.probabilities, key=result.probabilities.get) if result.probabilities else None
         if top != names[int(label)]:
             wrong_class.append(f"{language} {names[int(label)]}->{top} ({result.score:+.2f}): {text}")
         if result.language != language:
             wrong_language.append(f"{language}->{result.language}: {text}")
-    return {"right_class": len(rows) - len(wrong_class), "messages": len(rows),
-            "languages": len({language for language, _, _ in rows}), "wrong_class": wrong_class,
-            "right_language": len(rows) - len(wrong_language), "wrong_language": wrong_language}
+    return {
+        "right_class": len(rows) - len(wrong_class),
+        "messages": len(rows),
+        "languages": len({language for language, _, _ in rows}),
+        "wrong_class": wrong_class,
+        "right_language": len(rows) - len(wrong_language),
+        "wrong_language": wrong_language,
+    }
 
 
 def intensity_check(scorer, backend) -> dict:
@@ -297,8 +332,11 @@ def intensity_check(scorer, backend) -> dict:
     probs = scorer._predict([e.text for e in holdout], backend)
     levels = [e.level for e in holdout]
     exponent = float(getattr(backend, "score_exponent", 1.0))
-    return {"fitted": agreement(probs, levels, exponent), "plain": agreement(probs, levels, 1.0),
-            "targets": customer_targets(holdout, probs, exponent)}
+    return {
+        "fitted": agreement(probs, levels, exponent),
+        "plain": agreement(probs, levels, 1.0),
+        "targets": customer_targets(holdout, probs, exponent),
+    }
 
 
 def customer_targets(holdout, probs, exponent: float) -> dict:
@@ -320,8 +358,12 @@ def customer_targets(holdout, probs, exponent: float) -> dict:
         "calm_report_above_negative": share(grades == -1, predicted >= -1),
         "neutral_request_neutral": share(grades == 0, predicted == 0),
         "angry_negative_or_below": share(grades == -3, predicted <= -2),
-        "messages": {"calm": int((grades == -1).sum()), "neutral": int((grades == 0).sum()),
-                     "angry": int((grades == -3).sum()), "hinglish": int(hinglish.sum())},
+        "messages": {
+            "calm": int((grades == -1).sum()),
+            "neutral": int((grades == 0).sum()),
+            "angry": int((grades == -3).sum()),
+            "hinglish": int(hinglish.sum()),
+        },
         "hinglish_exact_level": share(hinglish, predicted == grades),
         "hinglish_within_one": share(hinglish, np.abs(predicted - grades) <= 1),
         "hinglish_direction": share(hinglish, np.sign(predicted) == np.sign(grades)),
@@ -335,8 +377,10 @@ def level_spread(probs, labels, exponent: float) -> dict:
     from insights.scoring.intensity import levels_for
 
     levels, labels = levels_for(probs, exponent), np.asarray(labels)
-    return {name: [round(float((levels[labels == k] == level).mean() * 100)) for level in range(-3, 4)]
-            for k, name in enumerate(("negative", "neutral", "positive"))}
+    return {
+        name: [round(float((levels[labels == k] == level).mean() * 100)) for level in range(-3, 4)]
+        for k, name in enumerate(("negative", "neutral", "positive"))
+    }
 
 
 def _n_params(backend) -> int:
@@ -346,8 +390,12 @@ def _n_params(backend) -> int:
     from safetensors import safe_open
 
     with safe_open(str(backend.path / "model.safetensors"), "pt") as fh:  # the int8 linears hide theirs
-        total = sum(fh.get_slice(k).get_shape().numel() if hasattr(fh.get_slice(k).get_shape(), "numel")
-                    else _prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+        total = sum(
+            fh.get_slice(k).get_shape().numel()
+            if hasattr(fh.get_slice(k).get_shape(), "numel")
+            else _prod(fh.get_slice(k).get_shape())
+            for k in fh.keys()
+        )
     return total + sum(p.numel() for p in backend.head.parameters())
 
 
@@ -370,9 +418,18 @@ class XlmrBaseBackend:
 
         torch.manual_seed(0)
         config = XLMRobertaConfig(  # xlm-roberta-base's config.json
-            vocab_size=250_002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-            intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
-            layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=3,
+            vocab_size=250_002,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            max_position_embeddings=514,
+            type_vocab_size=1,
+            layer_norm_eps=1e-5,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            num_labels=3,
         )
         self.model = XLMRobertaForSequenceClassification(config).eval()
         path = bundled_model_path()
@@ -402,9 +459,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-f1", action="store_true")
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--levers", action="store_true",
-                        help="instead: the speed levers (fp32, 64 tokens, 6 layers) against the XLM-R-base-sized "
-                             "model, all in one process, timed in turn round after round")
+    parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="instead: the speed levers (fp32, 64 tokens, 6 layers) against the XLM-R-base-sized "
+        "model, all in one process, timed in turn round after round",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--worker", choices=["default", "xlmr-base", *LEVERS], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -425,13 +485,27 @@ def main() -> None:
             raise SystemExit(f"{kind} benchmark failed")
         results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
     d, x = results["default"], results["xlmr-base"]
-    keys = ["parameters_m", "load_s", "single_score_ms_p50", "single_score_ms_p99",
-            "single_model_ms_p50", "single_model_ms_p99", "batched_short_msgs_per_s",
-            "batched_short_model_msgs_per_s", "batched_tweets_msgs_per_s", "single_model_cpu_ms_p50",
-            "batched_short_msgs_per_cpu_s", "batched_tweets_msgs_per_cpu_s", "peak_rss_mb", "load_average_1m"]
+    keys = [
+        "parameters_m",
+        "load_s",
+        "single_score_ms_p50",
+        "single_score_ms_p99",
+        "single_model_ms_p50",
+        "single_model_ms_p99",
+        "batched_short_msgs_per_s",
+        "batched_short_model_msgs_per_s",
+        "batched_tweets_msgs_per_s",
+        "single_model_cpu_ms_p50",
+        "batched_short_msgs_per_cpu_s",
+        "batched_tweets_msgs_per_cpu_s",
+        "peak_rss_mb",
+        "load_average_1m",
+    ]
     cpu = results["cpu"]
-    print(f"CPU: {cpu['model_name']} ({cpu['cores']} cores), torch CPU capability "
-          f"{cpu['torch_cpu_capability']}, VNNI: {cpu['vnni']}")
+    print(
+        f"CPU: {cpu['model_name']} ({cpu['cores']} cores), torch CPU capability "
+        f"{cpu['torch_cpu_capability']}, VNNI: {cpu['vnni']}"
+    )
     print(f"{'':30} {'default':>12} {'xlmr-base':>12} {'ratio':>8}")
     for k in keys:
         a, b = d.get(k), x.get(k)
@@ -443,22 +517,30 @@ def main() -> None:
     if "umsab_val_macro_f1" in d:
         print("UMSAB val macro-F1:", json.dumps(d["umsab_val_macro_f1"]))
     check = d["customer_service_holdout"]
-    print(f"customer-service check: right class {check['right_class']}/{check['messages']} "
-          f"in {check['languages']} languages, right language {check['right_language']}/{check['messages']}")
+    print(
+        f"customer-service check: right class {check['right_class']}/{check['messages']} "
+        f"in {check['languages']} languages, right language {check['right_language']}/{check['messages']}"
+    )
     for line in check["wrong_class"] + check["wrong_language"]:
         print("  ", line)
     for name, figures in ((k, v) for k, v in d["intensity_holdout"].items() if k != "targets"):
-        print(f"graded holdout, {name} (exponent {figures['exponent']}): exact level {figures['exact']}%, "
-              f"within one {figures['within_one']}%, mean level error {figures['mean_level_error']}, "
-              f"Very negative by grade {figures['threshold_reach']['-3']}")
+        print(
+            f"graded holdout, {name} (exponent {figures['exponent']}): exact level {figures['exact']}%, "
+            f"within one {figures['within_one']}%, mean level error {figures['mean_level_error']}, "
+            f"Very negative by grade {figures['threshold_reach']['-3']}"
+        )
     t = d["intensity_holdout"]["targets"]
-    print(f"graded holdout targets: calm reports above Negative {t['calm_report_above_negative']}%, "
-          f"neutral requests Neutral {t['neutral_request_neutral']}%, angry at Negative or below "
-          f"{t['angry_negative_or_below']}% ({t['messages']}); Hinglish exact level {t['hinglish_exact_level']}%, "
-          f"within one {t['hinglish_within_one']}%, right direction {t['hinglish_direction']}%")
+    print(
+        f"graded holdout targets: calm reports above Negative {t['calm_report_above_negative']}%, "
+        f"neutral requests Neutral {t['neutral_request_neutral']}%, angry at Negative or below "
+        f"{t['angry_negative_or_below']}% ({t['messages']}); Hinglish exact level {t['hinglish_exact_level']}%, "
+        f"within one {t['hinglish_within_one']}%, right direction {t['hinglish_direction']}%"
+    )
     if "umsab_val_level_spread" in d:
-        print("UMSAB val levels by label (% Very negative ... Very positive):",
-              json.dumps(d["umsab_val_level_spread"]))
+        print(
+            "UMSAB val levels by label (% Very negative ... Very positive):",
+            json.dumps(d["umsab_val_level_spread"]),
+        )
     print(json.dumps(results))
 
 

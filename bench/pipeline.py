@@ -232,7 +232,9 @@ def recreate_postgres_database(url: str) -> None:
     cfg = dj_database_url.parse(url)
     params = {
         k: v
-        for k, v in dict(host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"], password=cfg["PASSWORD"]).items()
+        for k, v in dict(
+            host=cfg["HOST"], port=cfg["PORT"], user=cfg["USER"], password=cfg["PASSWORD"]
+        ).items()
         if v
     }
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
@@ -386,8 +388,9 @@ async def _connect(url: str, *, origin: str, cookie: str | None = None):
 
     headers = {"Cookie": cookie} if cookie else None
     # Browsers do not send websocket pings; Daphne pings them (and closes silent ones).
-    return await connect(url, origin=origin, additional_headers=headers, max_size=2**22, open_timeout=30,
-                         ping_interval=None)
+    return await connect(
+        url, origin=origin, additional_headers=headers, max_size=2**22, open_timeout=30, ping_interval=None
+    )
 
 
 async def drive(
@@ -415,7 +418,9 @@ async def drive(
     for role in ("representative", "supervisor"):
         for i, cookie in enumerate(fixture.cookies[role]):
             port = port_for(i)
-            ws = await _connect(f"ws://{host}:{port}/ws/staff/", origin=f"http://{host}:{port}", cookie=cookie)
+            ws = await _connect(
+                f"ws://{host}:{port}/ws/staff/", origin=f"http://{host}:{port}", cookie=cookie
+            )
             name = f"{role}.{i}"
             staff_names.append(name)
             sockets.append(ws)
@@ -445,7 +450,9 @@ async def drive(
         count = max(len(warm), int(warmup_seconds * 10))
         for i in range(count):
             cid, ws = warm[i % len(warm)]
-            await ws.send(json.dumps({"type": "message.send", "text": rng.choice(TEXTS), "client_id": next_id}))
+            await ws.send(
+                json.dumps({"type": "message.send", "text": rng.choice(TEXTS), "client_id": next_id})
+            )
             obs.send_at[next_id] = time.perf_counter()
             next_id -= 1
             await asyncio.sleep(warmup_seconds / count)
@@ -489,7 +496,11 @@ async def drive(
         # Each representative sees only their conversations: together they must see all;
         # every supervisor (queue-wide) must see all.
         on_reps = {k for name in rep_names for k in obs.scored.get(name, {})}
-        done = acked_all and wanted <= on_reps and all(wanted <= set(obs.scored.get(name, {})) for name in sup_names)
+        done = (
+            acked_all
+            and wanted <= on_reps
+            and all(wanted <= set(obs.scored.get(name, {})) for name in sup_names)
+        )
         if done:
             break
         await asyncio.sleep(0.1)
@@ -522,7 +533,12 @@ async def drive(
         if key[0] in measured_ids
     )
     last_arrival = max(
-        (max(times) for name in rep_names for key, times in obs.scored.get(name, {}).items() if key[0] in measured_ids),
+        (
+            max(times)
+            for name in rep_names
+            for key, times in obs.scored.get(name, {}).items()
+            if key[0] in measured_ids
+        ),
         default=start,
     )
     window = max(last_arrival - start, 1e-9)
@@ -564,7 +580,9 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             "DEMO_TRAFFIC": "0",
             "LOG_LEVEL": "WARNING",
             "CUSTOMER_RATE_LIMIT_PER_MINUTE": str(args.customer_rate_limit),
-            "SENTIMENT_TORCH_THREADS": str(args.torch_threads or max(1, (os.cpu_count() or 2) // max(1, workers))),
+            "SENTIMENT_TORCH_THREADS": str(
+                args.torch_threads or max(1, (os.cpu_count() or 2) // max(1, workers))
+            ),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -574,7 +592,9 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         center_env.pop("REDIS_URL", None)
         center_env["SENTIMENT_VAR_DIR"] = str(run_dir)
         center_env["SENTIMENT_SCORING_MODE"] = "inprocess"
-        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=center_env, check=True)
+        subprocess.run(
+            [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=center_env, check=True
+        )
         ports = [args.port]
         daphne = str(Path(python).parent / "daphne")
         argv = [daphne, "-b", "127.0.0.1", "-p", str(args.port), "sentiment_admin.asgi:application"]
@@ -583,16 +603,30 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         flush_redis(center_env["REDIS_URL"])
         ports = [args.port + i for i in range(args.web)]
         argv = [
-            python, str(ROOT / "bin" / "center-production"), "--settings", args.settings,
-            "--web", str(args.web), "--workers", str(workers), "--port", str(args.port),
-            "--log-dir", str(run_dir / "logs"), "--grace", "5",
+            python,
+            str(ROOT / "bin" / "center-production"),
+            "--settings",
+            args.settings,
+            "--web",
+            str(args.web),
+            "--workers",
+            str(workers),
+            "--port",
+            str(args.port),
+            "--log-dir",
+            str(run_dir / "logs"),
+            "--grace",
+            "5",
         ]
         if args.settings.startswith("tests."):
             argv.append("--skip-model")  # a stand-in scorer: no model to build or check
-    log(f"run {run}: starting the center ({'embedded' if embedded else f'{args.web} web, {workers} workers'}); logs in {run_dir}")
+    log(
+        f"run {run}: starting the center ({'embedded' if embedded else f'{args.web} web, {workers} workers'}); logs in {run_dir}"
+    )
     with open(run_dir / "center.out", "wb") as out:
-        center = subprocess.Popen(argv, cwd=ROOT, env=center_env, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        center = subprocess.Popen(
+            argv, cwd=ROOT, env=center_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         for port in ports:
             _wait_port("127.0.0.1", port, center, timeout=180)
@@ -603,8 +637,11 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         django_env = {k: v for k, v in center_env.items() if k not in ("PYTHONUNBUFFERED",)}
         django_setup(django_env)
         fixture = create_fixture(
-            reps=args.reps, supervisors=args.supervisors, conversations=args.conversations,
-            warmup=max(workers, 2) * 2, run=run,
+            reps=args.reps,
+            supervisors=args.supervisors,
+            conversations=args.conversations,
+            warmup=max(workers, 2) * 2,
+            run=run,
         )
         load_before = os.getloadavg()
         sampler = ProcessSampler()
@@ -615,8 +652,13 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         sampler.start()
         _obs, obs_result = asyncio.run(
             drive(
-                ports=ports, fixture=fixture, rate=args.rate, duration=args.duration, drain=args.drain,
-                warmup_seconds=args.warmup, seed=args.seed + run,
+                ports=ports,
+                fixture=fixture,
+                rate=args.rate,
+                duration=args.duration,
+                drain=args.drain,
+                warmup_seconds=args.warmup,
+                seed=args.seed + run,
             )
         )
         processes = sampler.stop()
@@ -627,7 +669,9 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
     stored = sum(counts.values())
     scored = counts.get("scored", 0) + counts.get("not_scored", 0)
     return {
-        "mode": "embedded (SQLite, in-memory layer, in-process scoring)" if embedded else "PostgreSQL + Redis",
+        "mode": "embedded (SQLite, in-memory layer, in-process scoring)"
+        if embedded
+        else "PostgreSQL + Redis",
         "web_processes": len(ports),
         "scoring_workers": 0 if embedded else workers,
         "representatives": args.reps,
@@ -648,26 +692,41 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="End-to-end load benchmark of the sentiment pipeline.")
-    parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory layer, one Daphne process")
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite + in-memory layer, one Daphne process"
+    )
     parser.add_argument("--workers", default="2", help="scoring worker counts to sweep, e.g. 1,2 (default 2)")
     parser.add_argument("--web", type=int, default=2, help="Daphne processes (default 2)")
     parser.add_argument("--reps", type=int, default=10, help="representatives (N, default 10)")
     parser.add_argument("--supervisors", type=int, default=2, help="supervisors (M, default 2)")
-    parser.add_argument("--conversations", type=int, default=100, help="concurrent conversations (C, default 100)")
+    parser.add_argument(
+        "--conversations", type=int, default=100, help="concurrent conversations (C, default 100)"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="customer messages per second in total (R)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (D, default 60)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up traffic, not measured")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last scores")
     parser.add_argument("--port", type=int, default=8201, help="first port of the center (default 8201)")
-    parser.add_argument("--torch-threads", type=int, default=0, help="SENTIMENT_TORCH_THREADS per process "
-                        "(default: cores / workers)")
-    parser.add_argument("--customer-rate-limit", type=int, default=600,
-                        help="CUSTOMER_RATE_LIMIT_PER_MINUTE in the center (default 600: the bench's "
-                        "customers send faster than a person types)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="SENTIMENT_TORCH_THREADS per process (default: cores / workers)",
+    )
+    parser.add_argument(
+        "--customer-rate-limit",
+        type=int,
+        default=600,
+        help="CUSTOMER_RATE_LIMIT_PER_MINUTE in the center (default 600: the bench's "
+        "customers send faster than a person types)",
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--settings", default="sentiment_admin.settings.local",
-                        help="settings module of the center (default: local, with DEBUG and demo traffic off; "
-                        "tests.fault_settings measures the pipeline without the model)")
+    parser.add_argument(
+        "--settings",
+        default="sentiment_admin.settings.local",
+        help="settings module of the center (default: local, with DEBUG and demo traffic off; "
+        "tests.fault_settings measures the pipeline without the model)",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.duration > 600 or args.rate <= 0 or args.rate > 5000:
         parser.error("--duration must be in (0, 600] and --rate in (0, 5000]")

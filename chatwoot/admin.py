@@ -16,7 +16,15 @@ class ChatwootUnknownAgentAdmin(admin.ModelAdmin):
 
 @admin.register(ChatwootCall)
 class ChatwootCallAdmin(admin.ModelAdmin):
-    list_display = ["connection", "chatwoot_conversation", "kind", "status", "attempts", "last_status_code", "created_at"]
+    list_display = [
+        "connection",
+        "chatwoot_conversation",
+        "kind",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+    ]
     list_filter = ["status", "kind"]
 
 

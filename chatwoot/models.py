@@ -16,7 +16,9 @@ class ChatwootConnection(models.Model):
     name = models.CharField(max_length=100, default="Chatwoot")
     base_url = models.URLField(help_text="Chatwoot's address, e.g. https://app.chatwoot.com")
     account_id = models.PositiveIntegerField()
-    api_access_token = models.CharField(max_length=200, help_text="An agent or bot access token (Profile settings)")
+    api_access_token = models.CharField(
+        max_length=200, help_text="An agent or bot access token (Profile settings)"
+    )
     # The secret part of this connection's webhook URL: a request without it is a 404.
     endpoint_secret = models.CharField(max_length=64, unique=True, default=_endpoint_secret, editable=False)
     default_queue = models.ForeignKey("conversations.Queue", on_delete=models.PROTECT, related_name="+")
@@ -36,14 +38,18 @@ class ChatwootConnection(models.Model):
 class ChatwootUnknownAgent(models.Model):
     """An assignee Chatwoot named whom no staff member matches by e-mail (for the admin)."""
 
-    connection = models.ForeignKey(ChatwootConnection, on_delete=models.CASCADE, related_name="unknown_agents")
+    connection = models.ForeignKey(
+        ChatwootConnection, on_delete=models.CASCADE, related_name="unknown_agents"
+    )
     agent_id = models.PositiveIntegerField()
     email = models.CharField(max_length=254, blank=True)
     name = models.CharField(max_length=150, blank=True)
     last_seen = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["connection", "agent_id"], name="chatwoot_unknown_agent_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "agent_id"], name="chatwoot_unknown_agent_once")
+        ]
 
 
 class CallStatus(models.TextChoices):
@@ -59,7 +65,9 @@ class ChatwootCall(models.Model):
     chatwoot_conversation = models.PositiveIntegerField()
     kind = models.CharField(max_length=30)  # labels | custom_attributes | private_note
     payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=CallStatus.choices, default=CallStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=CallStatus.choices, default=CallStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)

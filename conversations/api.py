@@ -254,7 +254,7 @@ def _staff_ref(value) -> StaffMember | None:
     if isinstance(value, dict):
         if len(value) != 1:
             raise BadRequest("invalid", "Name the representative by one of id, email or external_id.")
-        (key, ref), = value.items()
+        ((key, ref),) = value.items()
         if key == "id":
             return staff.filter(pk=_int(ref, "representative.id")).first()
         if not isinstance(ref, str) or not ref.strip():
@@ -437,7 +437,9 @@ def conversation_messages(request, conversation_id: int):
     if request.method == "GET":
         after_seq = _int(request.GET.get("after_seq", "0"), "after_seq", minimum=0)
         messages = list(
-            conversation.messages.filter(seq__gt=after_seq).select_related("author__user").order_by("seq")[:MESSAGES_PAGE]
+            conversation.messages.filter(seq__gt=after_seq)
+            .select_related("author__user")
+            .order_by("seq")[:MESSAGES_PAGE]
         )
         sentiment = request.integration.has_scope(IntegrationScope.READ_SENTIMENT)
         return JsonResponse(
@@ -454,7 +456,9 @@ def conversation_messages(request, conversation_id: int):
     if scope_refusal is not None:
         return scope_refusal
     data = _json_body(request)
-    message = message_ingest(conversation=conversation.pk, text=data.get("text"), client_id=data.get("client_id"))
+    message = message_ingest(
+        conversation=conversation.pk, text=data.get("text"), client_id=data.get("client_id")
+    )
     return JsonResponse(
         {
             "id": message.pk,
@@ -489,7 +493,11 @@ def conversation_replies(request, conversation_id: int):
     elif data.get("representative") is not None:
         raise BadRequest("invalid", "'representative' goes with sender 'representative' only.")
     message = representative_reply(
-        conversation=conversation.pk, text=data.get("text"), author=author, sender=sender, client_id=data.get("client_id")
+        conversation=conversation.pk,
+        text=data.get("text"),
+        author=author,
+        sender=sender,
+        client_id=data.get("client_id"),
     )
     return JsonResponse(
         {
@@ -510,7 +518,12 @@ def conversation_replies(request, conversation_id: int):
 @_handle_errors
 def queues_list(request):
     return JsonResponse(
-        {"queues": [{"id": q.pk, "name": q.name, "description": q.description} for q in Queue.objects.order_by("name")]}
+        {
+            "queues": [
+                {"id": q.pk, "name": q.name, "description": q.description}
+                for q in Queue.objects.order_by("name")
+            ]
+        }
     )
 
 
@@ -518,14 +531,18 @@ def queues_list(request):
 @_methods("GET")
 @_handle_errors
 def channels_list(request):
-    return JsonResponse({"channels": [{"id": value, "label": str(label)} for value, label in Channel.choices]})
+    return JsonResponse(
+        {"channels": [{"id": value, "label": str(label)} for value, label in Channel.choices]}
+    )
 
 
 @integration_required(IntegrationScope.MANAGE)
 @_methods("GET")
 @_handle_errors
 def staff_list(request):
-    members = StaffMember.objects.select_related("user").prefetch_related("queues").filter(user__is_active=True)
+    members = (
+        StaffMember.objects.select_related("user").prefetch_related("queues").filter(user__is_active=True)
+    )
     return JsonResponse(
         {
             "staff": [
@@ -579,7 +596,9 @@ def notification_ack(request, notification_id: int):
 def snooze(request, conversation_id: int):
     conversation = _visible_conversation(request, conversation_id)
     data = _json_body(request)
-    result = for_conversations.conversation_snooze(staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0))
+    result = for_conversations.conversation_snooze(
+        staff=request.staff, conversation=conversation, minutes=data.get("minutes", 0)
+    )
     return JsonResponse({"conversation": conversation.pk, "until": _iso(result.until) if result else None})
 
 
@@ -659,4 +678,3 @@ def close(request, conversation_id: int):
 def not_found(request, *args, **kwargs):
     """Any other path under /api/: the JSON 404, not Django's HTML page."""
     return _error(404, "not_found", f"No API endpoint at {echo(request.path, 80)}.")
-

@@ -279,7 +279,9 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         await self.join(realtime.PRESENCE_GROUP)
         await self.join(realtime.INSIGHTS_GROUP)
         # Before accepting: once the client sees the socket open, the sign-in is recorded.
-        await database_sync_to_async(presence_socket_opened)(staff=self.staff.pk, channel_name=self.channel_name)
+        await database_sync_to_async(presence_socket_opened)(
+            staff=self.staff.pk, channel_name=self.channel_name
+        )
         await self.accept()
 
     def _queue_ids(self) -> list[int]:
@@ -306,7 +308,9 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         staff = getattr(self, "staff", None)
         if staff is None:
             return
-        remaining = await database_sync_to_async(presence_socket_closed)(staff=staff.pk, channel_name=self.channel_name)
+        remaining = await database_sync_to_async(presence_socket_closed)(
+            staff=staff.pk, channel_name=self.channel_name
+        )
         if remaining == 0:
             asyncio.get_running_loop().create_task(_offline_after_grace(staff.pk))
 
@@ -341,12 +345,16 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         replay, last_seq = await database_sync_to_async(read)()
         for frame in replay:
             await self.send_frame(frame)
-        await self.send_json({"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq})
+        await self.send_json(
+            {"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq}
+        )
 
     async def on_notification_ack(self, content):
         notification_id = _int_field(content, "notification", minimum=1)
         try:
-            await database_sync_to_async(for_conversations.notification_acknowledge)(notification_id=notification_id, staff=self.staff)
+            await database_sync_to_async(for_conversations.notification_acknowledge)(
+                notification_id=notification_id, staff=self.staff
+            )
         except for_conversations.NotificationNotFound:
             raise FrameError("not_found", f"No notification {notification_id}.") from None
         except PermissionDenied as exc:
@@ -358,7 +366,9 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
 
         def snooze():
             conversation = self._visible(conversation_id)
-            return for_conversations.conversation_snooze(staff=self.staff, conversation=conversation, minutes=minutes)
+            return for_conversations.conversation_snooze(
+                staff=self.staff, conversation=conversation, minutes=minutes
+            )
 
         try:
             result = await database_sync_to_async(snooze)()
@@ -380,7 +390,9 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
             self._staff_now()
             conversation = self._visible(conversation_id)
             if conversation.representative_id != self.staff.pk:
-                raise FrameError("forbidden", "Only the conversation's representative replies to the customer.")
+                raise FrameError(
+                    "forbidden", "Only the conversation's representative replies to the customer."
+                )
             return representative_reply(
                 conversation=conversation, text=content.get("text"), author=self.staff, client_id=client_id
             )
@@ -390,7 +402,12 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         except MessageRejected as exc:
             raise FrameError(exc.code, exc.message, client_id=client_id) from None
         await self.send_json(
-            {"type": realtime.MESSAGE_ACK, "conversation": conversation_id, "seq": message.seq, "client_id": client_id}
+            {
+                "type": realtime.MESSAGE_ACK,
+                "conversation": conversation_id,
+                "seq": message.seq,
+                "client_id": client_id,
+            }
         )
 
     # --- group events (forwarded) ------------------------------------------------------------
@@ -406,6 +423,7 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
 
     async def presence_changed(self, event):
         await self.send_json(event)
+
     async def settings_changed(self, event):
         await self.send_json(event)
 
@@ -508,10 +526,12 @@ class CustomerChatConsumer(BaseConsumer):
     async def connect(self):
         token = self.scope["url_route"]["kwargs"]["customer_token"]
         self.conversation_id = await database_sync_to_async(
-            lambda: Conversation.objects.filter(customer_token=token)
-            .exclude(status=ConversationStatus.CLOSED)
-            .values_list("pk", flat=True)
-            .first()
+            lambda: (
+                Conversation.objects.filter(customer_token=token)
+                .exclude(status=ConversationStatus.CLOSED)
+                .values_list("pk", flat=True)
+                .first()
+            )
         )()
         if self.conversation_id is None:
             await self.refuse(CLOSE_NOT_FOUND)
@@ -529,20 +549,33 @@ class CustomerChatConsumer(BaseConsumer):
                 conversation=self.conversation_id, text=content.get("text"), client_id=client_id
             )
         except RateLimited as exc:
-            raise FrameError(exc.code, exc.message, retry_after=exc.retry_after, client_id=client_id) from None
+            raise FrameError(
+                exc.code, exc.message, retry_after=exc.retry_after, client_id=client_id
+            ) from None
         except MessageRejected as exc:
             raise FrameError(exc.code, exc.message, client_id=client_id) from None
-        self.sent.first_time({"type": realtime.MESSAGE_CREATED, "conversation": self.conversation_id, "seq": message.seq})
+        self.sent.first_time(
+            {"type": realtime.MESSAGE_CREATED, "conversation": self.conversation_id, "seq": message.seq}
+        )
         await self.send_json(
-            {"type": realtime.MESSAGE_ACK, "seq": message.seq, "client_id": client_id, "created_at": message.created_at.isoformat()}
+            {
+                "type": realtime.MESSAGE_ACK,
+                "seq": message.seq,
+                "client_id": client_id,
+                "created_at": message.created_at.isoformat(),
+            }
         )
 
     async def on_catch_up(self, content):
         after_seq = _int_field(content, "after_seq", minimum=0)
 
         def read():
-            conversation = Conversation.objects.select_related("representative__user").get(pk=self.conversation_id)
-            replay, last_seq = frames.catch_up_frames(conversation=conversation, after_seq=after_seq, for_customer=True)
+            conversation = Conversation.objects.select_related("representative__user").get(
+                pk=self.conversation_id
+            )
+            replay, last_seq = frames.catch_up_frames(
+                conversation=conversation, after_seq=after_seq, for_customer=True
+            )
             return replay, last_seq, frames.chat_payload(conversation, position=queue_position(conversation))
 
         replay, last_seq, state = await database_sync_to_async(read)()

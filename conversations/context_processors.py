@@ -11,5 +11,7 @@ def staff(request):
         "is_insights_admin": user_is_admin(user) if user else False,
         "presence_choices": Presence.choices,  # the presence selector every staff page shows
         # Every staff page says when monitoring is off, and marks the levels it shows as stale.
-        "monitoring_enabled": for_conversations.sentiment_settings_get().monitoring_enabled if member else True,
+        "monitoring_enabled": for_conversations.sentiment_settings_get().monitoring_enabled
+        if member
+        else True,
     }

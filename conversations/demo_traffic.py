@@ -36,107 +36,194 @@ class Script:
 
 
 SCRIPTS: tuple[Script, ...] = (
-    Script("es", "Billing", "María García", "chat", (
-        (C, "Hola, me han cobrado dos veces la factura de este mes."),
-        (R, "Hola María, lo siento mucho. Déjame revisar tu cuenta."),
-        (C, "Llevo tres días esperando una respuesta y nadie me ayuda. Es una vergüenza."),
-        (C, "¡Estoy harta! Quiero mi dinero de vuelta ahora mismo o me doy de baja."),
-        (R, "Entiendo tu enfado. Ya he solicitado el reembolso del cargo duplicado."),
-        (C, "Vale, gracias. Espero que esta vez sea verdad."),
-        (C, "Perfecto, ya veo el reembolso. Muchas gracias por tu ayuda."),
-    )),
-    Script("en", "Technical support", "John Smith", "chat", (
-        (C, "Hi, my router keeps dropping the connection every few minutes."),
-        (R, "Sorry to hear that! Could you restart it and tell me what the lights show?"),
-        (C, "I've restarted it five times already. This is ridiculous."),
-        (C, "I work from home and I've lost two meetings today because of your terrible service!"),
-        (R, "I understand, that's really frustrating. I'm sending a replacement router today."),
-        (C, "OK, that would help. Thank you."),
-    )),
-    Script("fr", "Orders & delivery", "Chloé Martin", "chat", (
-        (C, "Bonjour, ma commande devait arriver hier mais je n'ai rien reçu."),
-        (R, "Bonjour Chloé, je vérifie le suivi tout de suite."),
-        (C, "C'est la deuxième fois que ça arrive. Je suis vraiment déçue."),
-        (R, "Le colis est au dépôt, il sera livré demain matin. Je vous offre la livraison."),
-        (C, "Super, merci beaucoup, c'est très gentil !"),
-    )),
-    Script("de", "Technical support", "Jonas Weber", "email", (
-        (C, "Guten Tag, ich kann mich seit gestern nicht mehr in mein Konto einloggen."),
-        (R, "Hallo Jonas, ich setze Ihr Passwort zurück und schicke Ihnen einen Link."),
-        (C, "Der Link funktioniert nicht. Das ist wirklich ärgerlich."),
-        (C, "Unmöglich! Ich warte seit Stunden und nichts funktioniert. Ganz schlechter Service."),
-        (R, "Entschuldigung! Ich habe die Sperre manuell aufgehoben, bitte versuchen Sie es noch einmal."),
-        (C, "Jetzt geht es. Danke schön."),
-    )),
-    Script("it", "Orders & delivery", "Giulia Bianchi", "social", (
-        (C, "Ciao, vorrei sapere quando arriva il mio ordine."),
-        (R, "Ciao Giulia! Il tuo ordine è partito oggi e arriverà giovedì."),
-        (C, "Perfetto, grazie mille! Siete sempre gentilissimi."),
-        (C, "Posso anche cambiare l'indirizzo di consegna?"),
-        (R, "Certo, l'ho aggiornato adesso."),
-        (C, "Fantastico, grazie ancora!"),
-    )),
-    Script("pt", "Billing", "Ana Souza", "chat", (
-        (C, "Olá, a minha fatura veio com um valor errado."),
-        (R, "Olá Ana, pode me dizer o número da fatura?"),
-        (C, "Já enviei três vezes! Vocês não leem as mensagens? Estou muito irritada."),
-        (C, "Isto é um absurdo, péssimo atendimento. Vou cancelar o contrato."),
-        (R, "Peço desculpa. Corrigi a fatura e apliquei um desconto no próximo mês."),
-        (C, "Obrigada, finalmente."),
-    )),
-    Script("hi", "Technical support", "Aarav Sharma", "chat", (
-        (C, "नमस्ते, मेरा इंटरनेट कल से काम नहीं कर रहा है।"),
-        (R, "नमस्ते आरव, मैं आपकी लाइन की जांच कर रहा हूँ।"),
-        (C, "यह बहुत बुरी सेवा है, मैं बहुत परेशान हूँ।"),
-        (R, "असुविधा के लिए खेद है। तकनीशियन आज शाम आएगा।"),
-        (C, "ठीक है, धन्यवाद। आपकी मदद के लिए शुक्रिया।"),
-    )),
-    Script("ar", "Billing", "Layla Haddad", "sms", (
-        (C, "مرحبا، تم خصم مبلغ من حسابي بدون سبب."),
-        (R, "مرحبا ليلى، سأتحقق من ذلك الآن."),
-        (C, "هذا غير مقبول أبدا، أنا غاضبة جدا من هذه الخدمة السيئة."),
-        (R, "أعتذر عن ذلك. تم إلغاء الخصم وسيعود المبلغ خلال يومين."),
-        (C, "شكرا جزيلا، أنا ممتنة لمساعدتك."),
-    )),
-    Script("en", "Orders & delivery", "Emma Johnson", "chat", (
-        (C, "Hello! Just wanted to say the package arrived early. Great job!"),
-        (R, "That's wonderful to hear, Emma! Anything else I can help with?"),
-        (C, "Yes, could I order the same item in blue?"),
-        (R, "Of course, I've added it to your account with free shipping."),
-        (C, "Amazing, thank you so much! Best customer service ever."),
-    )),
-    Script("es", "Orders & delivery", "Carlos López", "social", (
-        (C, "Buenas, el paquete llegó roto."),
-        (R, "Lo siento mucho, Carlos. ¿Puedes enviarme una foto?"),
-        (C, "Ya la envié. Es la tercera vez que pasa, estoy muy enfadado. ¡Qué desastre!"),
-        (C, "No vuelvo a comprar aquí nunca más. Pésimo servicio."),
-        (R, "Te enviamos uno nuevo hoy mismo y te devolvemos el envío."),
-        (C, "Bueno, gracias."),
-    )),
-    Script("fr", "Billing", "Lucas Bernard", "email", (
-        (C, "Bonjour, je voudrais une copie de ma facture de mars."),
-        (R, "Bonjour Lucas, je vous l'envoie par e-mail."),
-        (C, "Merci, je l'ai bien reçue. Excellent service !"),
-    )),
-    Script("de", "Orders & delivery", "Sophie Müller", "chat", (
-        (C, "Hallo, wo ist meine Bestellung? Sie ist seit einer Woche überfällig."),
-        (R, "Hallo Sophie, ich prüfe das sofort."),
-        (C, "Das ist eine Frechheit. Ich bin extrem enttäuscht und wütend."),
-        (R, "Es tut mir leid. Die Lieferung kommt morgen, und Sie bekommen einen Gutschein."),
-        (C, "Na gut, vielen Dank."),
-    )),
-    Script("it", "Technical support", "Marco Ferrari", "chat", (
-        (C, "Buongiorno, l'app si blocca ogni volta che la apro."),
-        (R, "Buongiorno Marco, quale versione del telefono usa?"),
-        (C, "Non funziona niente, è una vergogna! Sono furioso, pago per un servizio inutile."),
-        (R, "Mi dispiace. C'è un aggiornamento che risolve il problema: lo installi dallo store."),
-        (C, "Adesso funziona, grazie."),
-    )),
-    Script("pt", "Orders & delivery", "Pedro Alves", "chat", (
-        (C, "Oi, recebi o produto hoje. Muito obrigado, chegou tudo perfeito!"),
-        (R, "Que ótimo, Pedro! Obrigado pelo retorno."),
-        (C, "Vocês são excelentes, recomendo a todos."),
-    )),
+    Script(
+        "es",
+        "Billing",
+        "María García",
+        "chat",
+        (
+            (C, "Hola, me han cobrado dos veces la factura de este mes."),
+            (R, "Hola María, lo siento mucho. Déjame revisar tu cuenta."),
+            (C, "Llevo tres días esperando una respuesta y nadie me ayuda. Es una vergüenza."),
+            (C, "¡Estoy harta! Quiero mi dinero de vuelta ahora mismo o me doy de baja."),
+            (R, "Entiendo tu enfado. Ya he solicitado el reembolso del cargo duplicado."),
+            (C, "Vale, gracias. Espero que esta vez sea verdad."),
+            (C, "Perfecto, ya veo el reembolso. Muchas gracias por tu ayuda."),
+        ),
+    ),
+    Script(
+        "en",
+        "Technical support",
+        "John Smith",
+        "chat",
+        (
+            (C, "Hi, my router keeps dropping the connection every few minutes."),
+            (R, "Sorry to hear that! Could you restart it and tell me what the lights show?"),
+            (C, "I've restarted it five times already. This is ridiculous."),
+            (C, "I work from home and I've lost two meetings today because of your terrible service!"),
+            (R, "I understand, that's really frustrating. I'm sending a replacement router today."),
+            (C, "OK, that would help. Thank you."),
+        ),
+    ),
+    Script(
+        "fr",
+        "Orders & delivery",
+        "Chloé Martin",
+        "chat",
+        (
+            (C, "Bonjour, ma commande devait arriver hier mais je n'ai rien reçu."),
+            (R, "Bonjour Chloé, je vérifie le suivi tout de suite."),
+            (C, "C'est la deuxième fois que ça arrive. Je suis vraiment déçue."),
+            (R, "Le colis est au dépôt, il sera livré demain matin. Je vous offre la livraison."),
+            (C, "Super, merci beaucoup, c'est très gentil !"),
+        ),
+    ),
+    Script(
+        "de",
+        "Technical support",
+        "Jonas Weber",
+        "email",
+        (
+            (C, "Guten Tag, ich kann mich seit gestern nicht mehr in mein Konto einloggen."),
+            (R, "Hallo Jonas, ich setze Ihr Passwort zurück und schicke Ihnen einen Link."),
+            (C, "Der Link funktioniert nicht. Das ist wirklich ärgerlich."),
+            (C, "Unmöglich! Ich warte seit Stunden und nichts funktioniert. Ganz schlechter Service."),
+            (
+                R,
+                "Entschuldigung! Ich habe die Sperre manuell aufgehoben, bitte versuchen Sie es noch einmal.",
+            ),
+            (C, "Jetzt geht es. Danke schön."),
+        ),
+    ),
+    Script(
+        "it",
+        "Orders & delivery",
+        "Giulia Bianchi",
+        "social",
+        (
+            (C, "Ciao, vorrei sapere quando arriva il mio ordine."),
+            (R, "Ciao Giulia! Il tuo ordine è partito oggi e arriverà giovedì."),
+            (C, "Perfetto, grazie mille! Siete sempre gentilissimi."),
+            (C, "Posso anche cambiare l'indirizzo di consegna?"),
+            (R, "Certo, l'ho aggiornato adesso."),
+            (C, "Fantastico, grazie ancora!"),
+        ),
+    ),
+    Script(
+        "pt",
+        "Billing",
+        "Ana Souza",
+        "chat",
+        (
+            (C, "Olá, a minha fatura veio com um valor errado."),
+            (R, "Olá Ana, pode me dizer o número da fatura?"),
+            (C, "Já enviei três vezes! Vocês não leem as mensagens? Estou muito irritada."),
+            (C, "Isto é um absurdo, péssimo atendimento. Vou cancelar o contrato."),
+            (R, "Peço desculpa. Corrigi a fatura e apliquei um desconto no próximo mês."),
+            (C, "Obrigada, finalmente."),
+        ),
+    ),
+    Script(
+        "hi",
+        "Technical support",
+        "Aarav Sharma",
+        "chat",
+        (
+            (C, "नमस्ते, मेरा इंटरनेट कल से काम नहीं कर रहा है।"),
+            (R, "नमस्ते आरव, मैं आपकी लाइन की जांच कर रहा हूँ।"),
+            (C, "यह बहुत बुरी सेवा है, मैं बहुत परेशान हूँ।"),
+            (R, "असुविधा के लिए खेद है। तकनीशियन आज शाम आएगा।"),
+            (C, "ठीक है, धन्यवाद। आपकी मदद के लिए शुक्रिया।"),
+        ),
+    ),
+    Script(
+        "ar",
+        "Billing",
+        "Layla Haddad",
+        "sms",
+        (
+            (C, "مرحبا، تم خصم مبلغ من حسابي بدون سبب."),
+            (R, "مرحبا ليلى، سأتحقق من ذلك الآن."),
+            (C, "هذا غير مقبول أبدا، أنا غاضبة جدا من هذه الخدمة السيئة."),
+            (R, "أعتذر عن ذلك. تم إلغاء الخصم وسيعود المبلغ خلال يومين."),
+            (C, "شكرا جزيلا، أنا ممتنة لمساعدتك."),
+        ),
+    ),
+    Script(
+        "en",
+        "Orders & delivery",
+        "Emma Johnson",
+        "chat",
+        (
+            (C, "Hello! Just wanted to say the package arrived early. Great job!"),
+            (R, "That's wonderful to hear, Emma! Anything else I can help with?"),
+            (C, "Yes, could I order the same item in blue?"),
+            (R, "Of course, I've added it to your account with free shipping."),
+            (C, "Amazing, thank you so much! Best customer service ever."),
+        ),
+    ),
+    Script(
+        "es",
+        "Orders & delivery",
+        "Carlos López",
+        "social",
+        (
+            (C, "Buenas, el paquete llegó roto."),
+            (R, "Lo siento mucho, Carlos. ¿Puedes enviarme una foto?"),
+            (C, "Ya la envié. Es la tercera vez que pasa, estoy muy enfadado. ¡Qué desastre!"),
+            (C, "No vuelvo a comprar aquí nunca más. Pésimo servicio."),
+            (R, "Te enviamos uno nuevo hoy mismo y te devolvemos el envío."),
+            (C, "Bueno, gracias."),
+        ),
+    ),
+    Script(
+        "fr",
+        "Billing",
+        "Lucas Bernard",
+        "email",
+        (
+            (C, "Bonjour, je voudrais une copie de ma facture de mars."),
+            (R, "Bonjour Lucas, je vous l'envoie par e-mail."),
+            (C, "Merci, je l'ai bien reçue. Excellent service !"),
+        ),
+    ),
+    Script(
+        "de",
+        "Orders & delivery",
+        "Sophie Müller",
+        "chat",
+        (
+            (C, "Hallo, wo ist meine Bestellung? Sie ist seit einer Woche überfällig."),
+            (R, "Hallo Sophie, ich prüfe das sofort."),
+            (C, "Das ist eine Frechheit. Ich bin extrem enttäuscht und wütend."),
+            (R, "Es tut mir leid. Die Lieferung kommt morgen, und Sie bekommen einen Gutschein."),
+            (C, "Na gut, vielen Dank."),
+        ),
+    ),
+    Script(
+        "it",
+        "Technical support",
+        "Marco Ferrari",
+        "chat",
+        (
+            (C, "Buongiorno, l'app si blocca ogni volta che la apro."),
+            (R, "Buongiorno Marco, quale versione del telefono usa?"),
+            (C, "Non funziona niente, è una vergogna! Sono furioso, pago per un servizio inutile."),
+            (R, "Mi dispiace. C'è un aggiornamento che risolve il problema: lo installi dallo store."),
+            (C, "Adesso funziona, grazie."),
+        ),
+    ),
+    Script(
+        "pt",
+        "Orders & delivery",
+        "Pedro Alves",
+        "chat",
+        (
+            (C, "Oi, recebi o produto hoje. Muito obrigado, chegou tudo perfeito!"),
+            (R, "Que ótimo, Pedro! Obrigado pelo retorno."),
+            (C, "Vocês são excelentes, recomendo a todos."),
+        ),
+    ),
 )
 
 CHANNEL_QUEUE_FALLBACK = "Billing"
@@ -192,9 +279,12 @@ class HttpDriver:
         csrf = secrets.token_hex(16)  # an unmasked 32-character secret, same in cookie and header
         self.base = base_url.rstrip("/")
         self.warmed = False
-        self.integration = httpx.Client(base_url=self.base, timeout=timeout, headers={"Authorization": f"Bearer {key}"})
+        self.integration = httpx.Client(
+            base_url=self.base, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
+        )
         self.staff = httpx.Client(
-            base_url=self.base, timeout=timeout,
+            base_url=self.base,
+            timeout=timeout,
             cookies={settings.SESSION_COOKIE_NAME: session.session_key, settings.CSRF_COOKIE_NAME: csrf},
             headers={"X-CSRFToken": csrf, "Referer": self.base + "/"},
         )
@@ -202,12 +292,18 @@ class HttpDriver:
     @staticmethod
     def _ok(response):
         if response.status_code >= 400:
-            raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:200]}")
+            raise RuntimeError(
+                f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:200]}"
+            )
         return response.json()
 
     def create(self, *, queue: Queue, customer: str, channel: str) -> int:
-        data = self._ok(self.integration.post("/api/conversations/", json={
-            "queue": queue.pk, "customer": {"name": customer}, "channel": channel}))
+        data = self._ok(
+            self.integration.post(
+                "/api/conversations/",
+                json={"queue": queue.pk, "customer": {"name": customer}, "channel": channel},
+            )
+        )
         if not self.warmed:
             self._warm_up(data["chat_ws_path"])
         return int(data["id"])
@@ -217,7 +313,7 @@ class HttpDriver:
         from a consumer on its event loop before the first REST message arrives."""
         from websockets.sync.client import connect
 
-        ws_base = "ws" + self.base[len("http"):]
+        ws_base = "ws" + self.base[len("http") :]
         try:
             with connect(ws_base + path, origin=self.base, open_timeout=10):
                 pass
@@ -263,7 +359,9 @@ class DemoTraffic:
     clock: object = time.monotonic
     sleep: object = time.sleep
     playing: list[Playing] = field(default_factory=list)
-    stats: dict = field(default_factory=lambda: {"conversations": 0, "customer": 0, "replies": 0, "closed": 0, "errors": 0})
+    stats: dict = field(
+        default_factory=lambda: {"conversations": 0, "customer": 0, "replies": 0, "closed": 0, "errors": 0}
+    )
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)

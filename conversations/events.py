@@ -28,11 +28,15 @@ def conversation_audience(*, conversation_id: int, queue_id: int, representative
 # --- broadcasts (called inside transaction.on_commit) ---------------------------------------
 
 
-def broadcast_message_created(*, payload: dict, customer_payload: dict | None, representative_id: int | None) -> None:
+def broadcast_message_created(
+    *, payload: dict, customer_payload: dict | None, representative_id: int | None
+) -> None:
     """A stored message: to its staff audience, and to the customer for replies."""
     group_send_many(
         conversation_audience(
-            conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
+            conversation_id=payload["conversation"],
+            queue_id=payload["queue"],
+            representative_id=representative_id,
         ),
         payload,
     )
@@ -49,7 +53,9 @@ def broadcast_conversation_updated(*, payload: dict, extra_groups: Iterable[str]
     group_send_many([*groups, *extra_groups], payload)
 
 
-def broadcast_conversation_assigned(*, conversation_id: int, queue_id: int, representative_id: int | None) -> None:
+def broadcast_conversation_assigned(
+    *, conversation_id: int, queue_id: int, representative_id: int | None
+) -> None:
     """To the new representative (all their sessions) and to the queue's supervisors."""
     payload = {
         "type": realtime.CONVERSATION_ASSIGNED,

@@ -118,7 +118,9 @@ def catch_up_frames(*, conversation, after_seq: int, for_customer: bool = False)
         message.conversation = conversation
     scored: dict[int, dict] = {}
     if not for_customer:
-        scored = for_conversations.scored_catch_up(conversation=conversation, messages=messages, after_seq=after_seq)
+        scored = for_conversations.scored_catch_up(
+            conversation=conversation, messages=messages, after_seq=after_seq
+        )
     frames: list[dict] = []
     # Never past the conversation: a cursor from elsewhere is corrected, not echoed.
     last_seq = min(after_seq, conversation.last_seq)

@@ -146,10 +146,15 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["queue", "status"]), models.Index(fields=["representative", "status"])]
+        indexes = [
+            models.Index(fields=["queue", "status"]),
+            models.Index(fields=["representative", "status"]),
+        ]
         constraints = [
             models.UniqueConstraint(
-                fields=["external_id"], condition=~models.Q(external_id=""), name="conversation_external_id_unique"
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="conversation_external_id_unique",
             ),
         ]
 
@@ -221,7 +226,11 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["scored_at"], condition=models.Q(announce_pending=True), name="message_announce_pending"),
+            models.Index(
+                fields=["scored_at"],
+                condition=models.Q(announce_pending=True),
+                name="message_announce_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -238,7 +247,10 @@ class IntegrationScope(models.TextChoices):
 
     INGEST = "ingest", _("Create conversations, post messages and replies, read the transcript")
     MANAGE = "manage", _("Close, assign and transfer conversations; list queues, staff and channels")
-    READ_SENTIMENT = "read_sentiment", _("Read sentiment: conversation level, trend, alerts, per-message scores, the event stream")
+    READ_SENTIMENT = (
+        "read_sentiment",
+        _("Read sentiment: conversation level, trend, alerts, per-message scores, the event stream"),
+    )
 
 
 class IntegrationToken(models.Model):

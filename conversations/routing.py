@@ -7,5 +7,7 @@ from conversations import consumers
 websocket_urlpatterns = [
     path("ws/staff/", consumers.StaffConsumer.as_asgi()),
     path("ws/monitor/<int:conversation_id>/", consumers.MonitorConsumer.as_asgi()),
-    re_path(r"^ws/chat/(?P<customer_token>[A-Za-z0-9_\-]{10,64})/$", consumers.CustomerChatConsumer.as_asgi()),
+    re_path(
+        r"^ws/chat/(?P<customer_token>[A-Za-z0-9_\-]{10,64})/$", consumers.CustomerChatConsumer.as_asgi()
+    ),
 ]

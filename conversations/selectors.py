@@ -47,7 +47,9 @@ def staff_for_socket(*, user, session) -> StaffMember | None:
 
 def user_is_admin(user) -> bool:
     """Only admins change settings: the Administrators group's permission, or a superuser."""
-    return bool(getattr(user, "is_authenticated", False)) and user.has_perm("insights.change_sentimentsettings")
+    return bool(getattr(user, "is_authenticated", False)) and user.has_perm(
+        "insights.change_sentimentsettings"
+    )
 
 
 def conversations_visible_to(staff: StaffMember) -> QuerySet[Conversation]:
@@ -101,7 +103,8 @@ def queue_position(conversation: Conversation) -> int | None:
     if conversation.representative_id or conversation.status not in ONGOING_STATUSES:
         return None
     ahead = waiting_conversations([conversation.queue_id]).filter(
-        Q(created_at__lt=conversation.created_at) | Q(created_at=conversation.created_at, pk__lt=conversation.pk)
+        Q(created_at__lt=conversation.created_at)
+        | Q(created_at=conversation.created_at, pk__lt=conversation.pk)
     )
     return ahead.count() + 1
 

@@ -108,11 +108,11 @@ def workspace(request):
     """A session tab per active conversation assigned to the representative."""
     staff = request.staff
     now = timezone.now()
-    conversations = list(
-        ongoing_conversations_for(staff).filter(representative=staff).order_by("created_at")
-    )
+    conversations = list(ongoing_conversations_for(staff).filter(representative=staff).order_by("created_at"))
     focus = request.GET.get("c")
-    focused_id = next((c.pk for c in conversations if str(c.pk) == focus), conversations[0].pk if conversations else None)
+    focused_id = next(
+        (c.pk for c in conversations if str(c.pk) == focus), conversations[0].pk if conversations else None
+    )
     sessions = []
     for c in conversations:
         row = _conversation_row(c, now)
@@ -133,7 +133,7 @@ def workspace(request):
 @staff_required(Role.REPRESENTATIVE, Role.SUPERVISOR, Role.ADMIN)
 @require_POST
 def take_next(request):
-    """"Take next": the oldest waiting conversation of the representative's queues is theirs."""
+    """ "Take next": the oldest waiting conversation of the representative's queues is theirs."""
     conversation = conversation_take_next(staff=request.staff)
     if conversation is None:
         flash.info(request, "No conversation is waiting in your queues.")
@@ -183,9 +183,19 @@ def ongoing(request):
     queue_id = parse_optional_id(queue_filter, "queue")
     if queue_id is not None:
         conversations = conversations.filter(queue_id=queue_id)
-    rows = [_conversation_row(c, now) for c in conversations if _sentiment_filter_matches(sentiment_filter, c.sentiment_level)]
+    rows = [
+        _conversation_row(c, now)
+        for c in conversations
+        if _sentiment_filter_matches(sentiment_filter, c.sentiment_level)
+    ]
     if sort == "sentiment":
-        rows.sort(key=lambda r: (r["c"].sentiment_level is None, r["c"].sentiment_level or 0, r["c"].sentiment_score or 0))
+        rows.sort(
+            key=lambda r: (
+                r["c"].sentiment_level is None,
+                r["c"].sentiment_level or 0,
+                r["c"].sentiment_score or 0,
+            )
+        )
     return render(
         request,
         "conversations/ongoing.html",
@@ -221,7 +231,11 @@ def monitor(request, conversation_id: int):
 def _route_context(staff: StaffMember, c: Conversation) -> dict:
     reps = assignable_representatives(staff).select_related("user").prefetch_related("queues")
     # Any queue is a transfer target (a supervisor can hand a conversation to another department).
-    return {"row": _conversation_row(c, timezone.now()), "representatives": list(reps), "queues": list(Queue.objects.all())}
+    return {
+        "row": _conversation_row(c, timezone.now()),
+        "representatives": list(reps),
+        "queues": list(Queue.objects.all()),
+    }
 
 
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
@@ -310,13 +324,18 @@ def chat_start(request):
         else:
             try:
                 throttle_check(
-                    "chat-start", address, limit=settings.CHAT_STARTS_PER_ADDRESS,
-                    window=settings.CHAT_START_WINDOW_SECONDS, message="Too many chats started from your address.",
+                    "chat-start",
+                    address,
+                    limit=settings.CHAT_STARTS_PER_ADDRESS,
+                    window=settings.CHAT_START_WINDOW_SECONDS,
+                    message="Too many chats started from your address.",
                 )
             except Throttled as exc:
                 response = render(
-                    request, "conversations/chat_start.html",
-                    {"queues": queues, "error": f"{exc.message} Try again in {exc.retry_after} seconds."}, status=429,
+                    request,
+                    "conversations/chat_start.html",
+                    {"queues": queues, "error": f"{exc.message} Try again in {exc.retry_after} seconds."},
+                    status=429,
                 )
                 response["Retry-After"] = str(exc.retry_after)
                 return response
@@ -324,7 +343,12 @@ def chat_start(request):
             # Queue routing offers it to the queue's representatives (or it waits its turn).
             conversation = conversation_create(queue=queue, customer_name=name, channel=Channel.CHAT)
             return redirect("conversations:chat", token=conversation.customer_token)
-    return render(request, "conversations/chat_start.html", {"queues": queues, "error": error}, status=400 if error else 200)
+    return render(
+        request,
+        "conversations/chat_start.html",
+        {"queues": queues, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @require_GET

@@ -43,7 +43,9 @@ def conversation_for_staff(staff: StaffMember, conversation_id: int) -> Conversa
 
 def after_action(request, default: str):
     nxt = request.POST.get("next", "")
-    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if nxt and url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(nxt)
     return redirect(default)
 

@@ -14,7 +14,13 @@ from insights.models import (
 @admin.register(SentimentSettings)
 class SentimentSettingsAdmin(admin.ModelAdmin):
     # Changes go through the Insights page so that every change is audited.
-    list_display = ["__str__", "monitoring_enabled", "representative_threshold", "supervisor_threshold", "updated_at"]
+    list_display = [
+        "__str__",
+        "monitoring_enabled",
+        "representative_threshold",
+        "supervisor_threshold",
+        "updated_at",
+    ]
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -18,8 +18,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from conversations.models import (
-    ConversationStatus,
     Conversation,
+    ConversationStatus,
     Message,
     Queue,
     Role,
@@ -136,7 +136,9 @@ def distribution_over_time(conversations: QuerySet[Conversation]) -> list[dict]:
     return [{"date": day.isoformat(), "counts": counts} for day, counts in sorted(days.items())]
 
 
-def _breakdown(conversations: QuerySet[Conversation], key_field: str, label_field: str | None = None) -> list[Breakdown]:
+def _breakdown(
+    conversations: QuerySet[Conversation], key_field: str, label_field: str | None = None
+) -> list[Breakdown]:
     fields = [key_field] + ([label_field] if label_field else [])
     rows = (
         conversations.filter(sentiment_level__isnull=False)
@@ -149,7 +151,9 @@ def _breakdown(conversations: QuerySet[Conversation], key_field: str, label_fiel
     for row in rows:
         key = row[key_field]
         label = row[label_field] if label_field else key
-        group = groups.setdefault(key, Breakdown(key=str(key if key is not None else ""), label=str(label or "—")))
+        group = groups.setdefault(
+            key, Breakdown(key=str(key if key is not None else ""), label=str(label or "—"))
+        )
         group.counts[row["sentiment_level"]] += row["n"]
         if row["avg"] is not None:
             total, count = sums[key]
@@ -181,7 +185,11 @@ def by_language(conversations: QuerySet[Conversation]) -> list[Breakdown]:
 
 
 def by_representative(conversations: QuerySet[Conversation]) -> list[Breakdown]:
-    out = _breakdown(conversations.filter(representative__isnull=False), "representative_id", "representative__user__username")
+    out = _breakdown(
+        conversations.filter(representative__isnull=False),
+        "representative_id",
+        "representative__user__username",
+    )
     names = {
         str(s.pk): s.display_name
         for s in StaffMember.objects.filter(pk__in=[g.key for g in out]).select_related("user")
@@ -228,7 +236,9 @@ def start_vs_end(conversations: QuerySet[Conversation]) -> list[StartEnd]:
         )
     ]
     for row in (
-        both.values("queue__name").annotate(n=Count("pk"), start=Avg("start_sentiment_level"), end=Avg("sentiment_level")).order_by("queue__name")
+        both.values("queue__name")
+        .annotate(n=Count("pk"), start=Avg("start_sentiment_level"), end=Avg("sentiment_level"))
+        .order_by("queue__name")
     ):
         rows.append(StartEnd(row["queue__name"], row["n"], round(row["start"], 2), round(row["end"], 2)))
     return rows
@@ -261,7 +271,10 @@ class Dashboard:
         """Plain JSON for the charts (rendered with json_script, never as HTML)."""
 
         def _series(groups: list[Breakdown]) -> dict:
-            return {"labels": [g.label for g in groups], "counts": {str(l): [g.counts[l] for g in groups] for l in LEVELS}}
+            return {
+                "labels": [g.label for g in groups],
+                "counts": {str(l): [g.counts[l] for g in groups] for l in LEVELS},
+            }
 
         return {
             "levels": [{"value": l, "slug": level_slug(l), "label": level_label(l)} for l in LEVELS],
@@ -292,39 +305,58 @@ def dashboard_build(viewer: StaffMember, filters: DashboardFilters) -> Dashboard
         languages=by_language(conversations),
         representatives=by_representative(conversations),
         ended_negative=ended_negative(conversations, limit=20),
-        ended_negative_count=conversations.filter(status=ConversationStatus.CLOSED, sentiment_level__lt=0).count(),
+        ended_negative_count=conversations.filter(
+            status=ConversationStatus.CLOSED, sentiment_level__lt=0
+        ).count(),
         start_end=start_vs_end(conversations),
         alerts=alert_counts(conversations),
     )
 
 
 EXPORT_COLUMNS = [
-    "conversation", "started_at", "closed_at", "queue", "channel", "language", "representative", "status",
-    "start_level", "end_level", "end_label", "end_score", "trend", "customer_messages_scored",
+    "conversation",
+    "started_at",
+    "closed_at",
+    "queue",
+    "channel",
+    "language",
+    "representative",
+    "status",
+    "start_level",
+    "end_level",
+    "end_label",
+    "end_score",
+    "trend",
+    "customer_messages_scored",
 ]
 
 
 def dashboard_csv(viewer: StaffMember, filters: DashboardFilters) -> str:
     """One row per conversation in scope. Customer names and message texts are not exported."""
-    conversations = dashboard_conversations(viewer, filters).annotate(
-        scored=Count("messages", filter=Q(messages__scoring_status=ScoringStatus.SCORED))
-    ).order_by("created_at", "pk")
-    return csv_document(EXPORT_COLUMNS, (
-        [
-            c.pk,
-            c.created_at.isoformat(),
-            c.closed_at.isoformat() if c.closed_at else "",
-            c.queue.name,
-            c.channel,
-            c.language,
-            c.representative.display_name if c.representative else "",
-            c.status,
-            "" if c.start_sentiment_level is None else c.start_sentiment_level,
-            "" if c.sentiment_level is None else c.sentiment_level,
-            level_label(c.sentiment_level),
-            "" if c.sentiment_score is None else round(c.sentiment_score, 4),
-            c.sentiment_trend,
-            c.scored,
-        ]
-        for c in conversations
-    ))
+    conversations = (
+        dashboard_conversations(viewer, filters)
+        .annotate(scored=Count("messages", filter=Q(messages__scoring_status=ScoringStatus.SCORED)))
+        .order_by("created_at", "pk")
+    )
+    return csv_document(
+        EXPORT_COLUMNS,
+        (
+            [
+                c.pk,
+                c.created_at.isoformat(),
+                c.closed_at.isoformat() if c.closed_at else "",
+                c.queue.name,
+                c.channel,
+                c.language,
+                c.representative.display_name if c.representative else "",
+                c.status,
+                "" if c.start_sentiment_level is None else c.start_sentiment_level,
+                "" if c.sentiment_level is None else c.sentiment_level,
+                level_label(c.sentiment_level),
+                "" if c.sentiment_score is None else round(c.sentiment_score, 4),
+                c.sentiment_trend,
+                c.scored,
+            ]
+            for c in conversations
+        ),
+    )

@@ -51,9 +51,14 @@ def demo_history_load(*, days: int = 14, seed: int = 7) -> int:
                 rep = rng.choice(reps)
                 start = opening + dt.timedelta(hours=rng.uniform(0, 9), minutes=rng.uniform(0, 59))
                 customer = Customer.objects.create(name=script.customer)
-                conv = Conversation.objects.create(queue=queue, customer=customer, channel=script.channel,
-                                                   representative=rep, status=ConversationStatus.CLOSED,
-                                                   language=script.language)
+                conv = Conversation.objects.create(
+                    queue=queue,
+                    customer=customer,
+                    channel=script.channel,
+                    representative=rep,
+                    status=ConversationStatus.CLOSED,
+                    language=script.language,
+                )
                 level = rng.choice([-2, -1, 0, 0, 1])
                 first_level = None
                 at = start
@@ -65,27 +70,47 @@ def demo_history_load(*, days: int = 14, seed: int = 7) -> int:
                     if sender == C:
                         level = max(-3, min(3, level + rng.choice([-2, -1, 0, 1, 1, 2])))
                         first_level = level if first_level is None else first_level
-                        fields.update(scoring_status=ScoringStatus.SCORED, sentiment_level=level,
-                                      sentiment_score=_BAND_SCORES[level], confidence=rng.uniform(0.55, 0.95),
-                                      language=script.language, model_version="demo-history")
+                        fields.update(
+                            scoring_status=ScoringStatus.SCORED,
+                            sentiment_level=level,
+                            sentiment_score=_BAND_SCORES[level],
+                            confidence=rng.uniform(0.55, 0.95),
+                            language=script.language,
+                            model_version="demo-history",
+                        )
                     msg = Message.objects.create(conversation=conv, seq=seq, **fields)
                     Message.objects.filter(pk=msg.pk).update(created_at=at)
                 if level < 0 and rng.random() < 0.5:
                     level += 1  # many conversations recover by the end
                 Conversation.objects.filter(pk=conv.pk).update(
-                    created_at=start, accepted_at=start + dt.timedelta(seconds=rng.uniform(5, 90)),
-                    closed_at=at, last_message_at=at, last_seq=seq, start_sentiment_level=first_level,
-                    sentiment_level=level, sentiment_score=_BAND_SCORES[level],
+                    created_at=start,
+                    accepted_at=start + dt.timedelta(seconds=rng.uniform(5, 90)),
+                    closed_at=at,
+                    last_message_at=at,
+                    last_seq=seq,
+                    start_sentiment_level=first_level,
+                    sentiment_level=level,
+                    sentiment_score=_BAND_SCORES[level],
                     sentiment_trend=rng.choice(["rising", "steady", "falling"]),
                 )
                 if level <= -1:
-                    alert = SentimentAlert.objects.create(conversation=conv, audience=AlertAudience.REPRESENTATIVE,
-                                                          kind=AlertKind.THRESHOLD, level=level, threshold=-1)
+                    alert = SentimentAlert.objects.create(
+                        conversation=conv,
+                        audience=AlertAudience.REPRESENTATIVE,
+                        kind=AlertKind.THRESHOLD,
+                        level=level,
+                        threshold=-1,
+                    )
                     SentimentAlert.objects.filter(pk=alert.pk).update(created_at=at)
                 if level <= -2:
-                    alert = SentimentAlert.objects.create(conversation=conv, audience=AlertAudience.SUPERVISOR,
-                                                          kind=AlertKind.THRESHOLD, level=level, threshold=-2,
-                                                          delivered=rng.random() < 0.8)
+                    alert = SentimentAlert.objects.create(
+                        conversation=conv,
+                        audience=AlertAudience.SUPERVISOR,
+                        kind=AlertKind.THRESHOLD,
+                        level=level,
+                        threshold=-2,
+                        delivered=rng.random() < 0.8,
+                    )
                     SentimentAlert.objects.filter(pk=alert.pk).update(created_at=at)
                 created += 1
     return created

@@ -19,7 +19,9 @@ def broadcast_conversation_scored(*, payload: dict, representative_id: int | Non
     return group_send_many(
         [
             *conversation_audience(
-                conversation_id=payload["conversation"], queue_id=payload["queue"], representative_id=representative_id
+                conversation_id=payload["conversation"],
+                queue_id=payload["queue"],
+                representative_id=representative_id,
             ),
             realtime.INTEGRATIONS_GROUP,
         ],

@@ -40,6 +40,7 @@ class QueueOverrideForm(forms.Form):
         # their own (id_queue_…), so every select keeps its one label.
         kwargs.setdefault("auto_id", "id_queue_%s")
         super().__init__(*args, **kwargs)
+
     representative_threshold = forms.TypedChoiceField(
         label="Representative alerts",
         choices=[(INHERIT, "Inherit organisation default"), *RepresentativeThreshold.choices],
@@ -69,7 +70,9 @@ class WebhookSettingsForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave blank to keep the current secret. Receivers use its UTF-8 bytes as the HMAC-SHA256 key.",
     )
-    clear_secret = forms.BooleanField(label="Remove the secret (with the URL cleared: a webhook needs one)", required=False)
+    clear_secret = forms.BooleanField(
+        label="Remove the secret (with the URL cleared: a webhook needs one)", required=False
+    )
 
     class Meta:
         model = SentimentSettings

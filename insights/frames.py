@@ -38,7 +38,9 @@ def scored_payload_as_of(message) -> dict:
     """``conversation.scored`` for a message stored earlier, with the conversation's sentiment
     as it was right after it (the same frame a catch-up replays). ``message.conversation``
     must be loaded."""
-    sentiment = rules.conversation_sentiment([s for s, _ in recent_scored(message.conversation_id, message.seq)])
+    sentiment = rules.conversation_sentiment(
+        [s for s, _ in recent_scored(message.conversation_id, message.seq)]
+    )
     return scored_payload(
         message, conversation_score=sentiment.score, conversation_level=sentiment.level, trend=sentiment.trend
     )
@@ -97,7 +99,9 @@ def alert_state_payload(*, conversation_id: int, alerts: list[SentimentAlert]) -
 
 def alert_state_frame(conversation_id: int) -> dict:
     """``alert.state`` for one conversation as it is now (catch-up, staff only)."""
-    return alert_state_payload(conversation_id=conversation_id, alerts=alerts_holding([conversation_id]).get(conversation_id, []))
+    return alert_state_payload(
+        conversation_id=conversation_id, alerts=alerts_holding([conversation_id]).get(conversation_id, [])
+    )
 
 
 def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert, conversation) -> dict:
@@ -120,7 +124,9 @@ def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert
     }
 
 
-def notification_acknowledged_payload(row: NotificationRecipient, *, conversation_id: int, by=None, resolved=None) -> dict:
+def notification_acknowledged_payload(
+    row: NotificationRecipient, *, conversation_id: int, by=None, resolved=None
+) -> dict:
     """``notification.acknowledged``: who acknowledged a supervisor's notification, and when;
     or, with ``resolved`` ("closed" / "moved") and nobody, that it has nothing left to act on."""
     payload = {
@@ -154,7 +160,10 @@ def alert_summary(conversation) -> dict:
             "created_at": last.created_at.isoformat() if last.created_at else None,
         }
     return {
-        "alert_state": {audience: ("raised" if audience in raised else "clear") for audience in ("representative", "supervisor")},
+        "alert_state": {
+            audience: ("raised" if audience in raised else "clear")
+            for audience in ("representative", "supervisor")
+        },
         "last_alert": last_alert,
     }
 

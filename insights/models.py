@@ -13,7 +13,9 @@ class SentimentSettings(models.Model):
     SINGLETON_PK = 1
 
     monitoring_enabled = models.BooleanField(_("Monitor real-time customer sentiment"), default=True)
-    multilingual_enabled = models.BooleanField(_("Score conversations in all supported languages"), default=True)
+    multilingual_enabled = models.BooleanField(
+        _("Score conversations in all supported languages"), default=True
+    )
     base_language = models.CharField(_("Base language"), max_length=16, default="en")
     representative_threshold = models.SmallIntegerField(
         _("Show alerts when a customer's sentiment decreases to or below"),
@@ -48,11 +50,15 @@ class SentimentSettings(models.Model):
 class QueueSentimentOverride(models.Model):
     """Per-queue thresholds; a null field inherits the organisation default."""
 
-    queue = models.OneToOneField("conversations.Queue", on_delete=models.CASCADE, related_name="sentiment_override")
+    queue = models.OneToOneField(
+        "conversations.Queue", on_delete=models.CASCADE, related_name="sentiment_override"
+    )
     representative_threshold = models.SmallIntegerField(
         choices=RepresentativeThreshold.choices, null=True, blank=True
     )
-    supervisor_threshold = models.SmallIntegerField(choices=SupervisorThreshold.choices, null=True, blank=True)
+    supervisor_threshold = models.SmallIntegerField(
+        choices=SupervisorThreshold.choices, null=True, blank=True
+    )
 
     def __str__(self) -> str:
         return f"Override for {self.queue}"
@@ -71,7 +77,9 @@ class SettingsAuditEntry(models.Model):
         verbose_name_plural = "settings audit entries"
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old_value} → {self.new_value}"
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M} {self.actor}: {self.field} {self.old_value} → {self.new_value}"
+        )
 
 
 class AlertAudience(models.TextChoices):
@@ -88,8 +96,12 @@ class AlertKind(models.TextChoices):
 class SentimentAlert(models.Model):
     """One threshold crossing (or recovery) for one audience of one conversation."""
 
-    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="alerts")
-    message = models.ForeignKey("conversations.Message", null=True, on_delete=models.SET_NULL, related_name="+")
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="alerts"
+    )
+    message = models.ForeignKey(
+        "conversations.Message", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     audience = models.CharField(max_length=20, choices=AlertAudience.choices)
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
     level = models.SmallIntegerField(choices=SentimentLevel.choices)
@@ -107,7 +119,9 @@ class SentimentAlert(models.Model):
 
 class NotificationRecipient(models.Model):
     alert = models.ForeignKey(SentimentAlert, on_delete=models.CASCADE, related_name="recipients")
-    staff = models.ForeignKey("conversations.StaffMember", on_delete=models.CASCADE, related_name="notifications")
+    staff = models.ForeignKey(
+        "conversations.StaffMember", on_delete=models.CASCADE, related_name="notifications"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         "conversations.StaffMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -125,7 +139,9 @@ class ConversationSnooze(models.Model):
     until = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["conversation", "staff"], name="one_snooze_per_conversation")]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "staff"], name="one_snooze_per_conversation")
+        ]
 
 
 class SentimentCorrection(models.Model):

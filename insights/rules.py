@@ -208,7 +208,9 @@ def handover_transition(*, level: int | None, threshold: int | None, in_alert: b
     return RECOVER if in_alert else None
 
 
-def alerts_for(scores: Sequence[float], threshold: int, *, in_alert: bool = False) -> tuple[int | None, list[str]]:
+def alerts_for(
+    scores: Sequence[float], threshold: int, *, in_alert: bool = False
+) -> tuple[int | None, list[str]]:
     """Replay a conversation message by message for one audience: (the level after the last
     message, the RAISE / RECOVER actions on the way). The table in the module docstring."""
     actions: list[str] = []

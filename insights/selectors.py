@@ -37,7 +37,9 @@ class EffectiveThresholds:
     supervisor_inherited: bool
 
 
-def effective_thresholds(*, queue_id: int | None, org: SentimentSettings | None = None) -> EffectiveThresholds:
+def effective_thresholds(
+    *, queue_id: int | None, org: SentimentSettings | None = None
+) -> EffectiveThresholds:
     """The queue's override where set, else the organisation default (per threshold)."""
     org = org or sentiment_settings_get()
     override = None
@@ -115,7 +117,9 @@ def alerts_holding(conversation_ids: Iterable[int]) -> dict[int, list[SentimentA
     )
     holding_ids = [pk for pk, kind in last_crossings if kind == AlertKind.THRESHOLD]
     holding: dict[int, list[SentimentAlert]] = {}
-    for alert in SentimentAlert.objects.filter(pk__in=holding_ids).select_related("message").order_by("audience"):
+    for alert in (
+        SentimentAlert.objects.filter(pk__in=holding_ids).select_related("message").order_by("audience")
+    ):
         holding.setdefault(alert.conversation_id, []).append(alert)
     return holding
 
@@ -160,7 +164,9 @@ def unacknowledged_notifications(staff, *, limit: int = 30) -> list[Notification
         NotificationRecipient.objects.filter(staff=staff, acknowledged_at__isnull=True)
         .exclude(alert__conversation__status=ConversationStatus.CLOSED)  # nothing left to act on
         .select_related(
-            "alert__conversation__customer", "alert__conversation__queue", "alert__conversation__representative__user"
+            "alert__conversation__customer",
+            "alert__conversation__queue",
+            "alert__conversation__representative__user",
         )
         .order_by("-alert__created_at")[:limit]
     )
@@ -191,7 +197,9 @@ def scored_tails(conversation_ids: Iterable[int]) -> dict[int, list[tuple[int, f
     customer messages, oldest first, in one query: the state a scoring batch continues from."""
     rows = (
         Message.objects.filter(
-            conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED
+            conversation_id__in=list(conversation_ids),
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.SCORED,
         )
         .annotate(recency=Window(RowNumber(), partition_by=F("conversation_id"), order_by=F("seq").desc()))
         .filter(recency__lte=rules.AGGREGATE_WINDOW)

@@ -54,13 +54,15 @@ def _queue_rows():
     rows = []
     for queue in Queue.objects.all():
         eff = effective_thresholds(queue_id=queue.pk, org=org)
-        rows.append({
-            "queue": queue,
-            "representative": RepresentativeThreshold(eff.representative).label,
-            "supervisor": SupervisorThreshold(eff.supervisor).label,
-            "representative_inherited": eff.representative_inherited,
-            "supervisor_inherited": eff.supervisor_inherited,
-        })
+        rows.append(
+            {
+                "queue": queue,
+                "representative": RepresentativeThreshold(eff.representative).label,
+                "supervisor": SupervisorThreshold(eff.supervisor).label,
+                "representative_inherited": eff.representative_inherited,
+                "supervisor_inherited": eff.supervisor_inherited,
+            }
+        )
     return rows
 
 
@@ -98,9 +100,11 @@ def sentiment_settings(request):
 def queue_override(request):
     form = QueueOverrideForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Queue override not saved: " + "; ".join(
-            f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()
-        ))
+        messages.error(
+            request,
+            "Queue override not saved: "
+            + "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+        )
         return redirect("insights:sentiment")
     queue_override_set(
         actor=request.user,
@@ -138,7 +142,12 @@ def integrations(request):
             "deliveries": webhook_deliveries_recent(),
             "stream_path": "/ws/integrations/events/",
             "chatwoot": [
-                (summary, request.build_absolute_uri(reverse("chatwoot:webhook", args=[summary.connection.endpoint_secret])))
+                (
+                    summary,
+                    request.build_absolute_uri(
+                        reverse("chatwoot:webhook", args=[summary.connection.endpoint_secret])
+                    ),
+                )
                 for summary in chatwoot_connections_summary()
             ],
         },
@@ -183,10 +192,16 @@ def message_correct(request, conversation_id: int, seq: int):
     else:
         if wants_json:
             return JsonResponse(
-                {"ok": True, "correction": correction.pk, "level": correction.corrected_level,
-                 "label": correction.get_corrected_level_display()}
+                {
+                    "ok": True,
+                    "correction": correction.pk,
+                    "level": correction.corrected_level,
+                    "label": correction.get_corrected_level_display(),
+                }
             )
-        messages.success(request, f"Thanks: message {seq} marked as {correction.get_corrected_level_display()}.")
+        messages.success(
+            request, f"Thanks: message {seq} marked as {correction.get_corrected_level_display()}."
+        )
     return after_action(request, reverse("conversations:monitor", args=[c.pk]))
 
 
@@ -231,7 +246,11 @@ def dashboard(request):
                 ("representatives", "representative", board.representatives),
             ],
             "ended_negative_rows": [
-                {"c": c, "start": sentiment_view(c.start_sentiment_level), "end": sentiment_view(c.sentiment_level)}
+                {
+                    "c": c,
+                    "start": sentiment_view(c.start_sentiment_level),
+                    "end": sentiment_view(c.sentiment_level),
+                }
                 for c in board.ended_negative
             ],
         },

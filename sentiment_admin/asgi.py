@@ -39,7 +39,9 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The scoring runtime starts on this loop when a socket opens (insights.pipeline.runtime).
-        "websocket": _origin_checked(StartScoringRuntime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        "websocket": _origin_checked(
+            StartScoringRuntime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
         "channel": ChannelNameRouter(channel_routes),
     }
 )

@@ -161,6 +161,11 @@ def clean_line(value, name: str, *, max_length: int, required: bool = False) -> 
 
 def clean_token(value, name: str, *, max_length: int = 200) -> str:
     """An opaque token from a URL or header: printable ASCII only, or InvalidInput."""
-    if not isinstance(value, str) or len(value) > max_length or not value.isascii() or not value.isprintable():
+    if (
+        not isinstance(value, str)
+        or len(value) > max_length
+        or not value.isascii()
+        or not value.isprintable()
+    ):
         raise InvalidInput("invalid", f"'{name}' is not a valid token.")
     return value

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.exceptions import ChannelFull
 from channels import layers
+from channels.exceptions import ChannelFull
 
 
 class InMemoryChannelLayer(layers.InMemoryChannelLayer):
@@ -19,8 +19,14 @@ class InMemoryChannelLayer(layers.InMemoryChannelLayer):
         self.require_valid_group_name(group)
         self._clean_expired()
         channels = list(self.groups.get(group, {}).keys())
-        outcomes = await asyncio.gather(*(self.send(channel, message) for channel in channels), return_exceptions=True)
-        full = [channel for channel, outcome in zip(channels, outcomes) if isinstance(outcome, ChannelFull)]
+        outcomes = await asyncio.gather(
+            *(self.send(channel, message) for channel in channels), return_exceptions=True
+        )
+        full = [
+            channel
+            for channel, outcome in zip(channels, outcomes, strict=False)
+            if isinstance(outcome, ChannelFull)
+        ]
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, ChannelFull):
                 raise outcome

@@ -22,7 +22,13 @@ from django.urls import reverse
 from django.views import defaults
 
 from sentiment_admin.inputs import InvalidInput
-from sentiment_admin.throttle import Throttled, client_address, throttle_check, throttle_clear, throttle_record
+from sentiment_admin.throttle import (
+    Throttled,
+    client_address,
+    throttle_check,
+    throttle_clear,
+    throttle_record,
+)
 
 API_PREFIX = "/api/"
 
@@ -64,7 +70,9 @@ class ContentSecurityPolicyMiddleware:
                 host = request.get_host()
             except Exception:  # DisallowedHost: the response is an error page anyway
                 host = "localhost"
-            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(host=host, admin_styles=admin_styles)
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+                host=host, admin_styles=admin_styles
+            )
         return response
 
 
@@ -94,15 +102,27 @@ class LoginThrottleMiddleware:
         window = settings.LOGIN_FAILURE_WINDOW_SECONDS
         message = "Too many failed sign-ins. Try again in {} seconds."
         try:
-            throttle_check(self.ADDRESS, address, limit=settings.LOGIN_FAILURES_PER_ADDRESS, window=window,
-                           message=message)
-            throttle_check(self.USERNAME, username, limit=settings.LOGIN_FAILURES_PER_USERNAME, window=window,
-                           message=message)
+            throttle_check(
+                self.ADDRESS,
+                address,
+                limit=settings.LOGIN_FAILURES_PER_ADDRESS,
+                window=window,
+                message=message,
+            )
+            throttle_check(
+                self.USERNAME,
+                username,
+                limit=settings.LOGIN_FAILURES_PER_USERNAME,
+                window=window,
+                message=message,
+            )
         except Throttled as exc:
             return too_many_requests(exc.message.format(exc.retry_after), exc.retry_after)
         response = self.get_response(request)
-        signed_in = response.status_code in (301, 302, 303) and getattr(request, "user", None) is not None and (
-            request.user.is_authenticated
+        signed_in = (
+            response.status_code in (301, 302, 303)
+            and getattr(request, "user", None) is not None
+            and (request.user.is_authenticated)
         )
         if signed_in:
             throttle_clear(self.USERNAME, username, window=window)

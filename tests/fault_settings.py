@@ -35,7 +35,11 @@ class SlowScorer:
                 {
                     "language": "en",
                     "supported": True,
-                    "probabilities": {"negative": max(0.0, -score), "neutral": 0.5, "positive": max(0.0, score)},
+                    "probabilities": {
+                        "negative": max(0.0, -score),
+                        "neutral": 0.5,
+                        "positive": max(0.0, score),
+                    },
                     "score": score,
                     "level": -2 if negative else 1,
                     "confidence": 0.9,

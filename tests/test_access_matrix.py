@@ -280,12 +280,27 @@ def _cases() -> list[Case]:
         for method in policy.methods:
             for principal in PRINCIPALS:
                 for target in targets:
-                    cases.append(Case("http", principal, target, name, method,
-                                      expected=expected_http(policy, principal, target)))
+                    cases.append(
+                        Case(
+                            "http",
+                            principal,
+                            target,
+                            name,
+                            method,
+                            expected=expected_http(policy, principal, target),
+                        )
+                    )
             session_who = policy.who.removesuffix("+integration")
-            if method == "POST" and session_who in ("public", "staff", "supervisor", "admin") and name != "logout":
-                principal = {"public": "anonymous", "staff": "representative", "supervisor": "supervisor"}.get(
-                    session_who, "admin")
+            if (
+                method == "POST"
+                and session_who in ("public", "staff", "supervisor", "admin")
+                and name != "logout"
+            ):
+                principal = {
+                    "public": "anonymous",
+                    "staff": "representative",
+                    "supervisor": "supervisor",
+                }.get(session_who, "admin")
                 cases.append(Case("csrf", principal, "own", name, method, expected=DENIED))
     cases.append(Case("csrf", "anonymous", "own", "login", "POST", expected=DENIED))
     # One case per (route, principal): it opens the route in and out of scope, then sends
@@ -334,9 +349,15 @@ def world(settings):
         MessageFactory(conversation=c, seq=1, text="my parcel is late")
         type(c).objects.filter(pk=c.pk).update(last_seq=1)
     own_alert = SentimentAlert.objects.create(
-        conversation=own, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2)
+        conversation=own, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2
+    )
     other_alert = SentimentAlert.objects.create(
-        conversation=other, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2)
+        conversation=other,
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
+    )
     notifications = {
         s: NotificationRecipient.objects.create(alert=own_alert, staff=m).pk
         for s, m in (("representative", rep), ("supervisor", sup), ("admin", admin))
@@ -346,11 +367,17 @@ def world(settings):
     from chatwoot.models import ChatwootConnection
 
     chatwoot = ChatwootConnection.objects.create(
-        base_url="http://chatwoot.invalid", account_id=1, api_access_token="t", default_queue=queue)
+        base_url="http://chatwoot.invalid", account_id=1, api_access_token="t", default_queue=queue
+    )
     return {
-        "queue": queue, "staff": {"representative": rep, "supervisor": sup, "admin": admin},
-        "own": own, "other": other, "notifications": notifications,
-        "other_notification": other_notification, "key": key, "chatwoot_secret": chatwoot.endpoint_secret,
+        "queue": queue,
+        "staff": {"representative": rep, "supervisor": sup, "admin": admin},
+        "own": own,
+        "other": other,
+        "notifications": notifications,
+        "other_notification": other_notification,
+        "key": key,
+        "chatwoot_secret": chatwoot.endpoint_secret,
     }
 
 
@@ -424,7 +451,6 @@ async def _ws_connect(world, case: Case, *, origin: bytes = b"http://testserver"
         cookie = await database_sync_to_async(_session_cookie)(world["staff"][case.principal].user)
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
     from sentiment_admin.asgi import application
-
     from tests.conversations.wsutil import open_socket
 
     comm = WebsocketCommunicator(application, path, headers=headers)
@@ -435,14 +461,22 @@ async def _ws_connect(world, case: Case, *, origin: bytes = b"http://testserver"
 def _event_frame(world, case: Case) -> dict:
     conversation = world["own"] if case.target == "own" else world["other"]
     if case.event == realtime.CLIENT_SEND_MESSAGE:
-        return {"type": case.event, "conversation": conversation.pk, "text": "matrix says hi", "client_id": "m-1"}
+        return {
+            "type": case.event,
+            "conversation": conversation.pk,
+            "text": "matrix says hi",
+            "client_id": "m-1",
+        }
     if case.event == realtime.CLIENT_CATCH_UP:
         return {"type": case.event, "conversation": conversation.pk, "after_seq": 0}
     if case.event == realtime.CLIENT_SET_PRESENCE:
         return {"type": case.event, "presence": Presence.AVAILABLE}
     if case.event == realtime.CLIENT_ACK_NOTIFICATION:
         mine = world["notifications"].get(case.principal, world["notifications"]["supervisor"])
-        return {"type": case.event, "notification": mine if case.target == "own" else world["other_notification"]}
+        return {
+            "type": case.event,
+            "notification": mine if case.target == "own" else world["other_notification"],
+        }
     if case.event == realtime.CLIENT_SNOOZE:
         return {"type": case.event, "conversation": conversation.pk, "minutes": 5}
     return {"type": case.event}
@@ -481,7 +515,9 @@ async def _ws_case(world, case: Case) -> None:
         if connected:
             await comm.disconnect()
         if (OK if connected else DENIED) != expected:
-            mismatches.append(f"connect {target}: expected {expected}, got {'accepted' if connected else 'refused'}")
+            mismatches.append(
+                f"connect {target}: expected {expected}, got {'accepted' if connected else 'refused'}"
+            )
     if expected_ws_connect(case.name, case.principal, "own") == OK:
         targets = ("own", "other") if route_kind(case.name) == "staff" else ("own",)
         comm, connected = await _ws_connect(world, Case("ws-connect", case.principal, "own", case.name))
@@ -529,7 +565,6 @@ def test_access(case: Case, world):
             )
 
 
-
 def test_production_settings_use_secure_cookies_and_strict_transport(tmp_path):
     code = (
         "from django.conf import settings as s; "
@@ -543,8 +578,14 @@ def test_production_settings_use_secure_cookies_and_strict_transport(tmp_path):
         DJANGO_ALLOWED_HOSTS="center.example.com",
         SENTIMENT_VAR_DIR=str(tmp_path),
     )
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-6:] == ["True", "True", "True", "False", "True", "True"]
 
@@ -581,7 +622,9 @@ def test_supervisors_assign_only_to_representatives_of_their_queues_through_the_
         content_type="application/json",
     )
     assert response.status_code in (400, 403), response.content
-    assert Conversation.objects.get(pk=world["own"].pk).representative_id == world["staff"]["representative"].pk
+    assert (
+        Conversation.objects.get(pk=world["own"].pk).representative_id == world["staff"]["representative"].pk
+    )
 
 
 # --------------------------------------------------------------------------- access changes on open sockets
@@ -679,13 +722,21 @@ async def test_catch_up_re_checks_the_sign_in_even_when_no_event_came():
     for path in ("/ws/staff/", f"/ws/monitor/{w['conversation'].pk}/"):
         comm = await _socket_for(client, path)
         # A change that sends no event (a bulk update): the next catch-up still sees it.
-        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(is_active=False)
+        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(
+            is_active=False
+        )
         await send(comm, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
         error = await next_frame(comm, "error")
-        assert error == {"type": "error", "code": "unauthenticated", "message": "Your sign-in ended; sign in again."}
+        assert error == {
+            "type": "error",
+            "code": "unauthenticated",
+            "message": "Your sign-in ended; sign in again.",
+        }
         assert await _close_code(comm) == 4401
         assert not [f for f in comm.pending if f["type"] == "message.created"], path
-        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(is_active=True)
+        await database_sync_to_async(get_user_model().objects.filter(pk=w["rep"].user.pk).update)(
+            is_active=True
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -786,7 +837,9 @@ def test_failed_sign_ins_are_throttled_per_client_address(settings):
         assert _sign_in(Client(), "/login/", f"guess{i}", "wrong").status_code == 200
     rep = RepresentativeFactory()
     assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD).status_code == 429
-    assert _sign_in(Client(), "/login/", rep.user.username, PASSWORD, address="198.51.100.9").status_code == 302
+    assert (
+        _sign_in(Client(), "/login/", rep.user.username, PASSWORD, address="198.51.100.9").status_code == 302
+    )
 
 
 @pytest.mark.django_db
@@ -819,7 +872,9 @@ def test_a_successful_sign_in_clears_its_usernames_failures(settings):
         ("http://127.0.0.1:8000", "localhost:8000", "ws", False),
     ],
 )
-async def test_the_websocket_origin_check_compares_scheme_host_and_port(settings, origin, host, scheme, accepted):
+async def test_the_websocket_origin_check_compares_scheme_host_and_port(
+    settings, origin, host, scheme, accepted
+):
     from sentiment_admin.asgi import application
 
     queue = await database_sync_to_async(QueueFactory)()

@@ -140,7 +140,9 @@ def test_rest_rejects_invalid_utf8(api, raw):
     assert _customer_messages(api["conversation"].pk) == []
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"text"', b"{" * 10000], ids=["broken", "array", "string", "deep"])
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"[1, 2]", b'"text"', b"{" * 10000], ids=["broken", "array", "string", "deep"]
+)
 def test_rest_rejects_malformed_json(api, raw):
     response = api["post"](raw=raw)
     assert response.status_code == 400
@@ -220,7 +222,9 @@ def admin_client(db):
     return client
 
 
-@pytest.mark.parametrize("value", ["99", "-99", "4", "0.5", "abc", ""], ids=["99", "-99", "4", "half", "text", "blank"])
+@pytest.mark.parametrize(
+    "value", ["99", "-99", "4", "0.5", "abc", ""], ids=["99", "-99", "4", "half", "text", "blank"]
+)
 def test_out_of_range_thresholds_posted_directly_change_nothing(admin_client, value):
     before = sentiment_settings_get()
     form = {
@@ -276,8 +280,9 @@ def test_webhook_signatures_reject_forgeries_tampering_and_replays():
     header = webhook_signature(secret=secret, timestamp=now, body=body)
     assert webhook_verify(secret=secret, header=header, body=body, now=now)
     # Forged: signed with another secret, or a made-up MAC.
-    assert not webhook_verify(secret=secret, header=webhook_signature(secret="guess", timestamp=now, body=body),
-                              body=body, now=now)
+    assert not webhook_verify(
+        secret=secret, header=webhook_signature(secret="guess", timestamp=now, body=body), body=body, now=now
+    )
     assert not webhook_verify(secret=secret, header=f"t={now},v1={'0' * 64}", body=body, now=now)
     # Tampered body, or a timestamp moved to make an old signature look fresh.
     assert not webhook_verify(secret=secret, header=header, body=body.replace(b"-2", b"-3"), now=now)
@@ -293,12 +298,35 @@ def test_webhook_signatures_reject_forgeries_tampering_and_replays():
 @pytest.mark.parametrize(
     "header",
     [
-        None, 42, b"t=1,v1=00", "t=1,v1=" + "é" * 64, "t=" + "9" * 400 + ",v1=" + "0" * 64,
-        "t=-5,v1=" + "0" * 64, "t=١٢٣,v1=" + "0" * 64, "t=1,v1=" + "0" * 63, "t=1,v1=" + "Z" * 64,
-        "x" * 100_000, "t=1,v1=\x00" + "0" * 63, "t=1e9,v1=" + "0" * 64, "t=NaN,v1=" + "0" * 64,
+        None,
+        42,
+        b"t=1,v1=00",
+        "t=1,v1=" + "é" * 64,
+        "t=" + "9" * 400 + ",v1=" + "0" * 64,
+        "t=-5,v1=" + "0" * 64,
+        "t=١٢٣,v1=" + "0" * 64,
+        "t=1,v1=" + "0" * 63,
+        "t=1,v1=" + "Z" * 64,
+        "x" * 100_000,
+        "t=1,v1=\x00" + "0" * 63,
+        "t=1e9,v1=" + "0" * 64,
+        "t=NaN,v1=" + "0" * 64,
     ],
-    ids=["none", "int", "bytes", "non-ascii-mac", "400-digit-timestamp", "negative", "arabic-digits", "short-mac",
-         "not-hex", "huge", "nul", "float-timestamp", "nan"],
+    ids=[
+        "none",
+        "int",
+        "bytes",
+        "non-ascii-mac",
+        "400-digit-timestamp",
+        "negative",
+        "arabic-digits",
+        "short-mac",
+        "not-hex",
+        "huge",
+        "nul",
+        "float-timestamp",
+        "nan",
+    ],
 )
 def test_webhook_verify_is_false_for_any_malformed_header_and_never_raises(header):
     from insights.services.webhooks import webhook_verify
@@ -309,10 +337,19 @@ def test_webhook_verify_is_false_for_any_malformed_header_and_never_raises(heade
 @pytest.mark.parametrize(
     "url",
     [
-        "http://127.0.0.1/hook", "http://localhost:8000/hook", "http://10.0.0.5/hook", "http://192.168.1.1/",
-        "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/hook",
-        "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://2130706433/",
-        "http://100.64.0.1/", "ftp://hooks.example.com/",
+        "http://127.0.0.1/hook",
+        "http://localhost:8000/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.1.1/",
+        "http://172.16.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://2130706433/",
+        "http://100.64.0.1/",
+        "ftp://hooks.example.com/",
     ],
 )
 def test_webhooks_refuse_private_loopback_link_local_and_metadata_addresses(db, settings, url):
@@ -343,10 +380,16 @@ def test_a_webhook_saved_before_its_address_turned_private_is_not_delivered(db, 
     )
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2,
+        conversation=ConversationFactory(),
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
     )
     seen = []
-    client = httpx.Client(transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200)))
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200))
+    )
     assert webhook_deliver(alert_id=alert.pk, delays=(0.01,), client=client) is False
     assert seen == []
     delivery = WebhookDelivery.objects.get()
@@ -362,7 +405,9 @@ def test_a_webhook_without_a_secret_cannot_be_turned_on(db):
     admin = AdminFactory()
     with pytest.raises(ValidationError) as refused:
         sentiment_settings_update(actor=admin.user, webhook_url="https://hooks.example.com/x")
-    assert refused.value.messages == ["A webhook needs a signing secret: set one before turning the webhook on."]
+    assert refused.value.messages == [
+        "A webhook needs a signing secret: set one before turning the webhook on."
+    ]
     assert sentiment_settings_get().webhook_url == ""
     sentiment_settings_update(actor=admin.user, webhook_url="https://hooks.example.com/x", webhook_secret="s")
     with pytest.raises(ValidationError):
@@ -377,10 +422,15 @@ def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db):
     from insights.services.webhooks import DELIVERY_HEADER, webhook_deliver
 
     SentimentSettings.objects.update_or_create(
-        pk=SentimentSettings.SINGLETON_PK, defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"},
+        pk=SentimentSettings.SINGLETON_PK,
+        defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"},
     )
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2,
+        conversation=ConversationFactory(),
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
     )
     seen = []
 
@@ -388,7 +438,9 @@ def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db):
         seen.append(request)
         return httpx.Response(500 if len(seen) < 3 else 200)
 
-    assert webhook_deliver(alert_id=alert.pk, delays=(0.01, 0.01), client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert webhook_deliver(
+        alert_id=alert.pk, delays=(0.01, 0.01), client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     ids = [(r.headers[DELIVERY_HEADER], json.loads(r.content)["id"]) for r in seen]
     assert ids == [(f"alert-{alert.pk}", f"alert-{alert.pk}")] * 3
 
@@ -408,8 +460,11 @@ def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
         defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "receiver-secret"},
     )
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD,
-        level=-2, threshold=-2,
+        conversation=ConversationFactory(),
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
     )
     seen = []
 
@@ -417,10 +472,16 @@ def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
         seen.append(request)
         return httpx.Response(200)
 
-    assert webhook_deliver(alert_id=alert.pk, delays=(), client=httpx.Client(transport=httpx.MockTransport(handler)))
+    assert webhook_deliver(
+        alert_id=alert.pk, delays=(), client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     request = seen[0]
-    assert webhook_verify(secret="receiver-secret", header=request.headers[SIGNATURE_HEADER], body=request.content)
-    assert not webhook_verify(secret="another-secret", header=request.headers[SIGNATURE_HEADER], body=request.content)
+    assert webhook_verify(
+        secret="receiver-secret", header=request.headers[SIGNATURE_HEADER], body=request.content
+    )
+    assert not webhook_verify(
+        secret="another-secret", header=request.headers[SIGNATURE_HEADER], body=request.content
+    )
 
 
 # --------------------------------------------------------------------------- pages escape
@@ -434,9 +495,18 @@ def hostile(db):
     admin = AdminFactory()
     customer = CustomerFactory(name=SCRIPT)
     conversation = ConversationFactory(queue=queue, representative=rep, customer=customer, subject=SCRIPT)
-    Message.objects.create(conversation=conversation, seq=1, sender=Sender.CUSTOMER, text=SCRIPT,
-                           scoring_status=ScoringStatus.SCORED, sentiment_score=-0.5, sentiment_level=-2)
-    Conversation.objects.filter(pk=conversation.pk).update(last_seq=1, sentiment_level=-2, sentiment_score=-0.5)
+    Message.objects.create(
+        conversation=conversation,
+        seq=1,
+        sender=Sender.CUSTOMER,
+        text=SCRIPT,
+        scoring_status=ScoringStatus.SCORED,
+        sentiment_score=-0.5,
+        sentiment_level=-2,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_seq=1, sentiment_level=-2, sentiment_score=-0.5
+    )
     return {"rep": rep, "sup": sup, "admin": admin, "conversation": conversation}
 
 
@@ -475,7 +545,9 @@ def test_html_in_customer_text_is_stored_verbatim_and_escaped_on_every_page(host
                 continue
             body = response.content.decode()
             assert "<script>alert(" not in body, f"{name} as {role} renders customer HTML unescaped"
-            assert "onerror=alert(1)>" not in body.replace("&gt;", ""), f"{name} as {role}: unescaped attribute"
+            assert "onerror=alert(1)>" not in body.replace("&gt;", ""), (
+                f"{name} as {role}: unescaped attribute"
+            )
             if "&lt;script&gt;alert(" in body:
                 rendered.append((role, name))
     # The hostile text did reach the pages that show it (escaped).
@@ -500,8 +572,14 @@ def test_the_corrections_export_neutralises_formula_cells(hostile):
     from insights.services.corrections import sentiment_correction_create
 
     for seq, text in enumerate(FORMULAS[:4], start=2):
-        message = Message.objects.create(conversation=conversation, seq=seq, sender=Sender.CUSTOMER, text=text,
-                                         scoring_status=ScoringStatus.SCORED, sentiment_level=0)
+        message = Message.objects.create(
+            conversation=conversation,
+            seq=seq,
+            sender=Sender.CUSTOMER,
+            text=text,
+            scoring_status=ScoringStatus.SCORED,
+            sentiment_level=0,
+        )
         sentiment_correction_create(message=message, staff=rep, corrected_level=-2)
     client = Client()
     client.force_login(hostile["admin"].user)
@@ -525,6 +603,7 @@ def test_the_dashboard_export_neutralises_formula_cells(hostile):
     assert queues == {"Hostile", *("'" + f"{name}{i}" for i, name in enumerate(FORMULAS))}
     languages = {row[header.index("language")] for row in body} - {""}
     assert languages == {"'" + name[:16] for name in FORMULAS}
+
     def is_number(cell: str) -> bool:
         try:
             float(cell)
@@ -533,7 +612,9 @@ def test_the_dashboard_export_neutralises_formula_cells(hostile):
         return True
 
     for row in body:  # negative scores are numbers, which spreadsheets do not run
-        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) and not is_number(cell) for cell in row), row
+        assert not any(
+            cell.startswith(("=", "+", "-", "@", "\t", "\r")) and not is_number(cell) for cell in row
+        ), row
     assert conversation.pk in {int(row[0]) for row in body}
 
 
@@ -590,7 +671,11 @@ async def test_malformed_frames_and_unknown_event_types_on_every_websocket_route
         "monitor": await monitor_socket(w["sup"], w["conversation"].pk),
         "chat": await chat_socket(w["conversation"]),
         "integrations": await integration_socket(
-            (await database_sync_to_async(integration_token_create)(name="bad input", scopes=["read_sentiment"]))[1]
+            (
+                await database_sync_to_async(integration_token_create)(
+                    name="bad input", scopes=["read_sentiment"]
+                )
+            )[1]
         ),
     }
     from sentiment_admin.routing import websocket_urlpatterns
@@ -630,8 +715,15 @@ async def test_bad_field_values_in_known_events_get_clear_errors():
             ({"type": "conversation.snooze", "conversation": w["conversation"].pk, "minutes": -5}, "invalid"),
             ({"type": "notification.ack", "notification": 987654}, "not_found"),
             ({"type": "presence.set", "presence": "on_the_moon"}, "invalid_presence"),
-            ({"type": "message.send", "conversation": w["conversation"].pk, "text": "x", "client_id": "c" * 500},
-             "invalid"),
+            (
+                {
+                    "type": "message.send",
+                    "conversation": w["conversation"].pk,
+                    "text": "x",
+                    "client_id": "c" * 500,
+                },
+                "invalid",
+            ),
         ):
             await rep.send_json_to(frame)
             error = await next_frame(rep, "error", timeout=10)
@@ -667,10 +759,11 @@ async def test_unknown_and_other_peoples_conversations_cannot_be_monitored_or_ch
         from channels.testing import WebsocketCommunicator
 
         from sentiment_admin.asgi import application
-
         from tests.conversations.wsutil import open_socket
 
-        comm = WebsocketCommunicator(application, f"/ws/chat/{token}/", headers=[(b"origin", b"http://testserver")])
+        comm = WebsocketCommunicator(
+            application, f"/ws/chat/{token}/", headers=[(b"origin", b"http://testserver")]
+        )
         connected, code = await open_socket(comm, timeout=10)
         assert not connected and code == 4404, (token, code)
 
@@ -709,7 +802,9 @@ async def test_emoji_mixed_language_and_html_messages_are_scored_and_delivered_v
             await send(chat, type="message.send", text=text, client_id=i)
             await next_frame(chat, "message.ack", client_id=i)
         created = [await next_frame(rep, "message.created", seq=i + 1) for i in range(len(texts))]
-        scored = [await next_frame(rep, "conversation.scored", seq=i + 1, timeout=60) for i in range(len(texts))]
+        scored = [
+            await next_frame(rep, "conversation.scored", seq=i + 1, timeout=60) for i in range(len(texts))
+        ]
     finally:
         await close_all(rep, chat)
     assert [c["text"] for c in created] == texts
@@ -717,12 +812,17 @@ async def test_emoji_mixed_language_and_html_messages_are_scored_and_delivered_v
     conversation_id = w["conversation"].pk
 
     def statuses():
-        return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq")
-                    .values_list("scoring_status", flat=True))
+        return list(
+            Message.objects.filter(conversation_id=conversation_id)
+            .order_by("seq")
+            .values_list("scoring_status", flat=True)
+        )
 
     final = await wait_for(lambda: (s := statuses()) and ScoringStatus.PENDING not in s and s)
     assert set(final) <= {ScoringStatus.SCORED, ScoringStatus.NOT_SCORED}
-    assert await database_sync_to_async(_customer_messages)(conversation_id) == list(enumerate(texts, start=1))
+    assert await database_sync_to_async(_customer_messages)(conversation_id) == list(
+        enumerate(texts, start=1)
+    )
 
 
 # --------------------------------------------------------------------------- numbers, dates, JSON, NUL
@@ -773,7 +873,9 @@ def test_rest_refuses_deeply_nested_json(api, depth):
 @pytest.mark.parametrize("value", [1.9, 1.0, "²", True, 10**30, "1" * 4000, [1]])
 def test_rest_ids_in_bodies_are_parsed_strictly(api, value):
     url = reverse("api:replies", args=[api["conversation"].pk])
-    response = api["client"].post(url, data=json.dumps({"text": "hi", "representative": value}), content_type="application/json")
+    response = api["client"].post(
+        url, data=json.dumps({"text": "hi", "representative": value}), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json() == _whole_number_error("representative")
     assert not Message.objects.exists()
@@ -781,16 +883,22 @@ def test_rest_ids_in_bodies_are_parsed_strictly(api, value):
 
 @pytest.mark.parametrize("value", [1.9, 10**30, -3, 0])
 def test_rest_queue_ids_are_parsed_strictly(api, value):
-    response = api["client"].post(reverse("api:conversations"), data=json.dumps({"queue": value}), content_type="application/json")
+    response = api["client"].post(
+        reverse("api:conversations"), data=json.dumps({"queue": value}), content_type="application/json"
+    )
     assert response.status_code == 400
-    expected = _whole_number_error("queue") if value in (1.9, 10**30) else {
-        "error": {"code": "invalid", "message": "'queue' must be at least 1."}
-    }
+    expected = (
+        _whole_number_error("queue")
+        if value in (1.9, 10**30)
+        else {"error": {"code": "invalid", "message": "'queue' must be at least 1."}}
+    )
     assert response.json() == expected
 
 
 def test_rest_unicode_digits_are_not_a_queue_id(api):
-    response = api["client"].post(reverse("api:conversations"), data=json.dumps({"queue": "²"}), content_type="application/json")
+    response = api["client"].post(
+        reverse("api:conversations"), data=json.dumps({"queue": "²"}), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_queue"
 
@@ -798,14 +906,21 @@ def test_rest_unicode_digits_are_not_a_queue_id(api):
 def test_rest_strips_nul_and_controls_from_names_and_refuses_them_in_client_ids(api):
     response = api["client"].post(
         reverse("api:conversations"),
-        data=json.dumps({"queue": api["queue"].pk, "subject": "Re\x00fund", "customer": {
-            "name": "Ann\x00 \u202eEvil\x07", "external_id": "ext\x00-1", "phone": 5551234}}),
+        data=json.dumps(
+            {
+                "queue": api["queue"].pk,
+                "subject": "Re\x00fund",
+                "customer": {"name": "Ann\x00 \u202eEvil\x07", "external_id": "ext\x00-1", "phone": 5551234},
+            }
+        ),
         content_type="application/json",
     )
     assert response.status_code == 201, response.content
     conversation = Conversation.objects.select_related("customer").get(pk=response.json()["id"])
     assert (conversation.customer.name, conversation.customer.external_id, conversation.subject) == (
-        "Ann Evil", "ext-1", "Refund",
+        "Ann Evil",
+        "ext-1",
+        "Refund",
     )
     assert conversation.customer.phone == "5551234"
     response = api["post"](text="hi", client_id="abc\x00def")
@@ -825,20 +940,25 @@ def test_an_unknown_api_url_answers_json_not_an_html_page(api):
 def test_errors_never_echo_unbounded_input(api, db):
     huge = "z" * 200_000  # under the 256 kB body limit
     response = api["client"].post(
-        reverse("api:conversations"), data=json.dumps({"queue": api["queue"].pk, "channel": huge}),
+        reverse("api:conversations"),
+        data=json.dumps({"queue": api["queue"].pk, "channel": huge}),
         content_type="application/json",
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_channel"
     assert len(response.content) < 300
     url = reverse("api:replies", args=[api["conversation"].pk])
-    response = api["client"].post(url, data=json.dumps({"text": "hi", "sender": huge}), content_type="application/json")
+    response = api["client"].post(
+        url, data=json.dumps({"text": "hi", "sender": huge}), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_sender"
     assert len(response.content) < 300
     staff = Client()
     staff.force_login(api["conversation"].representative.user)
-    response = staff.post(reverse("api:presence"), data=json.dumps({"presence": huge}), content_type="application/json")
+    response = staff.post(
+        reverse("api:presence"), data=json.dumps({"presence": huge}), content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_presence"
     assert len(response.content) < 300
@@ -852,7 +972,9 @@ def test_snooze_minutes_are_whole_numbers(api, minutes):
     url = reverse("api:snooze", args=[api["conversation"].pk])
     response = client.post(url, data=json.dumps({"minutes": minutes}), content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {"error": {"code": "invalid", "message": "minutes must be a whole number between 0 and 1440."}}
+    assert response.json() == {
+        "error": {"code": "invalid", "message": "minutes must be a whole number between 0 and 1440."}
+    }
 
 
 @pytest.fixture
@@ -872,7 +994,9 @@ def test_query_strings_and_forms_on_pages_answer_400_json(pages, value):
     name = "queue"
     response = client.get(reverse("conversations:ongoing"), {"queue": value})
     expected = (
-        {"error": {"code": "invalid", "message": "'queue' must be at least 1."}} if value == "-1" else _whole_number_error(name)
+        {"error": {"code": "invalid", "message": "'queue' must be at least 1."}}
+        if value == "-1"
+        else _whole_number_error(name)
     )
     assert (response.status_code, response.json()) == (400, expected)
     response = client.post(reverse("conversations:assign", args=[conversation.pk]), {"representative": value})
@@ -884,7 +1008,9 @@ def test_query_strings_and_forms_on_pages_answer_400_json(pages, value):
     assert Conversation.objects.get(pk=conversation.pk).representative_id is None
 
 
-@pytest.mark.parametrize("query", [{"to": "9999-12-31"}, {"from": "0001-01-01"}, {"to": "2026-02-30"}, {"to": "²⁰²⁶-01-01"}])
+@pytest.mark.parametrize(
+    "query", [{"to": "9999-12-31"}, {"from": "0001-01-01"}, {"to": "2026-02-30"}, {"to": "²⁰²⁶-01-01"}]
+)
 def test_dashboard_and_export_refuse_dates_off_the_calendar(pages, query):
     for name in ("insights:dashboard", "insights:dashboard_export"):
         response = pages["client"].get(reverse(name), query)
@@ -902,7 +1028,9 @@ def test_chat_start_cleans_the_name_and_refuses_a_bad_queue(db, client):
     queue = QueueFactory(name="Start")
     response = client.post(reverse("conversations:chat_start"), {"name": "Bo\x00b\u202e", "queue": "²"})
     assert (response.status_code, response.json()) == (400, _whole_number_error("queue"))
-    response = client.post(reverse("conversations:chat_start"), {"name": "Bo\x00b\u202e", "queue": str(queue.pk)})
+    response = client.post(
+        reverse("conversations:chat_start"), {"name": "Bo\x00b\u202e", "queue": str(queue.pk)}
+    )
     assert response.status_code == 302
     assert Conversation.objects.select_related("customer").get().customer.name == "Bob"
     response = client.get("/chat/abc%00def0123456789/")
@@ -917,21 +1045,38 @@ async def test_websocket_frames_are_parsed_by_the_same_rules():
     cid = w["conversation"].pk
     try:
         for raw, expected in (
-            ('{"type": "catch_up", "conversation": NaN, "after_seq": 0}', ("invalid_json", "NaN is not a JSON number.")),
-            ('{"type": "catch_up", "conversation": Infinity, "after_seq": 0}',
-             ("invalid_json", "Infinity is not a JSON number.")),
-            ('{"type": "catch_up", "conversation": 1e400, "after_seq": 0}',
-             ("invalid_json", "A number in the JSON is too large.")),
-            ('{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}",
-             ("invalid_json", "The frame is nested deeper than 32 levels.")),
-            ('{"type": "catch_up", "conversation": "²", "after_seq": 0}',
-             ("invalid", "'conversation' must be a whole number.")),
-            ('{"type": "catch_up", "conversation": %d, "after_seq": 1.9}' % cid,
-             ("invalid", "'after_seq' must be a whole number.")),
-            ('{"type": "catch_up", "conversation": %s, "after_seq": 0}' % ("9" * 4000),
-             ("invalid", "'conversation' must be a whole number.")),
-            ('{"type": "conversation.snooze", "conversation": %d, "minutes": 1.9}' % cid,
-             ("invalid", "'minutes' must be a whole number.")),
+            (
+                '{"type": "catch_up", "conversation": NaN, "after_seq": 0}',
+                ("invalid_json", "NaN is not a JSON number."),
+            ),
+            (
+                '{"type": "catch_up", "conversation": Infinity, "after_seq": 0}',
+                ("invalid_json", "Infinity is not a JSON number."),
+            ),
+            (
+                '{"type": "catch_up", "conversation": 1e400, "after_seq": 0}',
+                ("invalid_json", "A number in the JSON is too large."),
+            ),
+            (
+                '{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}",
+                ("invalid_json", "The frame is nested deeper than 32 levels."),
+            ),
+            (
+                '{"type": "catch_up", "conversation": "²", "after_seq": 0}',
+                ("invalid", "'conversation' must be a whole number."),
+            ),
+            (
+                '{"type": "catch_up", "conversation": %d, "after_seq": 1.9}' % cid,
+                ("invalid", "'after_seq' must be a whole number."),
+            ),
+            (
+                '{"type": "catch_up", "conversation": %s, "after_seq": 0}' % ("9" * 4000),
+                ("invalid", "'conversation' must be a whole number."),
+            ),
+            (
+                '{"type": "conversation.snooze", "conversation": %d, "minutes": 1.9}' % cid,
+                ("invalid", "'minutes' must be a whole number."),
+            ),
             ('{"type": "presence.set", "presence": "%s"}' % ("p" * 500_000), ("invalid_presence", None)),
         ):
             await _raw(rep, raw)
@@ -955,7 +1100,8 @@ def test_a_correction_of_an_opted_out_conversation_is_refused_over_http(hostile)
     )
     assert response.status_code == 400
     assert response.json() == {
-        "ok": False, "error": "This customer opted out of sentiment analysis: their messages are not corrected.",
+        "ok": False,
+        "error": "This customer opted out of sentiment analysis: their messages are not corrected.",
     }
     from insights.models import SentimentCorrection
 
@@ -969,17 +1115,25 @@ def test_anonymous_chat_starts_are_throttled_per_address(db, settings):
     settings.CHAT_STARTS_PER_ADDRESS = 2
     queue = QueueFactory(name="Throttle")
     for i in range(2):
-        response = Client().post(reverse("conversations:chat_start"), {"name": f"C{i}", "queue": queue.pk},
-                                 REMOTE_ADDR="203.0.113.5")
+        response = Client().post(
+            reverse("conversations:chat_start"),
+            {"name": f"C{i}", "queue": queue.pk},
+            REMOTE_ADDR="203.0.113.5",
+        )
         assert response.status_code == 302
-    refused = Client().post(reverse("conversations:chat_start"), {"name": "C3", "queue": queue.pk},
-                            REMOTE_ADDR="203.0.113.5")
+    refused = Client().post(
+        reverse("conversations:chat_start"), {"name": "C3", "queue": queue.pk}, REMOTE_ADDR="203.0.113.5"
+    )
     assert refused.status_code == 429
     retry_after = int(refused["Retry-After"])
-    assert f"Too many chats started from your address. Try again in {retry_after} seconds." in refused.content.decode()
+    assert (
+        f"Too many chats started from your address. Try again in {retry_after} seconds."
+        in refused.content.decode()
+    )
     assert Conversation.objects.count() == 2
-    elsewhere = Client().post(reverse("conversations:chat_start"), {"name": "D", "queue": queue.pk},
-                              REMOTE_ADDR="198.51.100.1")
+    elsewhere = Client().post(
+        reverse("conversations:chat_start"), {"name": "D", "queue": queue.pk}, REMOTE_ADDR="198.51.100.1"
+    )
     assert elsewhere.status_code == 302
 
 
@@ -999,14 +1153,21 @@ async def test_catch_up_and_ping_are_throttled_per_socket(settings):
             await send(comm, type="ping")
             error = await next_frame(comm, "error", timeout=10)
             assert error["code"] == "rate_limited" and 0 < error["retry_after"] <= 60
-            assert error == {"type": "error", "code": "rate_limited", "retry_after": error["retry_after"],
-                             "message": "Too many ping frames on this socket; wait a moment."}
+            assert error == {
+                "type": "error",
+                "code": "rate_limited",
+                "retry_after": error["retry_after"],
+                "message": "Too many ping frames on this socket; wait a moment.",
+            }
         for _ in range(2):
             await send(rep, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
             await next_frame(rep, "catch_up.done", timeout=10)
         await send(rep, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
         error = await next_frame(rep, "error", timeout=10)
-        assert (error["code"], error["message"]) == ("rate_limited", "Too many catch_up frames on this socket; wait a moment.")
+        assert (error["code"], error["message"]) == (
+            "rate_limited",
+            "Too many catch_up frames on this socket; wait a moment.",
+        )
         # Another socket of the same person is not affected.
         other = await staff_socket(w["rep"])
         await send(other, type="catch_up", conversation=w["conversation"].pk, after_seq=0)
@@ -1022,20 +1183,30 @@ def test_every_page_sends_a_content_security_policy_without_inline_script_or_sty
         client = Client()
         if role:
             client.force_login(hostile[role].user)
-        for name, url in [*_pages(hostile["conversation"]), ("login", "/login/"), ("admin", "/django-admin/login/")]:
+        for name, url in [
+            *_pages(hostile["conversation"]),
+            ("login", "/login/"),
+            ("admin", "/django-admin/login/"),
+        ]:
             response = client.get(url)
             if "html" not in response.get("Content-Type", ""):
                 continue
             policy = dict(
-                part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";") if part.strip()
+                part.strip().split(" ", 1)
+                for part in response["Content-Security-Policy"].split(";")
+                if part.strip()
             )
             assert policy["script-src"] == "'self'", name
-            assert policy["style-src"] == ("'self' 'unsafe-inline'" if url.startswith("/django-admin/") else "'self'"), name
+            assert policy["style-src"] == (
+                "'self' 'unsafe-inline'" if url.startswith("/django-admin/") else "'self'"
+            ), name
             assert policy["connect-src"] == "'self' ws://testserver wss://testserver"
             assert (policy["frame-ancestors"], policy["object-src"]) == ("'none'", "'none'")
             body = response.content.decode()
             if not url.startswith("/django-admin/"):
                 assert " style=" not in body and "<style" not in body, name
-                assert all('src="' in tag or "application/json" in tag for tag in body.split("<script")[1:]), name
+                assert all(
+                    'src="' in tag or "application/json" in tag for tag in body.split("<script")[1:]
+                ), name
             checked.add(name)
     assert {"conversations:monitor", "conversations:workspace", "insights:dashboard", "login"} <= checked

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(settings_module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = settings_module
     return subprocess.run(
@@ -25,16 +27,26 @@ PRINT = "from django.conf import settings as s; print(s.DATABASES['default']['EN
 def test_embedded_default_is_sqlite_with_the_in_memory_layer(tmp_path):
     result = _run("sentiment_admin.settings.local", "shell", "-c", PRINT, SENTIMENT_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "sentiment_admin.layers.InMemoryChannelLayer"]
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "django.db.backends.sqlite3",
+        "sentiment_admin.layers.InMemoryChannelLayer",
+    ]
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_channels_redis():
     result = _run(
-        "sentiment_admin.settings.local", "shell", "-c", PRINT,
-        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test", REDIS_URL="redis://127.0.0.1:6379/0",
+        "sentiment_admin.settings.local",
+        "shell",
+        "-c",
+        PRINT,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "django.db.backends.postgresql",
+        "channels_redis.core.RedisChannelLayer",
+    ]
 
 
 def test_production_refuses_to_start_without_a_secret_key():
@@ -51,16 +63,26 @@ def test_production_refuses_to_start_without_allowed_hosts():
 
 @pytest.mark.parametrize("key", ["short", "embedded-mode-insecure-key-do-not-use-in-production" + "x" * 10])
 def test_production_refuses_weak_or_default_secret_keys(key):
-    result = _run("sentiment_admin.settings.production", "check",
-                  DJANGO_SECRET_KEY=key, DJANGO_ALLOWED_HOSTS="center.example.com")
+    result = _run(
+        "sentiment_admin.settings.production",
+        "check",
+        DJANGO_SECRET_KEY=key,
+        DJANGO_ALLOWED_HOSTS="center.example.com",
+    )
     assert result.returncode != 0
 
 
 def test_check_deploy_passes_with_production_environment(tmp_path):
     result = _run(
-        "sentiment_admin.settings.production", "check", "--deploy", "--fail-level", "WARNING",
-        DJANGO_SECRET_KEY="p" * 20 + "-Zx9!" + "q7" * 20, DJANGO_ALLOWED_HOSTS="center.example.com",
-        DJANGO_SECURE_HSTS_PRELOAD="1", SENTIMENT_VAR_DIR=str(tmp_path),
+        "sentiment_admin.settings.production",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY="p" * 20 + "-Zx9!" + "q7" * 20,
+        DJANGO_ALLOWED_HOSTS="center.example.com",
+        DJANGO_SECURE_HSTS_PRELOAD="1",
+        SENTIMENT_VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -70,7 +92,10 @@ def test_check_deploy_passes_with_production_environment(tmp_path):
     [
         ({}, "host=127.0.0.1 seed_demo=1 demo_traffic=1 debug=default"),
         ({"DATABASE_URL": "postgres://db/center"}, "host=127.0.0.1 seed_demo=0 demo_traffic=0 debug=default"),
-        ({"DATABASE_URL": "postgres://db/center", "SEED_DEMO": "1"}, "host=127.0.0.1 seed_demo=1 demo_traffic=1 debug=default"),
+        (
+            {"DATABASE_URL": "postgres://db/center", "SEED_DEMO": "1"},
+            "host=127.0.0.1 seed_demo=1 demo_traffic=1 debug=default",
+        ),
         ({"HOST": "0.0.0.0"}, "host=0.0.0.0 seed_demo=1 demo_traffic=1 debug=0"),
         ({"HOST": "192.0.2.10", "DJANGO_DEBUG": "1"}, "host=192.0.2.10 seed_demo=1 demo_traffic=1 debug=0"),
         ({"HOST": "localhost", "DJANGO_DEBUG": "1"}, "host=localhost seed_demo=1 demo_traffic=1 debug=1"),
@@ -78,9 +103,18 @@ def test_check_deploy_passes_with_production_environment(tmp_path):
     ],
 )
 def test_run_sh_creates_demo_users_only_when_safe_and_never_debugs_off_loopback(env, expected):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("DATABASE_URL", "SEED_DEMO", "DEMO_TRAFFIC", "HOST", "DJANGO_DEBUG")}
-    result = subprocess.run(["bash", "run.sh", "defaults"], cwd=ROOT, env={**clean, **env},
-                            capture_output=True, text=True, timeout=30)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "SEED_DEMO", "DEMO_TRAFFIC", "HOST", "DJANGO_DEBUG")
+    }
+    result = subprocess.run(
+        ["bash", "run.sh", "defaults"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected

@@ -57,8 +57,22 @@ restarts_redis = pytest.mark.skipif(
     reason="restarts the machine's shared Redis: runs in CI (CI=true) or with FAULTS_RESTART_REDIS=1",
 )
 REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
 ]
 
 
@@ -93,8 +107,9 @@ class Processes:
     def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
         log = self.tmp_path / f"{name}-{len(self.running)}.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.running.append((proc, log))
         return proc
 
@@ -105,7 +120,9 @@ class Processes:
         return ""
 
     def worker(self, **extra: str) -> subprocess.Popen:
-        proc = self.start("worker", [sys.executable, "manage.py", "runworker", "sentiment-scoring"], self.env(**extra))
+        proc = self.start(
+            "worker", [sys.executable, "manage.py", "runworker", "sentiment-scoring"], self.env(**extra)
+        )
         self.wait_for_log(proc, "Running worker for channels")
         return proc
 
@@ -158,8 +175,9 @@ def _world(conversations: int = 3):
 def _statuses(conversation_ids) -> dict[tuple[int, int], str]:
     return {
         (c, s): st
-        for c, s, st in Message.objects.filter(conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER)
-        .values_list("conversation_id", "seq", "scoring_status")
+        for c, s, st in Message.objects.filter(
+            conversation_id__in=list(conversation_ids), sender=Sender.CUSTOMER
+        ).values_list("conversation_id", "seq", "scoring_status")
     }
 
 
@@ -171,8 +189,10 @@ async def _wait_all_scored(conversation_ids, expected: int, timeout: float) -> d
             return statuses
         if time.monotonic() > deadline:
             pending = sorted(k for k, s in statuses.items() if s == ScoringStatus.PENDING)
-            raise AssertionError(f"{len(pending)} of {len(statuses)} stored messages still pending after "
-                                 f"{timeout:.0f}s: {pending[:20]}")
+            raise AssertionError(
+                f"{len(pending)} of {len(statuses)} stored messages still pending after "
+                f"{timeout:.0f}s: {pending[:20]}"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -282,7 +302,9 @@ async def test_a_worker_whose_model_fails_to_load_says_so_and_keeps_messages_pen
     rep, convs = await _world(conversations=1)
     ids = [convs[0].pk]
     broken = await asyncio.to_thread(
-        procs.worker, FAULT_REAL_SCORER="1", SENTIMENT_MODEL=str(tmp_path / "no-such-model"),
+        procs.worker,
+        FAULT_REAL_SCORER="1",
+        SENTIMENT_MODEL=str(tmp_path / "no-such-model"),
     )
     chat = await chat_socket(convs[0])
     try:
@@ -292,7 +314,9 @@ async def test_a_worker_whose_model_fails_to_load_says_so_and_keeps_messages_pen
         statuses = await database_sync_to_async(_statuses)(ids)
         assert set(statuses) == set(keys)
         assert set(statuses.values()) == {ScoringStatus.PENDING}, "messages must stay pending, not be dropped"
-        assert broken.poll() is None, "the worker must stay up (and keep the messages) while the model is broken"
+        assert broken.poll() is None, (
+            "the worker must stay up (and keep the messages) while the model is broken"
+        )
         log = procs.log_of(broken)
         assert "no-such-model" in log or "SENTIMENT_MODEL" in log, "the error must say which model failed"
 
@@ -323,8 +347,15 @@ def broken_scorer() -> _BrokenScorer:
 class _GoodScorer:
     def score(self, texts, **kwargs):
         return [
-            {"language": "en", "supported": True, "score": -0.45, "level": -2, "confidence": 0.9,
-             "probabilities": {"negative": 0.45}, "model_version": "fault-good"}
+            {
+                "language": "en",
+                "supported": True,
+                "score": -0.45,
+                "level": -2,
+                "confidence": 0.9,
+                "probabilities": {"negative": 0.45},
+                "model_version": "fault-good",
+            }
             for _ in texts
         ]
 
@@ -384,8 +415,9 @@ def _redis_up() -> bool:
 
 
 def _restart_redis(down_for: float) -> None:
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"],
-                   capture_output=True, timeout=15)
+    subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], capture_output=True, timeout=15
+    )
     time.sleep(down_for)
     os.makedirs("/var/lib/redis", exist_ok=True)
     os.makedirs("/var/log/redis", exist_ok=True)
@@ -439,13 +471,17 @@ class _Screen:
         while not self.stop.is_set():
             try:
                 origin = "http://" + self.url.split("://", 1)[1].split("/", 1)[0]
-                async with connect(self.url, origin=origin, open_timeout=5,
-                                   additional_headers={"Cookie": self.cookie}) as ws:
+                async with connect(
+                    self.url, origin=origin, open_timeout=5, additional_headers={"Cookie": self.cookie}
+                ) as ws:
                     self.connections += 1
                     this_connection: set[tuple[int, int]] = set()
                     for conv in self.conversations:
-                        await ws.send(json.dumps({"type": "catch_up", "conversation": conv,
-                                                  "after_seq": self._after_seq(conv)}))
+                        await ws.send(
+                            json.dumps(
+                                {"type": "catch_up", "conversation": conv, "after_seq": self._after_seq(conv)}
+                            )
+                        )
                     while not self.stop.is_set():
                         try:
                             raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
@@ -475,8 +511,21 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
     port = _free_port()
     center = procs.start(
         "center",
-        [sys.executable, str(ROOT / "bin" / "center-production"), "--skip-setup", "--settings",
-         "tests.fault_settings", "--web", "1", "--workers", "1", "--port", str(port), "--grace", "3"],
+        [
+            sys.executable,
+            str(ROOT / "bin" / "center-production"),
+            "--skip-setup",
+            "--settings",
+            "tests.fault_settings",
+            "--web",
+            "1",
+            "--workers",
+            "1",
+            "--port",
+            str(port),
+            "--grace",
+            "3",
+        ],
         procs.env(FAULT_SCORER_DELAY="0.05"),
     )
     await asyncio.to_thread(procs.wait_for_log, center, "ready:", 60)
@@ -498,12 +547,20 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
         while i < count:
             client_id = offset + i
             try:
-                async with connect(f"{base}/ws/chat/{conv.customer_token}/", origin="http" + base[2:],
-                                   open_timeout=5) as ws:
+                async with connect(
+                    f"{base}/ws/chat/{conv.customer_token}/", origin="http" + base[2:], open_timeout=5
+                ) as ws:
                     while i < count:
                         client_id = offset + i
-                        await ws.send(json.dumps({"type": "message.send", "text": f"late parcel {client_id}",
-                                                  "client_id": client_id}))
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "message.send",
+                                    "text": f"late parcel {client_id}",
+                                    "client_id": client_id,
+                                }
+                            )
+                        )
                         while True:
                             frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
                             if frame.get("client_id") == client_id:
@@ -517,8 +574,11 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
             except (TimeoutError, OSError, WebSocketException):
                 # Did the message we were waiting for get stored? Then it is not sent again.
                 texts = await database_sync_to_async(
-                    lambda: dict(Message.objects.filter(conversation=conv, sender=Sender.CUSTOMER)
-                                 .values_list("text", "seq"))
+                    lambda: dict(
+                        Message.objects.filter(conversation=conv, sender=Sender.CUSTOMER).values_list(
+                            "text", "seq"
+                        )
+                    )
                 )()
                 if f"late parcel {client_id}" in texts:
                     acked[client_id] = (conv.pk, texts[f"late parcel {client_id}"])
@@ -560,9 +620,22 @@ def test_the_production_runner_refuses_to_start_with_a_model_that_fails_to_load(
         REDIS_URL=REDIS_URL or "redis://127.0.0.1:6379/0",
     )
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bin" / "center-production"), "--skip-setup", "--web", "1", "--workers", "1",
-         "--port", str(_free_port())],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            str(ROOT / "bin" / "center-production"),
+            "--skip-setup",
+            "--web",
+            "1",
+            "--workers",
+            "1",
+            "--port",
+            str(_free_port()),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 3, result.stderr
     assert "the sentiment model failed to load" in result.stderr
@@ -581,7 +654,13 @@ def test_the_production_runner_setup_collects_static_files_under_production_sett
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
         SENTIMENT_VAR_DIR=str(tmp_path),
     )
-    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-1500:]
     assert (tmp_path / "static" / "staticfiles.json").exists()

@@ -57,8 +57,12 @@ def _conversation(*, age_days):
 
 def _alert(conversation, message, *, age_days, supervisor):
     alert = SentimentAlert.objects.create(
-        conversation=conversation, message=message, audience=AlertAudience.SUPERVISOR,
-        kind=AlertKind.THRESHOLD, level=-2, threshold=-2,
+        conversation=conversation,
+        message=message,
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
     )
     NotificationRecipient.objects.create(alert=alert, staff=supervisor)
     SentimentAlert.objects.filter(pk=alert.pk).update(created_at=timezone.now() - timedelta(days=age_days))
@@ -67,21 +71,30 @@ def _alert(conversation, message, *, age_days, supervisor):
 
 @pytest.fixture
 def data():
-    SentimentSettings.objects.update_or_create(pk=SentimentSettings.SINGLETON_PK, defaults={"retention_days": 30})
+    SentimentSettings.objects.update_or_create(
+        pk=SentimentSettings.SINGLETON_PK, defaults={"retention_days": 30}
+    )
     supervisor = SupervisorFactory()
     old_c = _conversation(age_days=40)
     old_msg = _scored(old_c, 1, age_days=40)
     old_rep = _scored(old_c, 2, age_days=40, text="Sorry to hear that", sender=Sender.REPRESENTATIVE)
     old_alert = _alert(old_c, old_msg, age_days=40, supervisor=supervisor)
     correction = SentimentCorrection.objects.create(message=old_msg, corrected_level=-1, model_level=-2)
-    SentimentCorrection.objects.filter(pk=correction.pk).update(created_at=timezone.now() - timedelta(days=40))
+    SentimentCorrection.objects.filter(pk=correction.pk).update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
 
     new_c = _conversation(age_days=1)
     new_msg = _scored(new_c, 1, age_days=1)
     new_alert = _alert(new_c, new_msg, age_days=1, supervisor=supervisor)
     return {
-        "old_c": old_c, "old_msg": old_msg, "old_rep": old_rep, "old_alert": old_alert,
-        "new_c": new_c, "new_msg": new_msg, "new_alert": new_alert,
+        "old_c": old_c,
+        "old_msg": old_msg,
+        "old_rep": old_rep,
+        "old_alert": old_alert,
+        "new_c": new_c,
+        "new_msg": new_msg,
+        "new_alert": new_alert,
     }
 
 
@@ -166,8 +179,9 @@ def test_purge_works_in_small_transactions(data):
     with CaptureQueriesContext(connection) as ctx:
         counts = sentiment_data_purge(cutoff=timezone.now() - timedelta(days=30), batch=2)
     assert counts.messages == 8
-    message_updates = [q["sql"] for q in ctx.captured_queries
-                       if q["sql"].startswith('UPDATE "conversations_message"')]
+    message_updates = [
+        q["sql"] for q in ctx.captured_queries if q["sql"].startswith('UPDATE "conversations_message"')
+    ]
     assert len(message_updates) == 4  # 8 messages, 2 per transaction
     savepoints = [q for q in ctx.captured_queries if q["sql"].startswith("SAVEPOINT")]
     assert len(savepoints) >= 4 + 1 + 1 + 1  # messages, conversations, alerts, corrections

@@ -19,7 +19,9 @@ class ChatwootUnreachable(Exception):
 class AccountCheck:
     inboxes: list[tuple[int, str, str]] = field(default_factory=list)  # (id, name, queue it maps to)
     teams: list[tuple[int, str, str]] = field(default_factory=list)
-    agents: list[tuple[int, str, str, str]] = field(default_factory=list)  # (id, name, email, staff member or "")
+    agents: list[tuple[int, str, str, str]] = field(
+        default_factory=list
+    )  # (id, name, email, staff member or "")
 
 
 def _get(client: httpx.Client, connection: ChatwootConnection, tail: str):
@@ -36,7 +38,9 @@ def _get(client: httpx.Client, connection: ChatwootConnection, tail: str):
     return data.get("payload", data) if isinstance(data, dict) else data
 
 
-def chatwoot_account_check(*, connection: ChatwootConnection, client: httpx.Client | None = None) -> AccountCheck:
+def chatwoot_account_check(
+    *, connection: ChatwootConnection, client: httpx.Client | None = None
+) -> AccountCheck:
     own = client is None
     client = client or httpx.Client(timeout=10)
     queues = {q.pk: q.name for q in Queue.objects.all()}
@@ -52,7 +56,9 @@ def chatwoot_account_check(*, connection: ChatwootConnection, client: httpx.Clie
         for agent in _get(client, connection, "agents"):
             email = agent.get("email") or ""
             staff = list(StaffMember.objects.filter(user__email__iexact=email)[:2]) if email else []
-            result.agents.append((agent["id"], agent.get("name", ""), email, staff[0].display_name if len(staff) == 1 else ""))
+            result.agents.append(
+                (agent["id"], agent.get("name", ""), email, staff[0].display_name if len(staff) == 1 else "")
+            )
         return result
     finally:
         if own:

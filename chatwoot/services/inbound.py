@@ -24,7 +24,12 @@ from django.core.exceptions import ValidationError
 from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 from conversations.models import Channel, Conversation, ConversationStatus, Queue, Sender, StaffMember
 from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
-from conversations.services.ingest import MessageRejected, conversation_create, message_ingest, representative_reply
+from conversations.services.ingest import (
+    MessageRejected,
+    conversation_create,
+    message_ingest,
+    representative_reply,
+)
 
 INCOMING, OUTGOING = "incoming", "outgoing"
 # Chatwoot's message_type as a number (older payloads) or a name.
@@ -43,7 +48,11 @@ def chatwoot_event_handle(*, connection: ChatwootConnection, payload: dict) -> s
             outcome = _message_created(connection, payload)
         elif event in ("conversation_created", "conversation_updated"):
             conversation = _conversation(connection, payload)
-            outcome = _sync_routing(connection, conversation, payload) if conversation else "ignored: no conversation id"
+            outcome = (
+                _sync_routing(connection, conversation, payload)
+                if conversation
+                else "ignored: no conversation id"
+            )
         elif event == "conversation_status_changed":
             conversation = _conversation(connection, payload)
             if conversation is None:
@@ -177,7 +186,11 @@ def _message_created(connection: ChatwootConnection, message: dict) -> str:
             agent = _agent(connection, sender)
             author = agent if agent is not None and agent.pk == conversation.representative_id else None
             stored = representative_reply(
-                conversation=conversation.pk, text=text, author=author, sender=Sender.REPRESENTATIVE, client_id=client_id
+                conversation=conversation.pk,
+                text=text,
+                author=author,
+                sender=Sender.REPRESENTATIVE,
+                client_id=client_id,
             )
     except MessageRejected as exc:
         return f"not stored: {exc.code}"

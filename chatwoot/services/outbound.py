@@ -94,12 +94,20 @@ def chatwoot_alert_enqueue(*, alert: SentimentAlert) -> list[ChatwootCall]:
     calls = []
     for kind, payload in wanted:
         duplicate = ChatwootCall.objects.filter(
-            connection=connection, chatwoot_conversation=chatwoot_id, kind=kind, payload=payload, status=CallStatus.PENDING
+            connection=connection,
+            chatwoot_conversation=chatwoot_id,
+            kind=kind,
+            payload=payload,
+            status=CallStatus.PENDING,
         ).exists()
         if not duplicate:  # the representative's and the supervisor's alert of one crossing
             calls.append(
                 ChatwootCall.objects.create(
-                    connection=connection, chatwoot_conversation=chatwoot_id, kind=kind, payload=payload, next_attempt_at=now
+                    connection=connection,
+                    chatwoot_conversation=chatwoot_id,
+                    kind=kind,
+                    payload=payload,
+                    next_attempt_at=now,
                 )
             )
     if calls:
@@ -156,10 +164,23 @@ def chatwoot_outbox_send_due(*, client: httpx.Client | None = None) -> int:
                 sent += 1
             elif call.attempts >= MAX_ATTEMPTS:
                 call.status = CallStatus.FAILED
-                logger.warning("chatwoot call %s failed after %d attempts: %s", call.pk, call.attempts, call.last_error)
+                logger.warning(
+                    "chatwoot call %s failed after %d attempts: %s", call.pk, call.attempts, call.last_error
+                )
             else:
-                call.next_attempt_at = timezone.now() + timedelta(seconds=RETRY_BACKOFF_SECONDS[call.attempts - 1])
-            call.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_status_code", "last_error"])
+                call.next_attempt_at = timezone.now() + timedelta(
+                    seconds=RETRY_BACKOFF_SECONDS[call.attempts - 1]
+                )
+            call.save(
+                update_fields=[
+                    "attempts",
+                    "status",
+                    "sent_at",
+                    "next_attempt_at",
+                    "last_status_code",
+                    "last_error",
+                ]
+            )
     finally:
         if own:
             client.close()
@@ -186,8 +207,10 @@ def _sender_loop() -> None:
         while True:
             chatwoot_outbox_send_due()
             upcoming = (
-                ChatwootCall.objects.filter(status=CallStatus.PENDING).order_by("next_attempt_at").values_list(
-                    "next_attempt_at", flat=True).first()
+                ChatwootCall.objects.filter(status=CallStatus.PENDING)
+                .order_by("next_attempt_at")
+                .values_list("next_attempt_at", flat=True)
+                .first()
             )
             if upcoming is None:
                 return

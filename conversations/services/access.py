@@ -34,4 +34,6 @@ def staff_access_changed(*, staff_ids: Iterable[int], signed_out_session_key: st
     if not ids:
         return
     digest = session_digest(signed_out_session_key)
-    transaction.on_commit(lambda: events.broadcast_staff_access_changed(staff_ids=ids, signed_out_session=digest))
+    transaction.on_commit(
+        lambda: events.broadcast_staff_access_changed(staff_ids=ids, signed_out_session=digest)
+    )

@@ -25,14 +25,25 @@ DEMO_STAFF = [
     ("rita", "Rita", "Rep", Role.REPRESENTATIVE, ["Billing"], Presence.AVAILABLE),
     ("raj", "Raj", "Patel", Role.REPRESENTATIVE, ["Technical support"], Presence.AVAILABLE),
     ("lena", "Lena", "Vogel", Role.REPRESENTATIVE, ["Orders & delivery"], Presence.AVAILABLE),
-    ("marco", "Marco", "Rossi", Role.REPRESENTATIVE, ["Orders & delivery", "Technical support"], Presence.AVAILABLE),
+    (
+        "marco",
+        "Marco",
+        "Rossi",
+        Role.REPRESENTATIVE,
+        ["Orders & delivery", "Technical support"],
+        Presence.AVAILABLE,
+    ),
 ]
 
 DEMO_CUSTOMERS = [
-    ("María García", "maria@example.com"), ("John Smith", "john@example.com"),
-    ("Chloé Martin", "chloe@example.com"), ("Jonas Weber", "jonas@example.com"),
-    ("Giulia Bianchi", "giulia@example.com"), ("Ana Souza", "ana@example.com"),
-    ("Aarav Sharma", "aarav@example.com"), ("Layla Haddad", "layla@example.com"),
+    ("María García", "maria@example.com"),
+    ("John Smith", "john@example.com"),
+    ("Chloé Martin", "chloe@example.com"),
+    ("Jonas Weber", "jonas@example.com"),
+    ("Giulia Bianchi", "giulia@example.com"),
+    ("Ana Souza", "ana@example.com"),
+    ("Aarav Sharma", "aarav@example.com"),
+    ("Layla Haddad", "layla@example.com"),
 ]
 
 
@@ -54,8 +65,13 @@ def demo_data_load() -> dict[str, int]:
                 staff_role_set(staff=member, role=role)
             else:
                 member = staff_create(
-                    username=username, password=DEMO_PASSWORD, role=role, first_name=first, last_name=last,
-                    email=f"{username}@example.com", presence=presence,
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    first_name=first,
+                    last_name=last,
+                    email=f"{username}@example.com",
+                    presence=presence,
                 )
             created_staff += 1
         member.queues.set([queues[q] for q in queue_names])

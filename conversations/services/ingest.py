@@ -149,7 +149,9 @@ def conversation_create(
     changes nothing (whatever the other arguments say).
     """
     if channel not in Channel.values:
-        raise MessageRejected("invalid_channel", f"Unknown channel {echo(channel)}; use one of {', '.join(Channel.values)}.")
+        raise MessageRejected(
+            "invalid_channel", f"Unknown channel {echo(channel)}; use one of {', '.join(Channel.values)}."
+        )
     external_id = external_id_clean(external_id)
     if external_id:
         existing = _by_external_id(external_id)
@@ -161,7 +163,10 @@ def conversation_create(
         customer = Customer.objects.filter(external_id=customer_external_id).first()
     if customer is None:
         customer = Customer.objects.create(
-            name=name, email=customer_email or "", phone=customer_phone or "", external_id=customer_external_id or ""
+            name=name,
+            email=customer_email or "",
+            phone=customer_phone or "",
+            external_id=customer_external_id or "",
         )
     try:
         with transaction.atomic():  # a savepoint: a concurrent create with the same id loses cleanly
@@ -211,7 +216,9 @@ def _rate_limit_check(conversation: Conversation) -> None:
         conversation__customer_id=conversation.customer_id, sender=Sender.CUSTOMER, created_at__gte=since
     ).count()
     if recent >= limit:
-        raise RateLimited(f"Too many messages: at most {limit} per minute. Please wait a moment and try again.")
+        raise RateLimited(
+            f"Too many messages: at most {limit} per minute. Please wait a moment and try again."
+        )
 
 
 def _locked(conversation_id: int) -> Conversation:
@@ -250,7 +257,9 @@ def client_id_clean(value, *, field: str = "client_id") -> str:
         or (isinstance(value, str) and not value.isprintable())
         or len(str(value)) > MAX_CLIENT_ID
     ):
-        raise MessageRejected("invalid", f"'{field}' must be a string or number of at most {MAX_CLIENT_ID} characters.")
+        raise MessageRejected(
+            "invalid", f"'{field}' must be a string or number of at most {MAX_CLIENT_ID} characters."
+        )
     return str(value)
 
 
@@ -335,7 +344,9 @@ def representative_reply(
     business (the staff socket and the API allow only the conversation's representative).
     """
     if sender not in (Sender.REPRESENTATIVE, Sender.BOT, Sender.SYSTEM):
-        raise MessageRejected("invalid_sender", f"A reply's sender is representative, bot or system, not {echo(sender)}.")
+        raise MessageRejected(
+            "invalid_sender", f"A reply's sender is representative, bot or system, not {echo(sender)}."
+        )
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
     cleaned = clean_text(text)

@@ -30,7 +30,6 @@ from conversations.models import Presence, StaffConnection, StaffMember
 from conversations.services.queue_routing import representative_fill
 from sentiment_admin.inputs import echo
 
-
 STALE_CONNECTION_SECONDS = 300
 
 
@@ -51,7 +50,9 @@ def presence_set(*, staff: StaffMember | int, presence: str) -> StaffMember:
         raise InvalidPresence(f"Unknown presence {echo(presence)}; use one of {', '.join(Presence.values)}.")
     staff_id = staff if isinstance(staff, int) else staff.pk
     if presence != Presence.OFFLINE:
-        StaffMember.objects.filter(pk=staff_id).exclude(chosen_presence=presence).update(chosen_presence=presence)
+        StaffMember.objects.filter(pk=staff_id).exclude(chosen_presence=presence).update(
+            chosen_presence=presence
+        )
     return _presence_write(staff_id, presence)
 
 
@@ -66,7 +67,9 @@ def _presence_write(staff_id: int, presence: str) -> StaffMember:
     label = str(Presence(presence).label)
     name = member.display_name
     transaction.on_commit(
-        lambda: events.broadcast_presence_changed(staff_id=staff_id, presence=presence, label=label, name=name)
+        lambda: events.broadcast_presence_changed(
+            staff_id=staff_id, presence=presence, label=label, name=name
+        )
     )
     if presence == Presence.AVAILABLE:
         representative_fill(staff=member)  # waiting conversations of their queues come to them

@@ -51,7 +51,7 @@ from conversations.selectors import (
 from insights import for_conversations
 from sentiment_admin import realtime
 
-_NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 # --------------------------------------------------------------------------- the rule (pure)
@@ -107,7 +107,9 @@ def conversation_changes_announce(conv: Conversation, *, old_rep_id: int | None,
     customer_payloads = {pk: frames.chat_payload(conv, position=None)}
     for affected_queue in {old_queue_id, queue_id}:
         positions = queue_positions(affected_queue)
-        waiting = {c.pk: c for c in waiting_conversations([affected_queue]).select_related("representative__user")}
+        waiting = {
+            c.pk: c for c in waiting_conversations([affected_queue]).select_related("representative__user")
+        }
         for waiting_pk, place in positions.items():
             customer_payloads[waiting_pk] = frames.chat_payload(waiting[waiting_pk], position=place)
 
@@ -122,7 +124,9 @@ def conversation_changes_announce(conv: Conversation, *, old_rep_id: int | None,
         if removed_groups:
             events.broadcast_conversation_removed(conversation_id=pk, groups=removed_groups)
         if (new_rep_id and new_rep_id != old_rep_id) or old_queue_id != queue_id:
-            events.broadcast_conversation_assigned(conversation_id=pk, queue_id=queue_id, representative_id=new_rep_id)
+            events.broadcast_conversation_assigned(
+                conversation_id=pk, queue_id=queue_id, representative_id=new_rep_id
+            )
         events.broadcast_conversation_updated(payload=payload)
         events.broadcast_chat_updated(customer_payloads.values())
 
@@ -217,7 +221,7 @@ def representative_fill(*, staff: StaffMember | int) -> list[int]:
 
 @transaction.atomic
 def conversation_take_next(*, staff: StaffMember) -> Conversation | None:
-    """"Take next": the oldest waiting conversation of the representative's queues is theirs,
+    """ "Take next": the oldest waiting conversation of the representative's queues is theirs,
     whatever their presence and capacity. None when nothing waits."""
     queue_ids = list(staff.queues.values_list("pk", flat=True))
     for pk in waiting_conversations(queue_ids).values_list("pk", flat=True)[:20]:

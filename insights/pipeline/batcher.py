@@ -183,22 +183,32 @@ class ScoringBatcher:
                 return
             except ScorerFailed as exc:
                 if len(chunk) > 1:
-                    logger.warning("scoring a batch of %d failed; scoring them one by one", len(chunk), exc_info=True)
+                    logger.warning(
+                        "scoring a batch of %d failed; scoring them one by one", len(chunk), exc_info=True
+                    )
                     await self._score_one_by_one(chunk)
                     return
                 if delay is None:
                     attempts = tried + attempt + 1
-                    logger.exception("scoring message %s failed %d times; stored as failed", chunk[0], attempts)
+                    logger.exception(
+                        "scoring message %s failed %d times; stored as failed", chunk[0], attempts
+                    )
                     reason = f"The scorer failed {attempts} times: {exc}"
                     await database_sync_to_async(scoring_failed_store)(chunk, reason=reason)
                     return
-                logger.warning("scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True)
+                logger.warning(
+                    "scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True
+                )
                 await asyncio.sleep(delay)
             except Exception:  # the database or the layer: the messages stay pending (swept later)
                 if delay is None:
-                    logger.exception("scoring failed %d times; %d message(s) stay pending", attempt + 1, len(chunk))
+                    logger.exception(
+                        "scoring failed %d times; %d message(s) stay pending", attempt + 1, len(chunk)
+                    )
                     return
-                logger.warning("scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True)
+                logger.warning(
+                    "scoring failed (attempt %d), retrying in %.1fs", attempt + 1, delay, exc_info=True
+                )
                 await asyncio.sleep(delay)
 
     async def stop(self) -> None:

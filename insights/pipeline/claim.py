@@ -41,14 +41,18 @@ def scoring_claim(message_ids: Sequence[int]) -> tuple[list[ScoringJob], Scoring
     org = sentiment_settings_get()
     options = ScoringOptions(multilingual=org.multilingual_enabled, base_language=org.base_language or "en")
     messages = list(
-        Message.objects.filter(pk__in=list(message_ids), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
+        Message.objects.filter(
+            pk__in=list(message_ids), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER
+        )
         .select_related("conversation")
         .order_by("conversation_id", "seq")
     )
     skip = [
         m.pk
         for m in messages
-        if not rules.should_score(monitoring_enabled=org.monitoring_enabled, opted_out=m.conversation.scoring_opt_out)
+        if not rules.should_score(
+            monitoring_enabled=org.monitoring_enabled, opted_out=m.conversation.scoring_opt_out
+        )
     ]
     if skip:
         Message.objects.filter(pk__in=skip, scoring_status=ScoringStatus.PENDING).update(

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 ANNOUNCE_RETRY_AGE_SECONDS = 3.0
 
 
-def announce_scored(payload: dict, representative_id: int | None, message_id: int, delivered: list[int]) -> None:
+def announce_scored(
+    payload: dict, representative_id: int | None, message_id: int, delivered: list[int]
+) -> None:
     """Send one ``conversation.scored`` (an ``on_commit`` callback); note it when it went out."""
     if events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
         delivered.append(message_id)

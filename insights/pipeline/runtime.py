@@ -130,4 +130,6 @@ def scoring_enqueue(message_ids: Sequence[int]) -> None:
         # A sync view or database_sync_to_async under the server's loop: start it there.
         async_to_sync(_start_and_submit)(ids)
         return
-    logger.info("no scoring runtime in this process; %d message(s) stay pending until the server starts", len(ids))
+    logger.info(
+        "no scoring runtime in this process; %d message(s) stay pending until the server starts", len(ids)
+    )

@@ -62,7 +62,9 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
             by_conversation.setdefault(conversation_id, []).append(message_id)
         if len(by_conversation) < 2:
             raise
-        logger.warning("storing a batch of %d conversations failed; storing them one by one", len(by_conversation))
+        logger.warning(
+            "storing a batch of %d conversations failed; storing them one by one", len(by_conversation)
+        )
         return _store_one_by_one(by_message, by_conversation, delivered)
     finally:
         # Runs now (the batch has committed and announced), or after the callers' own
@@ -70,7 +72,9 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
         transaction.on_commit(partial(outbox_clear, delivered))
 
 
-def _store_one_by_one(by_message: dict[int, dict], by_conversation: dict[int, list[int]], delivered: list[int]) -> int:
+def _store_one_by_one(
+    by_message: dict[int, dict], by_conversation: dict[int, list[int]], delivered: list[int]
+) -> int:
     stored = 0
     failure: Exception | None = None
     for message_ids in by_conversation.values():
@@ -78,7 +82,9 @@ def _store_one_by_one(by_message: dict[int, dict], by_conversation: dict[int, li
             with transaction.atomic():
                 stored += _store_batch({i: by_message[i] for i in message_ids}, delivered)
         except Exception as exc:
-            logger.exception("could not store the scores of %d message(s); they stay pending", len(message_ids))
+            logger.exception(
+                "could not store the scores of %d message(s); they stay pending", len(message_ids)
+            )
             failure = failure or exc
     if failure is not None:
         raise failure
@@ -96,7 +102,13 @@ MESSAGE_SCORE_FIELDS = (
     "scoring_status",
     "announce_pending",
 )
-CONVERSATION_SENTIMENT_FIELDS = ("sentiment_score", "sentiment_level", "sentiment_trend", "start_sentiment_level", "language")
+CONVERSATION_SENTIMENT_FIELDS = (
+    "sentiment_score",
+    "sentiment_level",
+    "sentiment_trend",
+    "start_sentiment_level",
+    "language",
+)
 
 
 def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
@@ -111,8 +123,9 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
         .order_by("pk")
     }
     messages = list(
-        Message.objects.filter(pk__in=list(by_message), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER)
-        .order_by("conversation_id", "seq")
+        Message.objects.filter(
+            pk__in=list(by_message), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER
+        ).order_by("conversation_id", "seq")
     )  # read under the locks: what another batch or worker stored meanwhile is no longer pending
     if not messages:
         return 0
@@ -191,8 +204,6 @@ def _apply_result(message: Message, result: dict, now) -> bool:
         message.scoring_status = ScoringStatus.NOT_SCORED
     message.announce_pending = True
     return supported
-
-
 
 
 def scoring_failed_store(message_ids: Iterable[int], *, reason: str) -> int:

@@ -20,5 +20,8 @@ async def send_to_workers(message_ids: list[int]) -> None:
     for start in range(0, len(message_ids), MAX_IDS_PER_MESSAGE):
         await layer.send(
             realtime.SCORING_CHANNEL,
-            {"type": realtime.SCORE_MESSAGES, "message_ids": message_ids[start : start + MAX_IDS_PER_MESSAGE]},
+            {
+                "type": realtime.SCORE_MESSAGES,
+                "message_ids": message_ids[start : start + MAX_IDS_PER_MESSAGE],
+            },
         )

@@ -86,7 +86,9 @@ def merge_adapters(encoder: nn.Module, state: dict[str, torch.Tensor]) -> int:
             raise ValueError(f"adapter {name} does not belong to a linear layer")
         update = state[f"{name}.b"] @ state[f"{name}.a"]
         if update.shape != linear.weight.shape:
-            raise ValueError(f"adapter {name} has shape {tuple(update.shape)}, the layer {tuple(linear.weight.shape)}")
+            raise ValueError(
+                f"adapter {name} has shape {tuple(update.shape)}, the layer {tuple(linear.weight.shape)}"
+            )
         with torch.no_grad():
             linear.weight += update.to(linear.weight.dtype)
     return len(names)

@@ -31,9 +31,16 @@ def _lengths(attention_mask: torch.Tensor | None, batch: int, width: int) -> tor
     return allowed.expand(batch, width).sum(dim=-1)
 
 
-def length_grouped_attention(module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                             attention_mask: torch.Tensor | None, dropout: float = 0.0,
-                             scaling: float | None = None, **kwargs):
+def length_grouped_attention(
+    module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs,
+):
     """A ``transformers`` attention function: (batch, heads, tokens, head_dim) in,
     (batch, tokens, heads, head_dim) out, like its ``sdpa`` one. Padded positions get zeros:
     no real token attends to them, and pooling skips them."""
@@ -48,7 +55,8 @@ def length_grouped_attention(module, query: torch.Tensor, key: torch.Tensor, val
         rows = (lengths == length).nonzero().flatten()
         n = int(length)
         out[rows, :, :n] = F.scaled_dot_product_attention(
-            query[rows, :, :n], key[rows, :, :n], value[rows, :, :n], dropout_p=p, scale=scaling)
+            query[rows, :, :n], key[rows, :, :n], value[rows, :, :n], dropout_p=p, scale=scaling
+        )
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -12,9 +12,10 @@ import json
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -100,8 +101,14 @@ class BundledBackend:
     PyTorch's dynamic int8 when the directory has no calibration) or ``"fp32"``.
     """
 
-    def __init__(self, model_dir: Path | None = None, *, head_dir: Path | None = WEIGHTS_DIR,
-                 quantize: bool = True, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        head_dir: Path | None = WEIGHTS_DIR,
+        quantize: bool = True,
+        max_tokens: int = MAX_TOKENS,
+    ) -> None:
         import torch
 
         from .head import HEAD_META, HEAD_WEIGHTS, load_head
@@ -113,7 +120,9 @@ class BundledBackend:
             try:
                 meta = json.loads((Path(head_dir) / HEAD_META).read_text("utf-8"))
             except ValueError as exc:
-                raise ModelUnavailable(f"the sentiment head metadata in {head_dir} is broken ({exc})") from exc
+                raise ModelUnavailable(
+                    f"the sentiment head metadata in {head_dir} is broken ({exc})"
+                ) from exc
         tuned = list(meta.get("finetuned_layers") or [])
         adapted = list(meta.get("adapted_layers") or [])
         self.encoder, self.tokenizer, self.normalize = load_bundled_encoder(self.path)
@@ -125,7 +134,7 @@ class BundledBackend:
                 state = load_top_layers(head_dir)
                 for number in tuned:
                     prefix = f"{number - 1}."
-                    layer_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                    layer_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
                     self.encoder.encoder.layer[number - 1].load_state_dict(layer_state)
             except Exception as exc:
                 raise ModelUnavailable(f"the fine-tuned layers in {head_dir} are broken ({exc})") from exc
@@ -172,7 +181,9 @@ class BundledBackend:
             self.temperature = float(meta.get("temperature") or 1.0)
             self.score_exponent = float(meta.get("score_exponent") or 1.0)
             files = [Path(head_dir) / HEAD_WEIGHTS] + trained_files
-            scaling = str(self.temperature) + ("" if self.score_exponent == 1.0 else f"^{self.score_exponent}")
+            scaling = str(self.temperature) + (
+                "" if self.score_exponent == 1.0 else f"^{self.score_exponent}"
+            )
             digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + scaling.encode())
             head_tag = "head-" + digest.hexdigest()[:10]
         precision_tag = {"fp32": "", "int8-dynamic": "-int8dyn", "int8": "-int8"}[self.precision]
@@ -248,8 +259,9 @@ def label_mapping(id2label: dict, num_labels: int) -> np.ndarray:
     that order; 1–5 star models (1–2 negative, 3 neutral, 4–5 positive, also LABEL_0..4); and
     two-class negative/positive models (neutral then gets 0).
     """
-    names = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))).strip().lower()
-             for i in range(num_labels)]
+    names = [
+        str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))).strip().lower() for i in range(num_labels)
+    ]
     matrix = np.zeros((num_labels, 3))
     if all(n in _NAMED for n in names):
         for i, n in enumerate(names):
@@ -293,7 +305,9 @@ class HuggingFaceBackend:
             from .model import quantize_linear_layers
 
             self.model = quantize_linear_layers(self.model)
-        self.max_tokens = min(max_tokens, getattr(self.tokenizer, "model_max_length", max_tokens) or max_tokens)
+        self.max_tokens = min(
+            max_tokens, getattr(self.tokenizer, "model_max_length", max_tokens) or max_tokens
+        )
         self.version = f"hf:{name_or_path}"
         self._torch = torch
 
@@ -303,8 +317,13 @@ class HuggingFaceBackend:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch
-        enc = self.tokenizer([t.strip() for t in texts], truncation=True, max_length=self.max_tokens,
-                             padding=True, return_tensors="pt")
+        enc = self.tokenizer(
+            [t.strip() for t in texts],
+            truncation=True,
+            max_length=self.max_tokens,
+            padding=True,
+            return_tensors="pt",
+        )
         with torch.inference_mode():
             probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).double().numpy()
         return probs @ self.mapping
@@ -316,7 +335,9 @@ def build_backend(model: str | None = None, model_dir: str | Path | None = None)
         precision = str(setting("SENTIMENT_PRECISION", "int8")).lower()
         if precision not in ("int8", "fp32"):
             raise ModelUnavailable(f"SENTIMENT_PRECISION is int8 or fp32, not {precision!r}")
-        return BundledBackend(Path(model_dir) if model_dir else default_model_dir(), quantize=precision == "int8")
+        return BundledBackend(
+            Path(model_dir) if model_dir else default_model_dir(), quantize=precision == "int8"
+        )
     return HuggingFaceBackend(model)
 
 
@@ -331,21 +352,29 @@ def _threads() -> int:
 
 
 class SentimentScorer:
-    def __init__(self, backend: Backend | None = None, *, model: str | None = None,
-                 model_dir: str | Path | None = None, max_batch: int | None = None,
-                 max_batch_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        model: str | None = None,
+        model_dir: str | Path | None = None,
+        max_batch: int | None = None,
+        max_batch_tokens: int | None = None,
+    ) -> None:
         self._backend = backend
         self._model = model
         self._model_dir = model_dir
         self.max_batch = int(max_batch or setting("SENTIMENT_MAX_BATCH", DEFAULT_MAX_BATCH))
         # A single message is never split: at most MAX_TOKENS, below any sensible budget.
-        self.max_batch_tokens = max(MAX_TOKENS, int(
-            max_batch_tokens or setting("SENTIMENT_MAX_BATCH_TOKENS", DEFAULT_MAX_BATCH_TOKENS)))
+        self.max_batch_tokens = max(
+            MAX_TOKENS,
+            int(max_batch_tokens or setting("SENTIMENT_MAX_BATCH_TOKENS", DEFAULT_MAX_BATCH_TOKENS)),
+        )
         self._load_lock = threading.Lock()
         self._infer_lock = threading.Lock()
 
     # -- loading
-    def warm_up(self) -> "SentimentScorer":
+    def warm_up(self) -> SentimentScorer:
         self._get_backend()
         return self
 
@@ -380,10 +409,19 @@ class SentimentScorer:
         backend = self._get_backend()
         version = backend.version
         results: list[ScoreResult | None] = [None] * len(texts)
-        hints = [normalize_code(h) for h in language_hints] if language_hints is not None else [None] * len(texts)
+        hints = (
+            [normalize_code(h) for h in language_hints] if language_hints is not None else [None] * len(texts)
+        )
         present = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
-        languages = dict(zip(present, detect_languages([texts[i] for i in present], [hints[i] for i in present],
-                                                       prior=base_language)))
+        languages = dict(
+            zip(
+                present,
+                detect_languages(
+                    [texts[i] for i in present], [hints[i] for i in present], prior=base_language
+                ),
+                strict=False,
+            )
+        )
         todo: list[tuple[int, str, str]] = []  # (index, text, language)
         for i, text in enumerate(texts):
             hint = hints[i]
@@ -406,7 +444,7 @@ class SentimentScorer:
         if todo:
             probs = self._predict([t for _, t, _ in todo], backend)
             exponent = float(getattr(backend, "score_exponent", 1.0))
-            for (i, _, language), p in zip(todo, probs):
+            for (i, _, language), p in zip(todo, probs, strict=False):
                 results[i] = make_result(language, p, version, exponent)
         return results  # type: ignore[return-value]
 
@@ -435,7 +473,9 @@ def _chunks(order: list[int], lengths: list[int], max_batch: int, max_tokens: in
         yield chunk
 
 
-def make_result(language: str | None, probs: np.ndarray, version: str, score_exponent: float = 1.0) -> ScoreResult:
+def make_result(
+    language: str | None, probs: np.ndarray, version: str, score_exponent: float = 1.0
+) -> ScoreResult:
     """``score_exponent``: how the probabilities become the score (insights/scoring/intensity.py)."""
     from insights.levels import level_for_score
 
@@ -443,7 +483,7 @@ def make_result(language: str | None, probs: np.ndarray, version: str, score_exp
 
     p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
     p = p / p.sum() if p.sum() > 0 else np.full(3, 1 / 3)
-    probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p)}
+    probabilities = {name: round(float(v), 6) for name, v in zip(LABELS, p, strict=False)}
     # Round first, so that the level always agrees with the score that is reported.
     score = round(float(intensity_scores(p, score_exponent)[0]), 6)
     return ScoreResult(

@@ -24,9 +24,9 @@ Half of ``data/intensity.tsv`` (the first and third of each language and level) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -65,9 +65,12 @@ class GradedExample:
     text: str
 
 
-def load_intensity_examples(part: str = "all", path: Path = INTENSITY_EXAMPLES,
-                            fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES,
-                            more_paths: Sequence[Path] = MORE_GRADED_EXAMPLES) -> list[GradedExample]:
+def load_intensity_examples(
+    part: str = "all",
+    path: Path = INTENSITY_EXAMPLES,
+    fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES,
+    more_paths: Sequence[Path] = MORE_GRADED_EXAMPLES,
+) -> list[GradedExample]:
     """The graded messages: ``"fit"`` (the first and third of each language and level in
     ``path`` and ``more_paths``, and all of ``fit_only_path``), ``"holdout"`` (the second and
     fourth in ``path`` and ``more_paths``) or ``"all"``."""
@@ -131,9 +134,14 @@ def agreement(probabilities: np.ndarray, levels: Sequence[int], exponent: float)
         "mean_level_error": round(float(error.mean()), 3),
         # for each alert threshold, the share of each grade that reaches it (level <= threshold):
         # what an admin choosing a threshold wants to know (shown on the settings page)
-        "threshold_reach": {int(t): {int(g): round(float((predicted[truth == g] <= t).mean() * 100), 1)
-                                     for g in (-3, -2, -1, 0) if (truth == g).any()}
-                            for t in (-1, -2, -3)},
+        "threshold_reach": {
+            int(t): {
+                int(g): round(float((predicted[truth == g] <= t).mean() * 100), 1)
+                for g in (-3, -2, -1, 0)
+                if (truth == g).any()
+            }
+            for t in (-1, -2, -3)
+        },
         "negatives_exact": round(float((error[negative] == 0).mean() * 100), 1) if negative.any() else None,
     }
 
@@ -144,6 +152,8 @@ def fit_exponent(probabilities: np.ndarray, levels: Sequence[int]) -> float:
     if len(levels) == 0:
         raise ValueError("no graded messages to fit the score exponent on")
     truth = np.asarray(levels)
-    best = min(EXPONENT_GRID, key=lambda e: (float(np.abs(levels_for(probabilities, e) - truth).mean()),
-                                             abs(e - 1.0)))
+    best = min(
+        EXPONENT_GRID,
+        key=lambda e: (float(np.abs(levels_for(probabilities, e) - truth).mean()), abs(e - 1.0)),
+    )
     return float(best)

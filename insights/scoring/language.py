@@ -33,25 +33,71 @@ import unicodedata
 
 # The spec's 41 language entries: code -> English name.
 SUPPORTED_LANGUAGES: dict[str, str] = {
-    "ar": "Arabic", "bg": "Bulgarian", "zh-HK": "Chinese (Hong Kong SAR)", "ca": "Catalan",
-    "zh-Hans": "Chinese Simplified", "zh-Hant": "Chinese Traditional", "hr": "Croatian",
-    "cs": "Czech", "da": "Danish", "nl": "Dutch", "en": "English", "et": "Estonian",
-    "fi": "Finnish", "fr": "French", "de": "German", "el": "Greek", "he": "Hebrew",
-    "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
-    "ko": "Korean", "lv": "Latvian", "lt": "Lithuanian", "ms": "Malay", "no": "Norwegian",
-    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
-    "sr-Cyrl": "Serbian (Cyrillic)", "sr-Latn": "Serbian (Latin)", "sk": "Slovak",
-    "sl": "Slovenian", "es": "Spanish", "sv": "Swedish", "th": "Thai", "tr": "Turkish",
-    "uk": "Ukrainian", "vi": "Vietnamese",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "zh-HK": "Chinese (Hong Kong SAR)",
+    "ca": "Catalan",
+    "zh-Hans": "Chinese Simplified",
+    "zh-Hant": "Chinese Traditional",
+    "hr": "Croatian",
+    "cs": "Czech",
+    "da": "Danish",
+    "nl": "Dutch",
+    "en": "English",
+    "et": "Estonian",
+    "fi": "Finnish",
+    "fr": "French",
+    "de": "German",
+    "el": "Greek",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "lv": "Latvian",
+    "lt": "Lithuanian",
+    "ms": "Malay",
+    "no": "Norwegian",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "sr-Cyrl": "Serbian (Cyrillic)",
+    "sr-Latn": "Serbian (Latin)",
+    "sk": "Slovak",
+    "sl": "Slovenian",
+    "es": "Spanish",
+    "sv": "Swedish",
+    "th": "Thai",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "vi": "Vietnamese",
 }
 
 # Names of the other languages the detector may report (named on the screens; not scored,
 # except those in SCORED_AS).
 OTHER_LANGUAGE_NAMES: dict[str, str] = {
-    "hi-Latn": "Hindi (Latin)", "af": "Afrikaans", "bn": "Bengali", "cy": "Welsh", "fa": "Persian",
-    "gu": "Gujarati", "kn": "Kannada", "mk": "Macedonian", "ml": "Malayalam", "mr": "Marathi",
-    "ne": "Nepali", "pa": "Punjabi", "so": "Somali", "sq": "Albanian", "sw": "Swahili",
-    "ta": "Tamil", "te": "Telugu", "tl": "Tagalog", "ur": "Urdu",
+    "hi-Latn": "Hindi (Latin)",
+    "af": "Afrikaans",
+    "bn": "Bengali",
+    "cy": "Welsh",
+    "fa": "Persian",
+    "gu": "Gujarati",
+    "kn": "Kannada",
+    "mk": "Macedonian",
+    "ml": "Malayalam",
+    "mr": "Marathi",
+    "ne": "Nepali",
+    "pa": "Punjabi",
+    "so": "Somali",
+    "sq": "Albanian",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "tl": "Tagalog",
+    "ur": "Urdu",
 }
 
 
@@ -71,15 +117,38 @@ SCORED_AS: dict[str, str] = {"hi-Latn": "hi"}
 SHORT_TEXT = 20  # characters: below this a detection alone is not trusted over the hint
 MIN_CONFIDENCE = 0.80
 
-_ALIASES = {"zh-cn": "zh-Hans", "zh-tw": "zh-Hant", "nb": "no", "nn": "no", "iw": "he",
-            "in": "id", "zh": "zh-Hans", "zh-hans": "zh-Hans", "zh-hant": "zh-Hant",
-            "zh-hk": "zh-HK", "sr-cyrl": "sr-Cyrl", "sr-latn": "sr-Latn", "sr": "sr-Cyrl",
-            "hi-latn": "hi-Latn"}
+_ALIASES = {
+    "zh-cn": "zh-Hans",
+    "zh-tw": "zh-Hant",
+    "nb": "no",
+    "nn": "no",
+    "iw": "he",
+    "in": "id",
+    "zh": "zh-Hans",
+    "zh-hans": "zh-Hans",
+    "zh-hant": "zh-Hant",
+    "zh-hk": "zh-HK",
+    "sr-cyrl": "sr-Cyrl",
+    "sr-latn": "sr-Latn",
+    "sr": "sr-Cyrl",
+    "hi-latn": "hi-Latn",
+}
 
 _SCRIPT_OF = {
-    "ar": "Arabic", "bg": "Cyrillic", "ru": "Cyrillic", "uk": "Cyrillic", "sr-Cyrl": "Cyrillic",
-    "zh-HK": "Han", "zh-Hans": "Han", "zh-Hant": "Han", "ja": "Han", "el": "Greek",
-    "he": "Hebrew", "hi": "Devanagari", "ko": "Hangul", "th": "Thai",
+    "ar": "Arabic",
+    "bg": "Cyrillic",
+    "ru": "Cyrillic",
+    "uk": "Cyrillic",
+    "sr-Cyrl": "Cyrillic",
+    "zh-HK": "Han",
+    "zh-Hans": "Han",
+    "zh-Hant": "Han",
+    "ja": "Han",
+    "el": "Greek",
+    "he": "Hebrew",
+    "hi": "Devanagari",
+    "ko": "Hangul",
+    "th": "Thai",
 }
 
 
@@ -99,6 +168,7 @@ def language_script(code: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- scripts
+
 
 def _char_script(ch: str) -> str | None:
     cp = ord(ch)
@@ -148,7 +218,9 @@ _CROATIAN_CUES = re.compile(
 )
 # Words shared by Serbian and Croatian only count for Serbian when nothing Croatian appears.
 # Serbian Cyrillic words without ђ/ћ/ј/љ/њ/џ that Russian, Bulgarian and Ukrainian do not use.
-_SERBIAN_CYRILLIC_CUES = re.compile(r"^(хвала|шта|све|увек|овде|лепо|молим|данас|сутра|решил\w*|решен\w*|хиљад\w*|недељ\w*)$")
+_SERBIAN_CYRILLIC_CUES = re.compile(
+    r"^(хвала|шта|све|увек|овде|лепо|молим|данас|сутра|решил\w*|решен\w*|хиљад\w*|недељ\w*)$"
+)
 _SHARED_SR_HR = {"molim", "bio", "bila", "treba", "nema", "nemam", "sam", "smo"}
 
 _MALAY_CUES = re.compile(
@@ -204,8 +276,7 @@ def romanized_hindi_votes(text: str) -> int:
 
 def malay_votes(text: str) -> tuple[int, int]:
     words = _words(text)
-    return (sum(1 for w in words if _MALAY_CUES.match(w)),
-            sum(1 for w in words if _INDONESIAN_CUES.match(w)))
+    return (sum(1 for w in words if _MALAY_CUES.match(w)), sum(1 for w in words if _INDONESIAN_CUES.match(w)))
 
 
 def _chinese_variant(text: str, detected: str | None) -> str:
@@ -220,24 +291,34 @@ def _chinese_variant(text: str, detected: str | None) -> str:
 
 # --------------------------------------------------------------------------- langdetect
 
+
 def _langdetect(text: str) -> list[tuple[str, float]]:
     from .ngram_detector import ngram_detector
 
     return ngram_detector().detect(text)
 
 
-def detect_languages(texts: list[str], hints: list[str | None] | None = None,
-                     prior: str | None = None) -> list[str | None]:
+def detect_languages(
+    texts: list[str], hints: list[str | None] | None = None, prior: str | None = None
+) -> list[str | None]:
     """``detect_language`` for many texts, langdetect's part run over all of them at once."""
     from .ngram_detector import ngram_detector
 
     hints = hints if hints is not None else [None] * len(texts)
     candidates = ngram_detector().detect_many([t if isinstance(t, str) else "" for t in texts])
-    return [detect_language(text, hint, prior, candidates=c) for text, hint, c in zip(texts, hints, candidates)]
+    return [
+        detect_language(text, hint, prior, candidates=c)
+        for text, hint, c in zip(texts, hints, candidates, strict=False)
+    ]
 
 
-def detect_language(text: str, hint: str | None = None, prior: str | None = None, *,
-                    candidates: list[tuple[str, float]] | None = None) -> str | None:
+def detect_language(
+    text: str,
+    hint: str | None = None,
+    prior: str | None = None,
+    *,
+    candidates: list[tuple[str, float]] | None = None,
+) -> str | None:
     """The language code of ``text`` (a key of SUPPORTED_LANGUAGES, or another langdetect code),
     or None when it has no letters. ``hint`` is the conversation's earlier language; ``prior``
     the organisation's base language, a weaker hint for a conversation's first messages.
@@ -267,7 +348,9 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
 
     if script == "Cyrillic":
         letters = set(text)
-        if letters & _SERBIAN_CYRILLIC_ONLY or (letters & _SERBIAN_MACEDONIAN and not letters & _MACEDONIAN_ONLY):
+        if letters & _SERBIAN_CYRILLIC_ONLY or (
+            letters & _SERBIAN_MACEDONIAN and not letters & _MACEDONIAN_ONLY
+        ):
             return "sr-Cyrl"
 
     if script == "Latin" and romanized_hindi_votes(text) >= 2:
@@ -306,8 +389,14 @@ def detect_language(text: str, hint: str | None = None, prior: str | None = None
         elif prob < MIN_CONFIDENCE and hinted:
             return hint
     prior = normalize_code(prior)
-    if (hint is None and prior and prior != code and prob < MIN_CONFIDENCE
-            and len(text.strip()) >= SHORT_TEXT and _ranked(candidates, prior)):
+    if (
+        hint is None
+        and prior
+        and prior != code
+        and prob < MIN_CONFIDENCE
+        and len(text.strip()) >= SHORT_TEXT
+        and _ranked(candidates, prior)
+    ):
         # No conversation language yet: between close candidates, the organisation's own
         # language ("Hi, I have a question about my bill" is French 0.57, English 0.43).
         return prior

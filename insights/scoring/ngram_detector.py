@@ -60,7 +60,7 @@ class NgramLanguageDetector:
         with_ngrams = [i for i, rows in enumerate(ngram_rows) if len(rows)]
         if with_ngrams:
             probabilities = _Trials(self.matrix, detectors[0]).run([ngram_rows[i] for i in with_ngrams])
-            for i, probs in zip(with_ngrams, probabilities):
+            for i, probs in zip(with_ngrams, probabilities, strict=False):
                 results[i] = [(c.lang, c.prob) for c in detectors[i]._sort_probability(probs.tolist())]
         return results
 
@@ -102,7 +102,7 @@ class _TextDraws:
     """One text's trials as langdetect draws them: a weight from ``random.gauss``, then up to
     ``max_draws`` n-grams by ``random.choice``, read off the shared stream."""
 
-    def __init__(self, rows: np.ndarray, trials: "_Trials") -> None:
+    def __init__(self, rows: np.ndarray, trials: _Trials) -> None:
         self.rows, self.trials = rows, trials
         self.shift = 32 - len(rows).bit_length()
         self.position = 0
@@ -130,7 +130,7 @@ class _TextDraws:
         end, found = self.position, np.zeros(0, dtype=np.int64)
         while len(found) < wanted:  # more than half of all outputs are accepted
             end += 2 * wanted + 32
-            window = _stream.upto(end)[self.position:end] >> self.shift
+            window = _stream.upto(end)[self.position : end] >> self.shift
             found = np.flatnonzero(window < len(self.rows))
         self.accepted = found[:wanted]
         return self.rows[window[self.accepted]]
@@ -155,7 +155,11 @@ class _Trials:
     def __init__(self, matrix: np.ndarray, detector) -> None:
         self.matrix = matrix
         self.n_trial = detector.n_trial
-        self.alpha, self.alpha_width, self.base_freq = detector.alpha, detector.ALPHA_WIDTH, detector.BASE_FREQ
+        self.alpha, self.alpha_width, self.base_freq = (
+            detector.alpha,
+            detector.ALPHA_WIDTH,
+            detector.BASE_FREQ,
+        )
         self.limit, self.conv = detector.ITERATION_LIMIT, detector.CONV_THRESHOLD
         # a trial draws one n-gram before its first check, then CHECK_EVERY before each other
         self.blocks = self.limit // CHECK_EVERY + 1
@@ -248,8 +252,11 @@ def load_profiles() -> tuple[list[str], dict[str, int], np.ndarray]:
     languages: list[str] = []
     rows: dict[str, int] = {}
     cells_row, cells_language, cells_value = array("l"), array("l"), array("d")
-    names = [n for n in os.listdir(PROFILES_DIRECTORY)
-             if not n.startswith(".") and os.path.isfile(os.path.join(PROFILES_DIRECTORY, n))]
+    names = [
+        n
+        for n in os.listdir(PROFILES_DIRECTORY)
+        if not n.startswith(".") and os.path.isfile(os.path.join(PROFILES_DIRECTORY, n))
+    ]
     for index, name in enumerate(names):
         with open(os.path.join(PROFILES_DIRECTORY, name), encoding="utf-8") as f:
             profile = json.load(f)
@@ -264,8 +271,9 @@ def load_profiles() -> tuple[list[str], dict[str, int], np.ndarray]:
                 cells_language.append(index)
                 cells_value.append(1.0 * count / n_words[len(word) - 1])
     matrix = np.zeros((len(rows), len(names)), dtype=np.float64)
-    matrix[np.frombuffer(cells_row, dtype=np.int64), np.frombuffer(cells_language, dtype=np.int64)] = \
+    matrix[np.frombuffer(cells_row, dtype=np.int64), np.frombuffer(cells_language, dtype=np.int64)] = (
         np.frombuffer(cells_value, dtype=np.float64)
+    )
     return languages, rows, matrix
 
 

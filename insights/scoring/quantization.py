@@ -14,8 +14,8 @@ make the step of every other channel coarse.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -29,8 +29,9 @@ ACTIVATION_LEVELS = 127
 SMOOTHING_ALPHA = 1.0
 
 
-def smoothing_factors(weight: torch.Tensor, channel_min: torch.Tensor, channel_max: torch.Tensor,
-                      alpha: float = SMOOTHING_ALPHA) -> torch.Tensor:
+def smoothing_factors(
+    weight: torch.Tensor, channel_min: torch.Tensor, channel_max: torch.Tensor, alpha: float = SMOOTHING_ALPHA
+) -> torch.Tensor:
     """Per input channel ``s``: the layer computes ``(x / s) @ (W * s)``."""
     act_absmax = torch.maximum(channel_min.float().abs(), channel_max.float().abs()).clamp(min=1e-5)
     weight_absmax = weight.detach().float().abs().amax(dim=0).clamp(min=1e-5)
@@ -44,9 +45,16 @@ class CalibratedInt8Linear(nn.Module):
     into the layer that produces it), so this layer does not spend a pass over it.
     """
 
-    def __init__(self, linear: nn.Linear, channel_min: torch.Tensor, channel_max: torch.Tensor,
-                 alpha: float = SMOOTHING_ALPHA, *, smooth: torch.Tensor | None = None,
-                 prescaled: bool = False) -> None:
+    def __init__(
+        self,
+        linear: nn.Linear,
+        channel_min: torch.Tensor,
+        channel_max: torch.Tensor,
+        alpha: float = SMOOTHING_ALPHA,
+        *,
+        smooth: torch.Tensor | None = None,
+        prescaled: bool = False,
+    ) -> None:
         super().__init__()
         weight = linear.weight.detach().float()
         channel_min, channel_max = channel_min.float(), channel_max.float()
@@ -59,8 +67,9 @@ class CalibratedInt8Linear(nn.Module):
         bias = linear.bias.detach().float() if linear.bias is not None else None
         with warnings.catch_warnings():  # quantized tensors are deprecated upstream; torch is pinned
             warnings.simplefilter("ignore", UserWarning)
-            qweight = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.int64),
-                                                 0, torch.qint8)
+            qweight = torch.quantize_per_channel(
+                weight, scales, torch.zeros(len(scales), dtype=torch.int64), 0, torch.qint8
+            )
             self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
         low = min(float((channel_min / smooth).min()), 0.0)
         high = max(float((channel_max / smooth).max()), 0.0)
@@ -144,7 +153,10 @@ def calibrate(encoder: nn.Module, run_batches: Callable[[], Iterable]) -> dict[s
                 x = inputs[0].detach().reshape(-1, inputs[0].shape[-1])
                 low, high = x.amin(dim=0), x.amax(dim=0)
                 if key + ".min" in stats:
-                    low, high = torch.minimum(low, stats[key + ".min"]), torch.maximum(high, stats[key + ".max"])
+                    low, high = (
+                        torch.minimum(low, stats[key + ".min"]),
+                        torch.maximum(high, stats[key + ".max"]),
+                    )
                 stats[key + ".min"], stats[key + ".max"] = low, high
 
             hooks.append(module.register_forward_hook(record))
@@ -159,7 +171,9 @@ def calibrate(encoder: nn.Module, run_batches: Callable[[], Iterable]) -> dict[s
     return stats
 
 
-def quantize_calibrated(encoder: nn.Module, stats: dict[str, torch.Tensor], *, fold: bool = True) -> nn.Module:
+def quantize_calibrated(
+    encoder: nn.Module, stats: dict[str, torch.Tensor], *, fold: bool = True
+) -> nn.Module:
     """Replace each linear of ``encoder.encoder.layer`` that has calibration by a static int8 one.
 
     In a BERT layer query/key/value share one product, and the feed-forward output's smoothing
@@ -191,10 +205,17 @@ def quantize_calibrated(encoder: nn.Module, stats: dict[str, torch.Tensor], *, f
 def _is_bert_layer(layer: nn.Module) -> bool:
     try:
         attention = layer.attention.self
-        return all(isinstance(m, nn.Linear) for m in (
-            attention.query, attention.key, attention.value, layer.attention.output.dense,
-            layer.intermediate.dense, layer.output.dense,
-        )) and hasattr(layer.intermediate, "intermediate_act_fn")
+        return all(
+            isinstance(m, nn.Linear)
+            for m in (
+                attention.query,
+                attention.key,
+                attention.value,
+                layer.attention.output.dense,
+                layer.intermediate.dense,
+                layer.output.dense,
+            )
+        ) and hasattr(layer.intermediate, "intermediate_act_fn")
     except AttributeError:
         return False
 
@@ -212,28 +233,39 @@ def _quantize_bert_layer(layer: nn.Module, index: int, stats: dict[str, torch.Te
         fused_linear.weight.copy_(weight)
         fused_linear.bias.copy_(bias)
     # The three share an input, hence its range; the query's calibration names it.
-    fused = FusedProjections(CalibratedInt8Linear(fused_linear, *calibrated("attention.self.query")),
-                             [p.out_features for p in projections])
+    fused = FusedProjections(
+        CalibratedInt8Linear(fused_linear, *calibrated("attention.self.query")),
+        [p.out_features for p in projections],
+    )
     attention.query, attention.key, attention.value = (ProjectionSlice(fused, i) for i in range(3))
     # feed-forward output: its smoothing is applied in place on the activation's output
     ff_out = layer.output.dense
     ff_smooth = smoothing_factors(ff_out.weight, *calibrated("output.dense"))
-    layer.output.dense = CalibratedInt8Linear(ff_out, *calibrated("output.dense"), smooth=ff_smooth, prescaled=True)
-    layer.intermediate.intermediate_act_fn = ScaledActivation(layer.intermediate.intermediate_act_fn,
-                                                              (1.0 / ff_smooth).contiguous())
-    layer.intermediate.dense = CalibratedInt8Linear(layer.intermediate.dense, *calibrated("intermediate.dense"))
+    layer.output.dense = CalibratedInt8Linear(
+        ff_out, *calibrated("output.dense"), smooth=ff_smooth, prescaled=True
+    )
+    layer.intermediate.intermediate_act_fn = ScaledActivation(
+        layer.intermediate.intermediate_act_fn, (1.0 / ff_smooth).contiguous()
+    )
+    layer.intermediate.dense = CalibratedInt8Linear(
+        layer.intermediate.dense, *calibrated("intermediate.dense")
+    )
     # Not folded: the attention output's smoothing could go into the value rows, but rounding
     # the rescaled values moves scores (up to 0.06 on UMSAB val), and it saves little.
-    layer.attention.output.dense = CalibratedInt8Linear(layer.attention.output.dense,
-                                                        *calibrated("attention.output.dense"))
+    layer.attention.output.dense = CalibratedInt8Linear(
+        layer.attention.output.dense, *calibrated("attention.output.dense")
+    )
     return 6
 
 
 def save_calibration(stats: dict[str, torch.Tensor], directory: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.float().contiguous() for k, v in stats.items()},
-              str(Path(directory) / CALIBRATION_WEIGHTS), metadata={"format": "pt"})
+    save_file(
+        {k: v.float().contiguous() for k, v in stats.items()},
+        str(Path(directory) / CALIBRATION_WEIGHTS),
+        metadata={"format": "pt"},
+    )
 
 
 def load_calibration(directory: Path) -> dict[str, torch.Tensor]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 METASPACE = "\u2581"
 UNK_PENALTY = 10.0  # what SentencePiece and ``tokenizers`` subtract from the lowest score for an unknown
@@ -33,21 +33,34 @@ class Encoding:
 class UnigramTokenizer:
     """Normalise spaces, metaspace with a leading ``▁``, Viterbi per word, ``<s> … </s>``."""
 
-    def __init__(self, pieces: Sequence[str], scores: Sequence[float], *, unk_id: int,
-                 bos_id: int, eos_id: int, pad_id: int, specials: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        pieces: Sequence[str],
+        scores: Sequence[float],
+        *,
+        unk_id: int,
+        bos_id: int,
+        eos_id: int,
+        pad_id: int,
+        specials: Sequence[int] = (),
+    ) -> None:
         skip = set(specials) | {unk_id, bos_id, eos_id, pad_id}
         self._ids = {piece: i for i, piece in enumerate(pieces) if i not in skip}
         self._scores = array("d", scores)
         self._unk_score = min(scores) - UNK_PENALTY
         self._max_piece = max(len(piece) for piece in self._ids)
-        self._names = {unk_id: pieces[unk_id], bos_id: pieces[bos_id], eos_id: pieces[eos_id],
-                       pad_id: pieces[pad_id]}
+        self._names = {
+            unk_id: pieces[unk_id],
+            bos_id: pieces[bos_id],
+            eos_id: pieces[eos_id],
+            pad_id: pieces[pad_id],
+        }
         self.unk_id, self.bos_id, self.eos_id, self.pad_id = unk_id, bos_id, eos_id, pad_id
         self.max_length: int | None = None
         self._word_ids = lru_cache(maxsize=65536)(self._viterbi)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "UnigramTokenizer":
+    def from_file(cls, path: str | Path) -> UnigramTokenizer:
         data = json.loads(Path(path).read_text("utf-8"))
         model = data["model"]
         if model.get("type") != "Unigram":
@@ -59,8 +72,15 @@ class UnigramTokenizer:
         missing = [name for name in SPECIAL_PIECES[:4] if name not in special]
         if missing:
             raise ValueError(f"{path}: the special pieces {', '.join(missing)} are missing")
-        return cls(pieces, scores, unk_id=special["<unk>"], bos_id=special["<s>"], eos_id=special["</s>"],
-                   pad_id=special["<pad>"], specials=list(special.values()))
+        return cls(
+            pieces,
+            scores,
+            unk_id=special["<unk>"],
+            bos_id=special["<s>"],
+            eos_id=special["</s>"],
+            pad_id=special["<pad>"],
+            specials=list(special.values()),
+        )
 
     # -- the interface the engine uses (a subset of ``tokenizers.Tokenizer``) -------------------
 

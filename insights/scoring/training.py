@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -16,9 +16,16 @@ from sentiment_admin.exports import csv_text_unquote
 LABEL_NAMES = ("negative", "neutral", "positive")
 CUSTOMER_SERVICE_EXAMPLES = Path(__file__).resolve().parent / "data" / "customer_service.tsv"
 _LABEL_ALIASES = {
-    "0": 0, "negative": 0, "neg": 0, "-1": 0,
-    "1": 1, "neutral": 1, "neu": 1,
-    "2": 2, "positive": 2, "pos": 2,
+    "0": 0,
+    "negative": 0,
+    "neg": 0,
+    "-1": 0,
+    "1": 1,
+    "neutral": 1,
+    "neu": 1,
+    "2": 2,
+    "positive": 2,
+    "pos": 2,
 }
 
 
@@ -51,7 +58,9 @@ def load_split(directory: Path, split: str) -> dict[str, list[Example]]:
             texts, labels = texts[:-1], labels[:-1]
         if len(texts) != len(labels):
             raise ValueError(f"{lang_dir}: {len(texts)} texts but {len(labels)} labels for {split}")
-        out[lang_dir.name] = [Example(t, parse_label(l), lang_dir.name) for t, l in zip(texts, labels)]
+        out[lang_dir.name] = [
+            Example(t, parse_label(l), lang_dir.name) for t, l in zip(texts, labels, strict=False)
+        ]
     if not out:
         raise ValueError(f"no <language>/{split}_text.txt + {split}_labels.txt under {directory}")
     return out
@@ -63,7 +72,11 @@ def load_csv(path: Path) -> list[Example]:
     if rows and rows[0][:2] and rows[0][0].strip().lower() == "text":
         rows = rows[1:]
     # Our own exports neutralise formula-like cells (sentiment_admin.exports): read the text back.
-    return [Example(csv_text_unquote(r[0]), parse_label(r[1]), "csv") for r in rows if len(r) >= 2 and r[0].strip()]
+    return [
+        Example(csv_text_unquote(r[0]), parse_label(r[1]), "csv")
+        for r in rows
+        if len(r) >= 2 and r[0].strip()
+    ]
 
 
 def load_customer_service_examples() -> list[Example]:
@@ -120,26 +133,56 @@ def train_head(
 
     trained = []
     for k in range(members):
-        one, epoch = _train_one_head(x_train, y_train, weights=weights, x_val=x_val, y_val=y_val,
-                                     hidden=hidden, epochs=epochs, lr=lr, weight_decay=weight_decay,
-                                     dropout=dropout, batch_size=batch_size, seed=seed + k, log=log)
+        one, epoch = _train_one_head(
+            x_train,
+            y_train,
+            weights=weights,
+            x_val=x_val,
+            y_val=y_val,
+            hidden=hidden,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            batch_size=batch_size,
+            seed=seed + k,
+            log=log,
+        )
         trained.append((one, epoch))
     if members == 1:
         return trained[0][0], [trained[0][1]]
     head = SentimentHead(trained[0][0].in_features, hidden=hidden, dropout=dropout, members=members)
-    state = {name: torch.cat([one.state_dict()[name] for one, _ in trained])
-             for name in ("fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias")}
+    state = {
+        name: torch.cat([one.state_dict()[name] for one, _ in trained])
+        for name in ("fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias")
+    }
     state.update(mean=trained[0][0].mean, scale=trained[0][0].scale)
     head.load_state_dict(state)
     head.eval()
     if x_val is not None:
-        log(f"val macro-F1 of the {members} members averaged: "
-            f"{macro_f1(y_val, predict(head, x_val).argmax(1)):.2f}")
+        log(
+            f"val macro-F1 of the {members} members averaged: "
+            f"{macro_f1(y_val, predict(head, x_val).argmax(1)):.2f}"
+        )
     return head, [epoch for _, epoch in trained]
 
 
-def _train_one_head(x_train, y_train, *, weights, x_val, y_val, hidden, epochs, lr, weight_decay,
-                    dropout, batch_size, seed, log):
+def _train_one_head(
+    x_train,
+    y_train,
+    *,
+    weights,
+    x_val,
+    y_val,
+    hidden,
+    epochs,
+    lr,
+    weight_decay,
+    dropout,
+    batch_size,
+    seed,
+    log,
+):
     import torch
 
     from .head import SentimentHead
@@ -221,14 +264,19 @@ def shuffled(items: Iterable, seed: int = 0) -> list:
     return items
 
 
-def extract_features(backend, texts: Sequence[str], *, batch_size: int = 32,
-                     progress: Callable[[Iterable], Iterable] | None = None) -> np.ndarray:
+def extract_features(
+    backend,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> np.ndarray:
     """Pooled encoder features of ``texts`` (a :class:`BundledBackend`), in input order."""
     lengths = backend.token_lengths(texts)
     order = sorted(range(len(texts)), key=lambda k: lengths[k])
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     out = None
-    for chunk in (progress(chunks) if progress else chunks):
+    for chunk in progress(chunks) if progress else chunks:
         feats = backend.features([texts[k] for k in chunk]).numpy()
         if out is None:
             out = np.zeros((len(texts), feats.shape[1]), dtype=np.float32)
@@ -289,7 +337,11 @@ def finetune_top_layers(
         for chunk in progress(chunks) if progress else chunks:
             hs, mask = backend.hidden_states([texts[i] for i in chunk])
             with torch.inference_mode():
-                pooled = pool_hidden_states(hs, mask, frozen_layers) if frozen_layers else torch.zeros(len(chunk), 0)
+                pooled = (
+                    pool_hidden_states(hs, mask, frozen_layers)
+                    if frozen_layers
+                    else torch.zeros(len(chunk), 0)
+                )
             for row, i in enumerate(chunk):
                 tokens[i] = hs[start][row, : lengths[i]].clone().half()
                 frozen[i] = pooled[row].clone()
@@ -302,14 +354,18 @@ def finetune_top_layers(
     y_val = np.array([e.label for e in val])
     w_train = torch.tensor(list(weights), dtype=torch.float32)
 
-    top = torch.nn.ModuleList([copy.deepcopy(backend.encoder.encoder.layer[i]) for i in range(start, n_total)])
+    top = torch.nn.ModuleList(
+        [copy.deepcopy(backend.encoder.encoder.layer[i]) for i in range(start, n_total)]
+    )
     if adapter_rank:
-        from .adapters import add_adapters, adapter_state
+        from .adapters import adapter_state, add_adapters
 
         for layer in top:
             add_adapters(layer, rank=adapter_rank, alpha=adapter_alpha)
     tuned_params = [p for p in top.parameters() if p.requires_grad]
-    log(f"training {sum(p.numel() for p in tuned_params):,} encoder parameters in layers {start + 1}-{n_total}")
+    log(
+        f"training {sum(p.numel() for p in tuned_params):,} encoder parameters in layers {start + 1}-{n_total}"
+    )
     head = SentimentHead(2 * 384 * len(LAYERS), hidden=hidden, dropout=dropout)
 
     def pad(tokens, idx):
@@ -355,8 +411,10 @@ def finetune_top_layers(
                 probs[idx] = torch.softmax(head(features(layers, x, m, f_val[idx])), -1).numpy()
         return macro_f1(y_val, probs.argmax(1))
 
-    opt = torch.optim.AdamW([{"params": tuned_params, "lr": layer_lr},
-                             {"params": head.parameters(), "lr": head_lr}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": tuned_params, "lr": layer_lr}, {"params": head.parameters(), "lr": head_lr}],
+        weight_decay=0.01,
+    )
     lengths = [t.shape[0] for t in t_train]
     per_epoch = math.ceil(len(train) / batch_size)
     sched = _schedule(opt, [layer_lr, head_lr], epochs * per_epoch)
@@ -369,8 +427,9 @@ def finetune_top_layers(
         rng.shuffle(batches)
         for idx in progress(batches) if progress else batches:
             x, m = pad(t_train, idx)
-            loss = torch.nn.functional.cross_entropy(head(features(top, x, m, f_train[idx])), y_train[idx],
-                                                     reduction="none")
+            loss = torch.nn.functional.cross_entropy(
+                head(features(top, x, m, f_train[idx])), y_train[idx], reduction="none"
+            )
             loss = (loss * w_train[idx]).sum() / w_train[idx].sum()
             opt.zero_grad()
             loss.backward()

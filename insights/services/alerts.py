@@ -64,7 +64,12 @@ def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
 
 def _create_alert(*, conversation, message, audience, kind, level, threshold) -> SentimentAlert:
     return SentimentAlert.objects.create(
-        conversation=conversation, message=message, audience=audience, kind=kind, level=level, threshold=threshold
+        conversation=conversation,
+        message=message,
+        audience=audience,
+        kind=kind,
+        level=level,
+        threshold=threshold,
     )
 
 
@@ -93,7 +98,10 @@ def alerts_evaluate(
         (AlertAudience.SUPERVISOR, thresholds.supervisor),
     ):
         action = rules.alert_transition(
-            level=level, threshold=threshold, in_alert=audience in in_alert, score=conversation.sentiment_score
+            level=level,
+            threshold=threshold,
+            in_alert=audience in in_alert,
+            score=conversation.sentiment_score,
         )
         kind = None
         alert_level = level
@@ -121,7 +129,9 @@ def alerts_evaluate(
     return created
 
 
-def alerts_handover(*, conversation: Conversation, representative_changed: bool, queue_changed: bool) -> list[SentimentAlert]:
+def alerts_handover(
+    *, conversation: Conversation, representative_changed: bool, queue_changed: bool
+) -> list[SentimentAlert]:
     """Carry the alert state to whoever now holds the conversation (``rules.handover_transition``):
     its new representative when ``representative_changed``, the new queue's supervisors when
     ``queue_changed``, under the new queue's thresholds. Must run inside the assignment
@@ -137,13 +147,17 @@ def alerts_handover(*, conversation: Conversation, representative_changed: bool,
     thresholds = effective_thresholds(queue_id=conversation.queue_id, org=org)
     in_alert = alert_states([conversation.pk]).get(conversation.pk, set())
     message = (
-        Message.objects.filter(conversation=conversation, sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED)
+        Message.objects.filter(
+            conversation=conversation, sender=Sender.CUSTOMER, scoring_status=ScoringStatus.SCORED
+        )
         .order_by("-seq")
         .first()
     )
     created = []
     for audience in audiences:
-        threshold = thresholds.representative if audience == AlertAudience.REPRESENTATIVE else thresholds.supervisor
+        threshold = (
+            thresholds.representative if audience == AlertAudience.REPRESENTATIVE else thresholds.supervisor
+        )
         action = rules.handover_transition(
             level=conversation.sentiment_level, threshold=threshold, in_alert=audience in in_alert
         )
@@ -179,7 +193,11 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
         alert.save(update_fields=["delivered"])
     payload = frames.alert_payload(alert, seq=seq)
     chatwoot_alert_enqueue(alert=alert)  # stored with the alert; sent after commit
-    webhook = bool(org.webhook_url) and alert.kind in (AlertKind.THRESHOLD, AlertKind.RECOVERED, AlertKind.SHARP_DROP)
+    webhook = bool(org.webhook_url) and alert.kind in (
+        AlertKind.THRESHOLD,
+        AlertKind.RECOVERED,
+        AlertKind.SHARP_DROP,
+    )
     alert_id = alert.pk
 
     def after_commit() -> None:
@@ -218,11 +236,15 @@ def notification_acknowledge(*, notification_id: int, staff: StaffMember) -> Not
         row.acknowledged_at = timezone.now()
         row.acknowledged_by = staff
         row.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        staff_ids = list(NotificationRecipient.objects.filter(alert_id=row.alert_id).values_list("staff_id", flat=True))
+        staff_ids = list(
+            NotificationRecipient.objects.filter(alert_id=row.alert_id).values_list("staff_id", flat=True)
+        )
         if staff.pk not in staff_ids:
             staff_ids.append(staff.pk)
         payload = frames.notification_acknowledged_payload(row, conversation_id=conversation.pk, by=staff)
-        transaction.on_commit(lambda: events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids))
+        transaction.on_commit(
+            lambda: events.broadcast_notification_acknowledged(payload=payload, staff_ids=staff_ids)
+        )
     return row
 
 
@@ -235,7 +257,9 @@ def notifications_resolve(*, conversation: Conversation, reason: str, queue_id: 
     queue it left): its open notifications have nothing left to act on. They are marked done
     (``acknowledged_at`` set, ``acknowledged_by`` empty: nobody acknowledged them) and every
     recipient hears ``notification.acknowledged`` with ``resolved``. Returns how many."""
-    rows = NotificationRecipient.objects.filter(alert__conversation=conversation, acknowledged_at__isnull=True)
+    rows = NotificationRecipient.objects.filter(
+        alert__conversation=conversation, acknowledged_at__isnull=True
+    )
     if reason == RESOLVED_MOVED and queue_id is not None:
         # Only the old queue's supervisors: the new queue's were notified for the new queue.
         rows = rows.exclude(staff__queues__pk=conversation.queue_id)
@@ -246,7 +270,9 @@ def notifications_resolve(*, conversation: Conversation, reason: str, queue_id: 
         row.save(update_fields=["acknowledged_at"])
         payloads.append(
             (
-                frames.notification_acknowledged_payload(row, conversation_id=conversation.pk, resolved=reason),
+                frames.notification_acknowledged_payload(
+                    row, conversation_id=conversation.pk, resolved=reason
+                ),
                 [row.staff_id],
             )
         )
@@ -261,7 +287,9 @@ def notifications_resolve(*, conversation: Conversation, reason: str, queue_id: 
 
 
 @transaction.atomic
-def conversation_snooze(*, staff: StaffMember, conversation: Conversation, minutes: int) -> ConversationSnooze | None:
+def conversation_snooze(
+    *, staff: StaffMember, conversation: Conversation, minutes: int
+) -> ConversationSnooze | None:
     """Silence notifications about one conversation for ``minutes`` (0 lifts the snooze)."""
     try:
         minutes = parse_int(minutes, "minutes", minimum=0, maximum=MAX_SNOOZE_MINUTES)
@@ -271,6 +299,8 @@ def conversation_snooze(*, staff: StaffMember, conversation: Conversation, minut
         ConversationSnooze.objects.filter(staff=staff, conversation=conversation).delete()
         return None
     snooze, _ = ConversationSnooze.objects.update_or_create(
-        staff=staff, conversation=conversation, defaults={"until": timezone.now() + timedelta(minutes=minutes)}
+        staff=staff,
+        conversation=conversation,
+        defaults={"until": timezone.now() + timedelta(minutes=minutes)},
     )
     return snooze

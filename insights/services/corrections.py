@@ -43,7 +43,9 @@ def sentiment_correction_create(
     if message.sender != Sender.CUSTOMER:
         raise ValidationError("Only customer messages carry a sentiment to correct.")
     if message.conversation.scoring_opt_out or message.scoring_status == ScoringStatus.SKIPPED:
-        raise ValidationError("This customer opted out of sentiment analysis: their messages are not corrected.")
+        raise ValidationError(
+            "This customer opted out of sentiment analysis: their messages are not corrected."
+        )
     try:
         corrected_level = parse_int(corrected_level, "level")
         SentimentLevel(corrected_level)
@@ -65,9 +67,11 @@ def sentiment_correction_create(
 def corrections_list() -> QuerySet[SentimentCorrection]:
     """Every correction of a conversation that did not opt out (a customer who opts out later
     takes their corrected messages out of the list and of every export)."""
-    return SentimentCorrection.objects.filter(message__conversation__scoring_opt_out=False).select_related(
-        "message__conversation__queue", "staff__user"
-    ).order_by("-created_at", "-pk")
+    return (
+        SentimentCorrection.objects.filter(message__conversation__scoring_opt_out=False)
+        .select_related("message__conversation__queue", "staff__user")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def _latest_per_message() -> list[SentimentCorrection]:
@@ -94,7 +98,9 @@ def corrections_training_rows() -> list[tuple[str, str, int]]:
         text = _one_line(c.message.text)
         if not text:
             continue
-        rows.append((c.message.language or UNKNOWN_LANGUAGE, text, level_to_training_label(c.corrected_level)))
+        rows.append(
+            (c.message.language or UNKNOWN_LANGUAGE, text, level_to_training_label(c.corrected_level))
+        )
     return rows
 
 
@@ -126,5 +132,7 @@ def corrections_export(*, out: Path, layout: str = "umsab", split: str = "train"
         directory = out / language
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{split}_text.txt").write_text("".join(t + "\n" for t, _ in examples), encoding="utf-8")
-        (directory / f"{split}_labels.txt").write_text("".join(f"{l}\n" for _, l in examples), encoding="utf-8")
+        (directory / f"{split}_labels.txt").write_text(
+            "".join(f"{l}\n" for _, l in examples), encoding="utf-8"
+        )
     return len(rows)

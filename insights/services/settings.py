@@ -92,7 +92,11 @@ def sentiment_settings_update(*, actor: AbstractBaseUser, **changes: Any) -> Sen
 
 @transaction.atomic
 def queue_override_set(
-    *, actor: AbstractBaseUser, queue: Queue, representative_threshold: int | None, supervisor_threshold: int | None
+    *,
+    actor: AbstractBaseUser,
+    queue: Queue,
+    representative_threshold: int | None,
+    supervisor_threshold: int | None,
 ) -> QueueSentimentOverride:
     """Set a queue's thresholds; None inherits the organisation default."""
     _validate_threshold("representative_threshold", representative_threshold, allow_inherit=True)

@@ -64,7 +64,12 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_verify(
-    *, secret: str, header: str, body: bytes, now: float | None = None, tolerance: int = DEFAULT_TOLERANCE_SECONDS
+    *,
+    secret: str,
+    header: str,
+    body: bytes,
+    now: float | None = None,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
 ) -> bool:
     """True when ``header`` signs ``body`` with ``secret`` and is not older than ``tolerance``.
     Any malformed header (not ASCII, a timestamp of hundreds of digits, a MAC that is not 64
@@ -111,7 +116,9 @@ def webhook_address_refusal(url: str, *, resolve_failure_refuses: bool = True) -
     if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         return None
     try:
-        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(
+            host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
+        )
     except (socket.gaierror, UnicodeError, OSError):
         return f"The webhook host {host[:80]!r} does not resolve." if resolve_failure_refuses else None
     if any(_address_refused(info[4][0]) for info in infos):
@@ -164,7 +171,11 @@ def _post_signed(
 ) -> tuple[bool, int | None, str]:
     """One signed POST: (succeeded, HTTP status or None, error). Success is any 2xx."""
     timestamp = int(time.time())
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp), DELIVERY_HEADER: delivery_id}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        DELIVERY_HEADER: delivery_id,
+    }
     if secret:
         headers[SIGNATURE_HEADER] = webhook_signature(secret=secret, timestamp=timestamp, body=body)
     try:
@@ -197,7 +208,12 @@ def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: htt
     if refusal:  # no retries: the address will not become allowed by waiting
         logger.warning("webhook %s %s refused: %s", body["event"], record, refusal)
         WebhookDelivery.objects.create(
-            event=body["event"], url=org.webhook_url, attempt=1, error=refusal[:255], succeeded=False, **record
+            event=body["event"],
+            url=org.webhook_url,
+            attempt=1,
+            error=refusal[:255],
+            succeeded=False,
+            **record,
         )
         return False
     own_client = client is None
@@ -205,16 +221,27 @@ def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: htt
     try:
         for attempt, delay in enumerate((*delays, None), start=1):
             ok, status_code, error = _post_signed(
-                client=client, url=org.webhook_url, secret=org.webhook_secret, body=raw, delivery_id=body["id"]
+                client=client,
+                url=org.webhook_url,
+                secret=org.webhook_secret,
+                body=raw,
+                delivery_id=body["id"],
             )
             WebhookDelivery.objects.create(
-                event=body["event"], url=org.webhook_url, attempt=attempt, status_code=status_code, error=error,
-                succeeded=ok, **record,
+                event=body["event"],
+                url=org.webhook_url,
+                attempt=attempt,
+                status_code=status_code,
+                error=error,
+                succeeded=ok,
+                **record,
             )
             if ok:
                 return True
             if delay is None:
-                logger.warning("webhook %s %s failed after %d attempts: %s", body["event"], record, attempt, error)
+                logger.warning(
+                    "webhook %s %s failed after %d attempts: %s", body["event"], record, attempt, error
+                )
                 return False
             time.sleep(delay)
     finally:
@@ -223,7 +250,9 @@ def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: htt
     return False
 
 
-def webhook_deliver(*, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None) -> bool:
+def webhook_deliver(
+    *, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None
+) -> bool:
     """Deliver one alert (blocking, with retries). Returns True on a 2xx answer."""
     if not sentiment_settings_get().webhook_url:
         return False

@@ -74,7 +74,9 @@ if not DATABASE_URL:
 # set_config) and a scoring worker one per step, which held the center at ~47 msg/s on 2 cores
 # (docs/benchmarks.md). Health checks replace a connection that the server dropped.
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 300)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Websocket consumers and the scoring thread write concurrently: WAL plus a busy
     # timeout keeps SQLite from failing with "database is locked" under the demo load.

@@ -17,7 +17,13 @@ def test_the_cpu_is_named_with_torchs_capability_and_its_vnni_flags():
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists():
         pytest.skip("no /proc/cpuinfo to compare with")
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
-                  if line.startswith("flags")), [])
+    flags = next(
+        (
+            line.split(":", 1)[1].split()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("flags")
+        ),
+        [],
+    )
     vnni = sorted(flag for flag in flags if "vnni" in flag)
     assert cpu["vnni"] == (", ".join(vnni) if vnni else "no")

@@ -89,7 +89,9 @@ print("ok" if status == "scored" else "unavailable: the warm-up message stayed "
 """)
     result = out.splitlines()[-1] if out else "unavailable"
     if result != "ok":
-        reasons = [line for line in live_server_proc.log().splitlines() if "unavailable" in line or "missing" in line]
+        reasons = [
+            line for line in live_server_proc.log().splitlines() if "unavailable" in line or "missing" in line
+        ]
         if reasons:
             result += " (" + reasons[-1][-200:] + ")"
     return result

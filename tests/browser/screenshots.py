@@ -55,9 +55,25 @@ def main() -> None:
             sam.goto("/ongoing/")
             settle(rita), settle(sam)
             traffic = subprocess.Popen(
-                [sys.executable, "manage.py", "demo_traffic", "--url", server.url, "--rate", "4",
-                 "--concurrent", "8", "--seed", "3", "--history-days", "14"],
-                cwd=ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "manage.py",
+                    "demo_traffic",
+                    "--url",
+                    server.url,
+                    "--rate",
+                    "4",
+                    "--concurrent",
+                    "8",
+                    "--seed",
+                    "3",
+                    "--history-days",
+                    "14",
+                ],
+                cwd=ROOT,
+                env=server.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             time.sleep(args.seconds)
 
@@ -69,8 +85,10 @@ def main() -> None:
             chat.select_option("#chat-queue", label="Billing")
             chat.click("button[type=submit]")
             settle(chat)
-            for text in ("Hola, no puedo acceder a mi factura.",
-                         "¡Llevo una semana esperando y nadie me ayuda! Es una vergüenza, estoy furiosa."):
+            for text in (
+                "Hola, no puedo acceder a mi factura.",
+                "¡Llevo una semana esperando y nadie me ayuda! Es una vergüenza, estoy furiosa.",
+            ):
                 chat.fill("#chat-text", text)
                 chat.click("#chat-form button[type=submit]")
                 chat.wait_for_timeout(1500)
@@ -87,7 +105,9 @@ def main() -> None:
             sam.screenshot(path=str(OUT / "ongoing.png"))
 
             conversation = sam.locator("#report tbody tr").first.get_attribute("data-conversation")
-            worst = sam.locator('#report tbody tr[data-level-value="-3"], #report tbody tr[data-level-value="-2"]')
+            worst = sam.locator(
+                '#report tbody tr[data-level-value="-3"], #report tbody tr[data-level-value="-2"]'
+            )
             if worst.count():
                 conversation = worst.first.get_attribute("data-conversation")
             monitor = login(browser, server, "sam")

@@ -25,8 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -37,7 +42,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, *, settings_module: str = "sentiment_admin.settings.test", log_name: str = "daphne.log") -> None:
+    def __init__(
+        self, *, settings_module: str = "sentiment_admin.settings.test", log_name: str = "daphne.log"
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="sentiment-browser-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -66,7 +73,12 @@ class LiveServer:
 
     def manage(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -76,7 +88,12 @@ class LiveServer:
         """Run Django code against the server's database; returns what it prints."""
         script = "import django; django.setup()\n" + code
         result = subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if result.returncode != 0:
             raise RuntimeError(f"orm snippet failed:\n{result.stderr}")
@@ -100,9 +117,19 @@ class LiveServer:
     def _daphne(self, port: int, log_path: Path) -> subprocess.Popen:
         log = log_path.open("w")
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-             "sentiment_admin.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "sentiment_admin.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -131,7 +158,9 @@ class LiveServer:
         if self.proc:
             _kill(self.proc)
         if self.own_database:
-            _postgres_admin(self.own_database[0], f'DROP DATABASE IF EXISTS "{self.own_database[1]}" WITH (FORCE)')
+            _postgres_admin(
+                self.own_database[0], f'DROP DATABASE IF EXISTS "{self.own_database[1]}" WITH (FORCE)'
+            )
             self.own_database = None
 
     def log(self) -> str:

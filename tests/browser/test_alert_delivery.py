@@ -29,14 +29,18 @@ def test_an_outburst_after_a_run_of_positive_messages_alerts(scored, actors):
     for n in range(5):
         say(chat, PRAISE)
         expect(panel.locator(".msg-customer")).to_have_count(n + 1, timeout=5_000)
-    expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute("data-level-value", re.compile("^[123]$"), timeout=8_000)
+    expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute(
+        "data-level-value", re.compile("^[123]$"), timeout=8_000
+    )
     expect(panel.locator(".panel-alert")).to_be_hidden()
 
     say(chat, ANGRY_EN)
     # The mean of the six is still positive; the outburst takes the conversation to Negative.
     expect(panel.locator(".panel-alert")).to_be_visible(timeout=10_000)  # a loaded 2-core box
     expect(panel.locator(".panel-alert")).to_contain_text("Alert")
-    expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute("data-level-value", re.compile("^-[23]$"))
+    expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute(
+        "data-level-value", re.compile("^-[23]$")
+    )
 
     # The customer calms down (recovered, in the calm style), then bursts out again: the
     # repeated alert looks like an alert, not like the recovery.
@@ -89,7 +93,9 @@ def test_a_transfer_alerts_the_new_representative_and_the_new_queues_supervisor_
         conversation = row(admin, customer).get_attribute("data-conversation", timeout=5_000)
         say(chat, ANGRY_EN)
         tab(rita, customer).click()
-        expect(rita.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text("Alert", timeout=10_000)
+        expect(rita.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text(
+            "Alert", timeout=10_000
+        )
         old_monitor = actors.staff("rita", f"/conversations/{conversation}/monitor/")
         _presence(server, "sam", "available")
         sam = actors.staff("sam", "/ongoing/")
@@ -103,11 +109,15 @@ def test_a_transfer_alerts_the_new_representative_and_the_new_queues_supervisor_
         # The new representative is alerted at once; the new queue's supervisor gets a toast.
         expect(tab(raj, customer)).to_be_visible(timeout=5_000)
         tab(raj, customer).click()
-        expect(raj.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text("Alert", timeout=5_000)
+        expect(raj.locator(".session-panel:not([hidden]) .panel-alert")).to_contain_text(
+            "Alert", timeout=5_000
+        )
         expect(sam.locator(".toast", has_text=customer)).to_be_visible(timeout=5_000)
         # The old representative's workspace and monitor let go of it, and hear nothing more.
         expect(tab(rita, customer)).to_have_count(0, timeout=5_000)
-        expect(old_monitor.locator("#monitor-status")).to_have_text("No longer yours to monitor", timeout=5_000)
+        expect(old_monitor.locator("#monitor-status")).to_have_text(
+            "No longer yours to monitor", timeout=5_000
+        )
         transcript = old_monitor.locator(".transcript li.msg")
         before = transcript.count()
         say(chat, "Is anybody there? Hello?")
@@ -194,10 +204,13 @@ def test_a_supervisors_tabs_on_two_processes_keep_presence_and_get_the_toast(sco
     other_tab.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
     sam.close()
     other_tab.wait_for_timeout(1_500)  # well past the grace period (0.2 s in the test settings)
-    assert server.orm(
-        "from conversations.models import StaffMember\n"
-        "print(StaffMember.objects.get(user__username='sam').presence)"
-    ) == "available"
+    assert (
+        server.orm(
+            "from conversations.models import StaffMember\n"
+            "print(StaffMember.objects.get(user__username='sam').presence)"
+        )
+        == "available"
+    )
 
     chat, customer = actors.customer(queue="Billing")
     expect(tab(rep, customer)).to_be_visible(timeout=5_000)

@@ -64,14 +64,21 @@ def test_an_angry_spanish_message_shows_negative_for_the_representative_and_the_
     # Polled on every animation frame, so the timings are not rounded up by retry back-off.
     rep.wait_for_function(
         "() => Number(document.querySelector('.session-panel:not([hidden]) .comm-sentiment .sentiment')"
-        ".dataset.levelValue || 0) < 0", timeout=5_000)
+        ".dataset.levelValue || 0) < 0",
+        timeout=5_000,
+    )
     rep_seconds = time.monotonic() - started
     sup.wait_for_function(
         "(id) => Number(document.querySelector(`#report tr[data-conversation='${id}'] .sentiment`)"
-        ".dataset.levelValue || 0) < 0", arg=row(sup, customer).get_attribute("data-conversation"), timeout=5_000)
+        ".dataset.levelValue || 0) < 0",
+        arg=row(sup, customer).get_attribute("data-conversation"),
+        timeout=5_000,
+    )
     sup_seconds = time.monotonic() - started
     expect(panel.locator(".comm-sentiment .sentiment")).to_have_attribute("data-level-value", NEGATIVE)
-    expect(row(sup, customer).locator(".col-sentiment .sentiment")).to_have_attribute("data-level-value", NEGATIVE)
+    expect(row(sup, customer).locator(".col-sentiment .sentiment")).to_have_attribute(
+        "data-level-value", NEGATIVE
+    )
     # The label and icon say it too, not colour alone.
     expect(panel.locator(".comm-sentiment .s-label")).to_have_text(re.compile("negative", re.I))
     expect(panel.locator(".comm-sentiment .s-icon")).to_have_text(re.compile("▼"))
@@ -81,7 +88,9 @@ def test_an_angry_spanish_message_shows_negative_for_the_representative_and_the_
     # The representative's reply reaches the customer, and nothing ran from the HTML text.
     panel.get_by_label(re.compile("Reply to")).fill("Lo siento mucho, lo reviso ahora mismo.")
     panel.get_by_role("button", name="Send").click()
-    expect(chat.locator(".msg-representative .msg-text")).to_have_text("Lo siento mucho, lo reviso ahora mismo.", timeout=5_000)
+    expect(chat.locator(".msg-representative .msg-text")).to_have_text(
+        "Lo siento mucho, lo reviso ahora mismo.", timeout=5_000
+    )
     for page in (rep, sup, chat):
         assert page.evaluate("window.__xss") is None
 
@@ -100,7 +109,9 @@ def test_a_session_not_in_focus_shows_the_alert_on_its_tab(scored, actors):
     expect(badge).to_be_visible(timeout=5_000)
     expect(badge).to_have_text(re.compile("Alert"))
     # The focused session shows no alert; opening the other session shows it in its panel.
-    expect(rep.locator(f"#panel-{tab(rep, first).get_attribute('data-conversation')} .panel-alert")).to_be_hidden()
+    expect(
+        rep.locator(f"#panel-{tab(rep, first).get_attribute('data-conversation')} .panel-alert")
+    ).to_be_hidden()
     # Keyboard: the session tabs are a tablist (arrow keys move between sessions).
     tab(rep, first).focus()
     assert tabs_order(rep, first, second)  # a new session opens as the last tab
@@ -119,7 +130,9 @@ def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(sco
         chat, customer = actors.customer(queue="Billing")
         expect(row(sup, customer)).to_be_visible(timeout=5_000)
         say(chat, ANGRY_EN)
-        expect(row(sup, customer).locator(".sentiment")).to_have_attribute("data-level-value", NEGATIVE, timeout=5_000)
+        expect(row(sup, customer).locator(".sentiment")).to_have_attribute(
+            "data-level-value", NEGATIVE, timeout=5_000
+        )
         sup.wait_for_timeout(800)
         expect(sup.locator(".toast")).to_have_count(0)
 
@@ -178,7 +191,9 @@ def test_assign_and_transfer_move_the_conversation_between_the_right_screens(act
     panel = raj.locator(".session-panel:not([hidden])")
     panel.get_by_label(re.compile("Reply to")).fill("Hi, Raj from technical support here.")
     panel.get_by_role("button", name="Send").click()
-    expect(chat.locator(".msg-representative .msg-text")).to_have_text("Hi, Raj from technical support here.", timeout=5_000)
+    expect(chat.locator(".msg-representative .msg-text")).to_have_text(
+        "Hi, Raj from technical support here.", timeout=5_000
+    )
     # Ending it closes the session and takes it off the report.
     panel.get_by_role("button", name="End conversation").click()
     panel.get_by_role("button", name="Yes, end it").click()  # it asks first
@@ -196,23 +211,27 @@ def test_an_admin_saves_a_threshold_and_the_next_alert_follows_it(scored, actors
         expect(reach).to_have_count(3)
         expect(reach.nth(2).locator("th")).to_have_text("Very negative")
         expect(reach.nth(2).locator("td")).to_have_count(4)
-        admin.get_by_label("Send notifications when a customer's sentiment decreases to or below").select_option(
-            label="Don't send notifications"
-        )
+        admin.get_by_label(
+            "Send notifications when a customer's sentiment decreases to or below"
+        ).select_option(label="Don't send notifications")
         admin.get_by_role("button", name="Save", exact=True).click()
         expect(admin.locator(".flash")).to_contain_text("saved")
         # The open report says so at once, without reload.
-        expect(sup.locator("#settings-notice")).to_contain_text("supervisor notifications at off", timeout=5_000)
+        expect(sup.locator("#settings-notice")).to_contain_text(
+            "supervisor notifications at off", timeout=5_000
+        )
         chat, customer = actors.customer(queue="Billing")
         expect(row(sup, customer)).to_be_visible(timeout=5_000)
         say(chat, ANGRY_EN)
-        expect(row(sup, customer).locator(".sentiment")).to_have_attribute("data-level-value", NEGATIVE, timeout=5_000)
+        expect(row(sup, customer).locator(".sentiment")).to_have_attribute(
+            "data-level-value", NEGATIVE, timeout=5_000
+        )
         sup.wait_for_timeout(800)
         expect(sup.locator(".toast", has_text=customer)).to_have_count(0)
 
-        admin.get_by_label("Send notifications when a customer's sentiment decreases to or below").select_option(
-            label="Slightly negative"
-        )
+        admin.get_by_label(
+            "Send notifications when a customer's sentiment decreases to or below"
+        ).select_option(label="Slightly negative")
         admin.get_by_role("button", name="Save", exact=True).click()
         expect(admin.locator(".flash")).to_contain_text("saved")
         chat2, customer2 = actors.customer(queue="Billing")
@@ -240,7 +259,9 @@ def test_every_page_runs_without_script_errors_and_the_dashboard_draws_its_chart
     monitor = actors.staff("sam", f"/conversations/{conversation}/monitor/")
     monitor.on("pageerror", lambda exc: errors.append(str(exc)))
     # The angry message is marked as the one that drove the drop; the thank-you is not.
-    expect(monitor.locator(".msg-customer.drove-drop .msg-text")).to_contain_text(["This is absolutely terrible"], timeout=5_000)
+    expect(monitor.locator(".msg-customer.drove-drop .msg-text")).to_contain_text(
+        ["This is absolutely terrible"], timeout=5_000
+    )
     dashboard = actors.staff("sam", "/dashboard/")
     dashboard.on("pageerror", lambda exc: errors.append(str(exc)))
     dashboard.reload()

@@ -38,7 +38,9 @@ def own_queue(server, *, presence: str = "away", capacity: int = 1) -> tuple[str
     return queue, username
 
 
-def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the_customer_sees_the_end(actors, server):
+def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the_customer_sees_the_end(
+    actors, server
+):
     queue, username = own_queue(server, presence="away", capacity=1)
     rep = actors.staff(username, "/workspace/")
     expect(rep.locator(".empty-sessions")).to_be_visible()
@@ -54,15 +56,19 @@ def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the
     # A session opened live says what a page-rendered one says: labels, not codes.
     expect(tab(rep, first_name).locator(".tab-meta")).to_have_text(f"{queue} · Chat")
     expect(rep.locator(".session-panel:not([hidden]) .comm-meta")).to_have_text(
-        re.compile(rf"^{re.escape(queue)} · Chat · (.+ · )?Active$"))
+        re.compile(rf"^{re.escape(queue)} · Chat · (.+ · )?Active$")
+    )
     expect(first.locator("#chat-state")).to_have_text("You are chatting with Rota.", timeout=5_000)
     expect(second.locator("#chat-state")).to_have_text(
-        "Waiting for an agent. You are number 1 in the queue.", timeout=5_000)
+        "Waiting for an agent. You are number 1 in the queue.", timeout=5_000
+    )
     expect(tab(rep, second_name)).to_have_count(0)
 
     say(first, "Hello, is anyone there?")
     panel = rep.locator(".session-panel:not([hidden])")
-    expect(panel.locator(".msg-customer .msg-text").last).to_have_text("Hello, is anyone there?", timeout=5_000)
+    expect(panel.locator(".msg-customer .msg-text").last).to_have_text(
+        "Hello, is anyone there?", timeout=5_000
+    )
     # Read out once by the polite message log, whichever session it arrived in.
     expect(rep.locator("#message-log[role=log]")).to_have_text(f"{first_name}: Hello, is anyone there?")
 
@@ -75,7 +81,9 @@ def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the
     panel.get_by_role("button", name="Yes, end it").click()
 
     # The customer sees the end at once and can write no more.
-    expect(first.locator("#chat-state")).to_have_text(re.compile("This conversation has ended"), timeout=5_000)
+    expect(first.locator("#chat-state")).to_have_text(
+        re.compile("This conversation has ended"), timeout=5_000
+    )
     expect(first.locator("#chat-text")).to_be_disabled()
     expect(first.locator("#conn-status")).to_have_text("Ended")
     # The freed place goes to the next customer, and focus lands on their session.

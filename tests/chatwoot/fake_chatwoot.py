@@ -18,11 +18,17 @@ class FakeChatwoot:
         self.hang_seconds = 0.0
         self.token: str | None = None  # when set, other tokens get a 401
         self.account = {
-            "inboxes": {"payload": [{"id": 3, "name": "Website", "channel_type": "Channel::WebWidget"},
-                                    {"id": 4, "name": "WhatsApp", "channel_type": "Channel::Whatsapp"}]},
+            "inboxes": {
+                "payload": [
+                    {"id": 3, "name": "Website", "channel_type": "Channel::WebWidget"},
+                    {"id": 4, "name": "WhatsApp", "channel_type": "Channel::Whatsapp"},
+                ]
+            },
             "teams": [{"id": 12, "name": "VIP"}],
-            "agents": [{"id": 31, "name": "Ana Agent", "email": "ana@example.com", "role": "agent"},
-                       {"id": 99, "name": "Temp Agent", "email": "temp@elsewhere.example", "role": "agent"}],
+            "agents": [
+                {"id": 31, "name": "Ana Agent", "email": "ana@example.com", "role": "agent"},
+                {"id": 99, "name": "Temp Agent", "email": "temp@elsewhere.example", "role": "agent"},
+            ],
         }
         fake = self
 

@@ -7,13 +7,26 @@ from __future__ import annotations
 import copy
 
 ACCOUNT = {"id": 7, "name": "Acme"}
-CONTACT = {"id": 501, "name": "Lucía Pérez", "email": "lucia@example.com", "phone_number": "+34600000000", "type": "contact"}
+CONTACT = {
+    "id": 501,
+    "name": "Lucía Pérez",
+    "email": "lucia@example.com",
+    "phone_number": "+34600000000",
+    "type": "contact",
+}
 AGENT = {"id": 31, "name": "Ana Agent", "email": "ana@example.com", "type": "user", "available_name": "Ana"}
 STRANGER = {"id": 99, "name": "Temp Agent", "email": "temp@elsewhere.example", "type": "user"}
 
 
-def conversation(conv_id: int = 42, *, inbox_id: int = 3, assignee=None, team=None, status: str = "open",
-                 channel: str = "Channel::WebWidget") -> dict:
+def conversation(
+    conv_id: int = 42,
+    *,
+    inbox_id: int = 3,
+    assignee=None,
+    team=None,
+    status: str = "open",
+    channel: str = "Channel::WebWidget",
+) -> dict:
     return {
         "id": conv_id,
         "inbox_id": inbox_id,
@@ -23,8 +36,12 @@ def conversation(conv_id: int = 42, *, inbox_id: int = 3, assignee=None, team=No
         "additional_attributes": {},
         "custom_attributes": {},
         "labels": [],
-        "meta": {"sender": copy.deepcopy(CONTACT), "assignee": copy.deepcopy(assignee), "team": copy.deepcopy(team),
-                 "hmac_verified": False},
+        "meta": {
+            "sender": copy.deepcopy(CONTACT),
+            "assignee": copy.deepcopy(assignee),
+            "team": copy.deepcopy(team),
+            "hmac_verified": False,
+        },
         "account_id": ACCOUNT["id"],
         "timestamp": 1764750000,
     }
@@ -33,12 +50,29 @@ def conversation(conv_id: int = 42, *, inbox_id: int = 3, assignee=None, team=No
 def conversation_event(event: str, conv_id: int = 42, **kwargs) -> dict:
     body = {"event": event, **conversation(conv_id, **kwargs)}
     if event == "conversation_updated":
-        body["changed_attributes"] = [{"assignee_id": {"previous_value": None, "current_value": (kwargs.get("assignee") or {}).get("id")}}]
+        body["changed_attributes"] = [
+            {
+                "assignee_id": {
+                    "previous_value": None,
+                    "current_value": (kwargs.get("assignee") or {}).get("id"),
+                }
+            }
+        ]
     return body
 
 
-def message(message_id: int, content, *, message_type="incoming", private: bool = False, sender=None,
-            conv_id: int = 42, attachments=None, event: str = "message_created", **conv_kwargs) -> dict:
+def message(
+    message_id: int,
+    content,
+    *,
+    message_type="incoming",
+    private: bool = False,
+    sender=None,
+    conv_id: int = 42,
+    attachments=None,
+    event: str = "message_created",
+    **conv_kwargs,
+) -> dict:
     return {
         "event": event,
         "id": message_id,
@@ -57,4 +91,6 @@ def message(message_id: int, content, *, message_type="incoming", private: bool 
     }
 
 
-ANGRY_ES = "¡Esto es una vergüenza! Llevo tres semanas esperando el reembolso y nadie me contesta. Estoy harta."
+ANGRY_ES = (
+    "¡Esto es una vergüenza! Llevo tres semanas esperando el reembolso y nadie me contesta. Estoy harta."
+)

@@ -47,8 +47,12 @@ async def test_an_angry_spanish_chatwoot_message_alerts_live_and_labels_the_chat
         client = AsyncClient()
         url = f"/integrations/chatwoot/{connection.endpoint_secret}/"
         created = cw.conversation_event("conversation_created", assignee=cw.AGENT)
-        assert (await client.post(url, data=json.dumps(created), content_type="application/json")).status_code == 200
-        response = await client.post(url, data=json.dumps(cw.message(7001, ANGRY_ES)), content_type="application/json")
+        assert (
+            await client.post(url, data=json.dumps(created), content_type="application/json")
+        ).status_code == 200
+        response = await client.post(
+            url, data=json.dumps(cw.message(7001, ANGRY_ES)), content_type="application/json"
+        )
         assert response.json()["outcome"] == "stored as seq 1 (customer)"
 
         alert = await next_frame(rep_ws, "alert.raised", seq=1)
@@ -63,7 +67,9 @@ async def test_an_angry_spanish_chatwoot_message_alerts_live_and_labels_the_chat
             await asyncio.sleep(0.05)
         assert labelled and set(labelled[-1][2]["labels"]) & {"sentiment-negative", "sentiment-very-negative"}
         await asyncio.to_thread(outbox_sender_join)
-        calls = await database_sync_to_async(lambda: list(ChatwootCall.objects.values_list("kind", "status")))()
+        calls = await database_sync_to_async(
+            lambda: list(ChatwootCall.objects.values_list("kind", "status"))
+        )()
         assert ("labels", CallStatus.SENT) in calls
         assert all(status == CallStatus.SENT for _kind, status in calls)
     finally:

@@ -19,8 +19,12 @@ pytestmark = pytest.mark.django_db
 def setup():
     default, billing, vip = QueueFactory(name="Web"), QueueFactory(name="Billing"), QueueFactory(name="VIP")
     connection = ChatwootConnection.objects.create(
-        base_url="http://chatwoot.invalid", account_id=7, api_access_token="t", default_queue=default,
-        inbox_queues={"3": billing.pk}, team_queues={"12": vip.pk},
+        base_url="http://chatwoot.invalid",
+        account_id=7,
+        api_access_token="t",
+        default_queue=default,
+        inbox_queues={"3": billing.pk},
+        team_queues={"12": vip.pk},
     )
     # Away: the center's own queue routing does not pick them, so assignments come from Chatwoot.
     rep = RepresentativeFactory(queues=[billing, vip], user__email="ANA@example.com", presence=Presence.AWAY)
@@ -52,7 +56,10 @@ def test_a_request_without_the_connections_secret_is_a_404(setup):
 
 
 def test_a_new_conversation_lands_in_its_inboxs_queue_with_its_assignee(setup):
-    assert outcome(deliver(setup, cw.conversation_event("conversation_created", assignee=cw.AGENT))) == "assigned to " + setup["rep"].display_name
+    assert (
+        outcome(deliver(setup, cw.conversation_event("conversation_created", assignee=cw.AGENT)))
+        == "assigned to " + setup["rep"].display_name
+    )
     conversation = the_conversation()
     assert conversation.queue == setup["billing"] and conversation.representative == setup["rep"]
     assert conversation.customer.name == "Lucía Pérez" and conversation.customer.email == "lucia@example.com"
@@ -81,18 +88,33 @@ def test_an_incoming_message_is_stored_for_scoring_once_however_often_it_is_deli
 
 def test_an_agents_outgoing_message_is_a_reply_and_notes_bots_templates_and_attachments_are_ignored(setup):
     deliver(setup, cw.conversation_event("conversation_created", assignee=cw.AGENT))
-    assert outcome(deliver(setup, cw.message(1, "Lo siento, lo reviso ahora.", message_type="outgoing", sender=cw.AGENT))) == "stored as seq 1 (reply)"
+    assert (
+        outcome(
+            deliver(
+                setup, cw.message(1, "Lo siento, lo reviso ahora.", message_type="outgoing", sender=cw.AGENT)
+            )
+        )
+        == "stored as seq 1 (reply)"
+    )
     reply = Message.objects.get()
     assert reply.sender == Sender.REPRESENTATIVE and reply.author == setup["rep"]
     ignored = {
-        "private note": cw.message(2, "internal: refund approved", message_type="outgoing", private=True, sender=cw.AGENT),
-        "bot": cw.message(3, "I am a bot", message_type="outgoing", sender={"id": 5, "name": "Bot", "type": "agent_bot"}),
+        "private note": cw.message(
+            2, "internal: refund approved", message_type="outgoing", private=True, sender=cw.AGENT
+        ),
+        "bot": cw.message(
+            3, "I am a bot", message_type="outgoing", sender={"id": 5, "name": "Bot", "type": "agent_bot"}
+        ),
         "automation": cw.message(4, "Auto reply", message_type="outgoing", sender={}),
         "template": cw.message(5, "Rate us", message_type="template"),
         "activity": cw.message(6, "Conversation was assigned", message_type="activity"),
-        "attachments only": cw.message(7, None, attachments=[{"id": 1, "file_type": "image", "data_url": "http://x/y.png"}]),
+        "attachments only": cw.message(
+            7, None, attachments=[{"id": 1, "file_type": "image", "data_url": "http://x/y.png"}]
+        ),
         "empty text": cw.message(8, "   "),
-        "edited": cw.message(1, "Lo siento, corregido.", message_type="outgoing", sender=cw.AGENT, event="message_updated"),
+        "edited": cw.message(
+            1, "Lo siento, corregido.", message_type="outgoing", sender=cw.AGENT, event="message_updated"
+        ),
     }
     for name, body in ignored.items():
         assert outcome(deliver(setup, body)).startswith("ignored"), name
@@ -109,11 +131,19 @@ def test_events_out_of_order_make_one_conversation(setup):
 
 def test_a_team_change_is_a_transfer_and_resolved_closes(setup):
     deliver(setup, cw.conversation_event("conversation_created", assignee=cw.AGENT))
-    moved = outcome(deliver(setup, cw.conversation_event("conversation_updated", assignee=cw.AGENT, team={"id": 12, "name": "VIP"})))
+    moved = outcome(
+        deliver(
+            setup,
+            cw.conversation_event("conversation_updated", assignee=cw.AGENT, team={"id": 12, "name": "VIP"}),
+        )
+    )
     assert moved.startswith("transferred to VIP")
     conversation = the_conversation()
     assert conversation.queue == setup["vip"] and conversation.representative == setup["rep"]
-    assert outcome(deliver(setup, cw.conversation_event("conversation_status_changed", status="resolved"))) == "closed"
+    assert (
+        outcome(deliver(setup, cw.conversation_event("conversation_status_changed", status="resolved")))
+        == "closed"
+    )
     assert the_conversation().status == ConversationStatus.CLOSED
     late = outcome(deliver(setup, cw.message(11, "una cosa más")))
     assert late == "not stored: conversation_closed"

@@ -31,7 +31,10 @@ def fake():
 @pytest.fixture
 def connection(fake):
     return ChatwootConnection.objects.create(
-        base_url=fake.url, account_id=7, api_access_token="cw-token", default_queue=QueueFactory(name="Web"),
+        base_url=fake.url,
+        account_id=7,
+        api_access_token="cw-token",
+        default_queue=QueueFactory(name="Web"),
         private_notes=True,
     )
 
@@ -43,7 +46,9 @@ def score(conversation, text: str) -> None:
 
 
 def chatwoot_conversation(connection, chatwoot_id: int = 42, **kwargs):
-    return ConversationFactory(queue=connection.default_queue, external_id=f"chatwoot-{connection.pk}-{chatwoot_id}", **kwargs)
+    return ConversationFactory(
+        queue=connection.default_queue, external_id=f"chatwoot-{connection.pk}-{chatwoot_id}", **kwargs
+    )
 
 
 def send_now(fake) -> int:
@@ -51,7 +56,9 @@ def send_now(fake) -> int:
         return chatwoot_outbox_send_due(client=client)
 
 
-def test_a_crossing_labels_the_chatwoot_conversation_sets_its_level_and_notes_why(fake, connection, monkeypatch):
+def test_a_crossing_labels_the_chatwoot_conversation_sets_its_level_and_notes_why(
+    fake, connection, monkeypatch
+):
     monkeypatch.setattr("chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)  # sent by the test
     fake.labels[42] = ["billing"]
     conversation = chatwoot_conversation(connection)
@@ -139,11 +146,18 @@ def test_a_pending_call_left_behind_is_sent_when_chatwoot_next_delivers(fake, co
 
     from tests.chatwoot import payloads as cw
 
-    ChatwootCall.objects.create(connection=connection, chatwoot_conversation=42, kind="custom_attributes",
-                                payload={"custom_attributes": {"sentiment_level": "negative"}},
-                                next_attempt_at=timezone.now())
-    Client().post(f"/integrations/chatwoot/{connection.endpoint_secret}/", data=json.dumps(cw.message(1, "hola")),
-                  content_type="application/json")
+    ChatwootCall.objects.create(
+        connection=connection,
+        chatwoot_conversation=42,
+        kind="custom_attributes",
+        payload={"custom_attributes": {"sentiment_level": "negative"}},
+        next_attempt_at=timezone.now(),
+    )
+    Client().post(
+        f"/integrations/chatwoot/{connection.endpoint_secret}/",
+        data=json.dumps(cw.message(1, "hola")),
+        content_type="application/json",
+    )
     deadline = time.monotonic() + 30
     while ChatwootCall.objects.filter(status=CallStatus.PENDING).exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -60,7 +60,12 @@ def test_create_conversation_returns_its_customer_token_and_chat_url(api):
     response = api(
         "post",
         "/api/conversations/",
-        {"queue": "Billing", "customer": {"name": "Ana", "email": "ana@example.com", "external_id": "c1"}, "channel": "sms", "scoring_opt_out": True},
+        {
+            "queue": "Billing",
+            "customer": {"name": "Ana", "email": "ana@example.com", "external_id": "c1"},
+            "channel": "sms",
+            "scoring_opt_out": True,
+        },
     )
     assert response.status_code == 201, response.content
     data = response.json()
@@ -161,9 +166,13 @@ def test_presence_over_the_api_with_csrf():
     assert refused.status_code == 403  # the session API keeps CSRF protection
     client.get("/login/")
     csrf = client.cookies["csrftoken"].value
-    ok = client.post("/api/presence/", data='{"presence": "away"}', content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+    ok = client.post(
+        "/api/presence/", data='{"presence": "away"}', content_type="application/json", HTTP_X_CSRFTOKEN=csrf
+    )
     assert ok.status_code == 200 and ok.json() == {"staff": rep.pk, "presence": "away", "label": "Away"}
-    bad = client.post("/api/presence/", data='{"presence": "gone"}', content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+    bad = client.post(
+        "/api/presence/", data='{"presence": "gone"}', content_type="application/json", HTTP_X_CSRFTOKEN=csrf
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_presence"
 
 
@@ -213,11 +222,23 @@ def test_assign_and_transfer_are_for_supervisors_of_the_queue(staff_client):
     client = staff_client(sup)
     assigned = post(client, f"/api/conversations/{conversation.pk}/assign/", {"representative": rep2.pk})
     assert assigned.status_code == 200 and assigned.json()["representative"] == rep2.pk
-    assert post(staff_client(rep2), f"/api/conversations/{conversation.pk}/assign/", {"representative": rep.pk}).status_code == 403
+    assert (
+        post(
+            staff_client(rep2), f"/api/conversations/{conversation.pk}/assign/", {"representative": rep.pk}
+        ).status_code
+        == 403
+    )
     moved = post(client, f"/api/conversations/{conversation.pk}/transfer/", {"queue": other.pk})
-    assert moved.status_code == 200 and moved.json()["queue"] == other.pk and moved.json()["representative"] is None
+    assert (
+        moved.status_code == 200
+        and moved.json()["queue"] == other.pk
+        and moved.json()["representative"] is None
+    )
     # It left the supervisor's queues: no longer theirs.
-    assert post(client, f"/api/conversations/{conversation.pk}/transfer/", {"queue": queue.pk}).status_code == 404
+    assert (
+        post(client, f"/api/conversations/{conversation.pk}/transfer/", {"queue": queue.pk}).status_code
+        == 404
+    )
 
 
 @pytest.mark.django_db
@@ -231,7 +252,12 @@ def test_integration_token_command_creates_lists_and_revokes_exactly_one_key_by_
     out = StringIO()
     call_command("integration_token", "create", "Web chat", stdout=out, stderr=StringIO())
     raw = out.getvalue().strip()
-    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 400
+    assert (
+        Client()
+        .post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw))
+        .status_code
+        == 400
+    )
     _other, other_raw = integration_token_create(name="CRM")
     listing = StringIO()
     call_command("integration_token", "list", stdout=listing)
@@ -240,8 +266,18 @@ def test_integration_token_command_creates_lists_and_revokes_exactly_one_key_by_
     with pytest.raises(CommandError):  # a prefix is not an id: nothing is revoked by accident
         call_command("integration_token", "revoke", raw[:10], stdout=StringIO())
     call_command("integration_token", "revoke", str(web_chat.pk), stdout=StringIO())
-    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw)).status_code == 401
-    assert Client().post("/api/conversations/", data="{}", content_type="application/json", **bearer(other_raw)).status_code == 400
+    assert (
+        Client()
+        .post("/api/conversations/", data="{}", content_type="application/json", **bearer(raw))
+        .status_code
+        == 401
+    )
+    assert (
+        Client()
+        .post("/api/conversations/", data="{}", content_type="application/json", **bearer(other_raw))
+        .status_code
+        == 400
+    )
 
 
 @pytest.mark.django_db
@@ -253,8 +289,18 @@ def test_the_readme_key_command_works_as_written_with_scopes():
     from conversations.models import IntegrationToken
 
     out = StringIO()
-    call_command("integration_token", "create", "--name", "crm", "--scope", "ingest", "--scope", "manage,read_sentiment",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "integration_token",
+        "create",
+        "--name",
+        "crm",
+        "--scope",
+        "ingest",
+        "--scope",
+        "manage,read_sentiment",
+        stdout=out,
+        stderr=StringIO(),
+    )
     token = IntegrationToken.objects.get(name="crm")
     assert token.scope_list == ["ingest", "manage", "read_sentiment"]
     assert out.getvalue().strip().startswith("sc_")
@@ -262,7 +308,16 @@ def test_the_readme_key_command_works_as_written_with_scopes():
     call_command("integration_token", "create", "--name", "web", stdout=plain, stderr=StringIO())
     assert IntegrationToken.objects.get(name="web").scope_list == ["ingest"]
     with pytest.raises(CommandError, match="Unknown scope 'admin'"):
-        call_command("integration_token", "create", "--name", "x", "--scope", "admin", stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "integration_token",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "admin",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
 
 
 @pytest.mark.django_db

@@ -81,10 +81,21 @@ def test_a_manage_key_assigns_by_email_transfers_by_queue_name_and_external_id_a
 
     assigned = call("post", f"{url}/assign/", {"representative": {"email": "ANA@example.com"}})
     assert assigned.status_code == 200, assigned.content
-    assert assigned.json() == {"conversation": conversation.pk, "queue": billing.pk, "representative": ana.pk, "status": "active"}
+    assert assigned.json() == {
+        "conversation": conversation.pk,
+        "queue": billing.pk,
+        "representative": ana.pk,
+        "status": "active",
+    }
 
-    moved = call("post", f"{url}/transfer/", {"queue": "support", "representative": {"external_id": "agent-42"}})
-    assert moved.status_code == 200 and moved.json()["queue"] == support.pk and moved.json()["representative"] == bo.pk
+    moved = call(
+        "post", f"{url}/transfer/", {"queue": "support", "representative": {"external_id": "agent-42"}}
+    )
+    assert (
+        moved.status_code == 200
+        and moved.json()["queue"] == support.pk
+        and moved.json()["representative"] == bo.pk
+    )
 
     unknown = call("post", f"{url}/assign/", {"representative": {"email": "nobody@example.com"}})
     assert unknown.status_code == 400 and error_code(unknown) == "invalid_representative"
@@ -92,8 +103,13 @@ def test_a_manage_key_assigns_by_email_transfers_by_queue_name_and_external_id_a
     assert bad_queue.status_code == 400 and error_code(bad_queue) == "invalid_queue"
 
     closed = call("post", f"{url}/close/")
-    assert closed.status_code == 200 and closed.json() == {"conversation": conversation.pk, "status": "closed"}
-    assert call("post", f"{url}/assign/", {"representative": ana.pk}).status_code == 400  # closed stays closed
+    assert closed.status_code == 200 and closed.json() == {
+        "conversation": conversation.pk,
+        "status": "closed",
+    }
+    assert (
+        call("post", f"{url}/assign/", {"representative": ana.pk}).status_code == 400
+    )  # closed stays closed
 
 
 @pytest.mark.django_db
@@ -102,7 +118,9 @@ def test_discovery_lists_queues_staff_and_channels():
     rep = RepresentativeFactory(queues=[billing], external_id="a-1", user__email="rep@example.com")
     SupervisorFactory(queues=[billing])
     call = key_client("ingest", "manage")
-    assert call("get", "/api/queues/").json() == {"queues": [{"id": billing.pk, "name": "Billing", "description": ""}]}
+    assert call("get", "/api/queues/").json() == {
+        "queues": [{"id": billing.pk, "name": "Billing", "description": ""}]
+    }
     staff = {s["id"]: s for s in call("get", "/api/staff/").json()["staff"]}
     assert staff[rep.pk] == {
         "id": rep.pk,
@@ -120,7 +138,9 @@ def test_discovery_lists_queues_staff_and_channels():
 @pytest.mark.django_db
 def test_queue_names_are_case_insensitive_when_creating():
     billing = QueueFactory(name="Billing")
-    created = key_client("ingest")("post", "/api/conversations/", {"queue": "billing", "customer": {"name": "Ana"}})
+    created = key_client("ingest")(
+        "post", "/api/conversations/", {"queue": "billing", "customer": {"name": "Ana"}}
+    )
     assert created.status_code == 201 and created.json()["queue"] == billing.pk
 
 
@@ -134,16 +154,30 @@ def test_get_a_conversation_with_its_level_trend_and_alert_state():
         representative=rep, sentiment_score=-0.62, sentiment_level=-2, sentiment_trend="falling", last_seq=4
     )
     raised = SentimentAlert.objects.create(
-        conversation=conversation, audience=AlertAudience.REPRESENTATIVE, kind=AlertKind.THRESHOLD, level=-2, threshold=-1
+        conversation=conversation,
+        audience=AlertAudience.REPRESENTATIVE,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-1,
     )
     body = key_client("read_sentiment")("get", f"/api/conversations/{conversation.pk}/").json()
-    assert body["sentiment"] == {"score": -0.62, "level": "negative", "level_value": -2, "label": "Negative", "trend": "falling"}
+    assert body["sentiment"] == {
+        "score": -0.62,
+        "level": "negative",
+        "level_value": -2,
+        "label": "Negative",
+        "trend": "falling",
+    }
     assert body["alert_state"] == {"representative": "raised", "supervisor": "clear"}
     assert body["last_alert"]["alert"] == raised.pk and body["last_alert"]["kind"] == "threshold"
     assert body["representative"]["external_id"] == "a-9" and body["last_seq"] == 4
     assert body["created_at"].endswith("+00:00")  # UTC, with its offset
     SentimentAlert.objects.create(
-        conversation=conversation, audience=AlertAudience.REPRESENTATIVE, kind=AlertKind.RECOVERED, level=0, threshold=-1
+        conversation=conversation,
+        audience=AlertAudience.REPRESENTATIVE,
+        kind=AlertKind.RECOVERED,
+        level=0,
+        threshold=-1,
     )
     again = key_client("read_sentiment")("get", f"/api/conversations/{conversation.pk}/").json()
     assert again["alert_state"]["representative"] == "clear" and again["last_alert"]["kind"] == "recovered"
@@ -155,14 +189,26 @@ def test_get_a_conversation_with_its_level_trend_and_alert_state():
 def test_the_message_list_carries_per_message_sentiment_only_for_read_sentiment_keys():
     conversation = ConversationFactory(last_seq=2)
     MessageFactory(
-        conversation=conversation, seq=1, scoring_status=ScoringStatus.SCORED, sentiment_score=-0.8,
-        sentiment_level=-3, confidence=0.9, language="es",
+        conversation=conversation,
+        seq=1,
+        scoring_status=ScoringStatus.SCORED,
+        sentiment_score=-0.8,
+        sentiment_level=-3,
+        confidence=0.9,
+        language="es",
     )
-    MessageFactory(conversation=conversation, seq=2, sender=Sender.BOT, scoring_status=ScoringStatus.NOT_APPLICABLE)
+    MessageFactory(
+        conversation=conversation, seq=2, sender=Sender.BOT, scoring_status=ScoringStatus.NOT_APPLICABLE
+    )
     url = f"/api/conversations/{conversation.pk}/messages/"
     with_sentiment = key_client("read_sentiment")("get", url).json()["messages"]
     assert with_sentiment[0]["sentiment"] == {
-        "score": -0.8, "level": "very_negative", "level_value": -3, "label": "Very negative", "confidence": 0.9, "language": "es",
+        "score": -0.8,
+        "level": "very_negative",
+        "level_value": -3,
+        "label": "Very negative",
+        "confidence": 0.9,
+        "language": "es",
     }
     assert with_sentiment[0]["scoring_status"] == "scored"
     assert with_sentiment[1]["sentiment"] is None and with_sentiment[1]["scoring_status"] == "n/a"
@@ -178,7 +224,12 @@ def test_last_seq_is_a_cursor_that_never_runs_past_the_conversation():
     call = key_client("ingest")
     url = f"/api/conversations/{conversation.pk}/messages/"
     assert call("get", f"{url}?after_seq=1000").json()["last_seq"] == 3
-    assert call("get", f"{url}?after_seq=3").json() == {"conversation": conversation.pk, "messages": [], "last_seq": 3, "more": False}
+    assert call("get", f"{url}?after_seq=3").json() == {
+        "conversation": conversation.pk,
+        "messages": [],
+        "last_seq": 3,
+        "more": False,
+    }
     assert call("get", f"{url}?after_seq=1").json()["last_seq"] == 3
     negative = call("get", f"{url}?after_seq=-1")
     assert negative.status_code == 400 and error_code(negative) == "invalid"
@@ -226,13 +277,21 @@ def test_a_rest_reply_is_authored_by_the_conversations_representative_only():
     conversation = ConversationFactory(representative=rep)
     unassigned = ConversationFactory(representative=None, status=ConversationStatus.OPEN)
     call = key_client("ingest")
-    impostor = call("post", f"/api/conversations/{conversation.pk}/replies/", {"text": "hi", "representative": other.pk})
+    impostor = call(
+        "post", f"/api/conversations/{conversation.pk}/replies/", {"text": "hi", "representative": other.pk}
+    )
     assert impostor.status_code == 400 and error_code(impostor) == "invalid_representative"
-    named = call("post", f"/api/conversations/{conversation.pk}/replies/", {"text": "hi", "representative": rep.pk})
+    named = call(
+        "post", f"/api/conversations/{conversation.pk}/replies/", {"text": "hi", "representative": rep.pk}
+    )
     assert named.status_code == 201 and named.json()["author"] == rep.display_name
     nobody = call("post", f"/api/conversations/{unassigned.pk}/replies/", {"text": "hello"})
     assert nobody.status_code == 201 and nobody.json()["author"] == ""  # unassigned: no author
-    bot = call("post", f"/api/conversations/{conversation.pk}/replies/", {"text": "beep", "sender": "bot", "representative": rep.pk})
+    bot = call(
+        "post",
+        f"/api/conversations/{conversation.pk}/replies/",
+        {"text": "beep", "sender": "bot", "representative": rep.pk},
+    )
     assert bot.status_code == 400 and error_code(bot) == "invalid"
 
 
@@ -264,5 +323,7 @@ def test_a_proxys_basic_credentials_do_not_turn_a_staff_request_into_a_key_reque
     sup = SupervisorFactory(queues=[conversation.queue])
     client = Client()
     client.force_login(sup.user)
-    closed = client.post(f"/api/conversations/{conversation.pk}/close/", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    closed = client.post(
+        f"/api/conversations/{conversation.pk}/close/", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz"
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "closed"

@@ -44,7 +44,9 @@ def world():
         "raj": RepresentativeFactory(queues=[tech]),
         "sam": SupervisorFactory(queues=[billing], presence=Presence.AVAILABLE),
         "tess": SupervisorFactory(queues=[tech], presence=Presence.AVAILABLE),
-        "conversation": ConversationFactory(queue=billing, representative=None, status=ConversationStatus.OPEN),
+        "conversation": ConversationFactory(
+            queue=billing, representative=None, status=ConversationStatus.OPEN
+        ),
     }
 
 
@@ -88,10 +90,16 @@ async def test_transfer_to_another_queue_moves_it_between_supervisors():
         await next_frame(sam, "conversation.removed", conversation=conv.pk)
         await next_frame(rita, "conversation.removed", conversation=conv.pk)
         moved = await next_frame(tess, "conversation.updated", conversation=conv.pk)
-        assert moved["queue"] == w["tech"].pk and moved["status"] == "open" and moved["representative"] is None
+        assert (
+            moved["queue"] == w["tech"].pk and moved["status"] == "open" and moved["representative"] is None
+        )
         await database_sync_to_async(conversation_transfer)(conversation=conv, representative=w["raj"])
         await next_frame(tess, "conversation.assigned", conversation=conv.pk, representative=w["raj"].pk)
-        assert not [f for f in await drain(sam) if f.get("conversation") == conv.pk and f["type"] != "conversation.removed"]
+        assert not [
+            f
+            for f in await drain(sam)
+            if f.get("conversation") == conv.pk and f["type"] != "conversation.removed"
+        ]
     finally:
         await close_all(rita, sam, tess)
 
@@ -126,9 +134,14 @@ async def test_a_transfer_below_the_threshold_alerts_the_new_representative_and_
     await database_sync_to_async(store_levels)(conv, [-3])  # Very negative: Rita alerted, Sam notified
     raj, tess = await staff_socket(w["raj"]), await staff_socket(w["tess"])
     rita, sam = await staff_socket(w["rita"]), await staff_socket(w["sam"])
-    rita_monitor, sam_monitor = await monitor_socket(w["rita"], conv.pk), await monitor_socket(w["sam"], conv.pk)
+    rita_monitor, sam_monitor = (
+        await monitor_socket(w["rita"], conv.pk),
+        await monitor_socket(w["sam"], conv.pk),
+    )
     try:
-        await database_sync_to_async(conversation_transfer)(conversation=conv, queue=w["tech"], representative=w["raj"])
+        await database_sync_to_async(conversation_transfer)(
+            conversation=conv, queue=w["tech"], representative=w["raj"]
+        )
         alert = await next_frame(raj, "alert.raised", conversation=conv.pk, audience="representative")
         assert alert["level_value"] == -3 and alert["kind"] == "threshold"
         notification = await next_frame(tess, "notification.created", conversation=conv.pk)
@@ -136,7 +149,9 @@ async def test_a_transfer_below_the_threshold_alerts_the_new_representative_and_
         # The monitors of those who lost it hear that, and nothing more: the socket closes.
         for monitor in (rita_monitor, sam_monitor):
             await _closed(monitor, 4403)
-            assert [f["type"] for f in monitor.pending if f.get("conversation") == conv.pk][-1] == "conversation.removed"
+            assert [f["type"] for f in monitor.pending if f.get("conversation") == conv.pk][
+                -1
+            ] == "conversation.removed"
         # Their staff sockets' catch-up refuses it; the new representative's replays the alert.
         for socket in (rita, sam):
             await send(socket, type="catch_up", conversation=conv.pk, after_seq=0)
@@ -163,7 +178,9 @@ async def test_a_hand_over_above_the_threshold_raises_nothing():
     await database_sync_to_async(store_levels)(conv, [2])
     raj, tess = await staff_socket(w["raj"]), await staff_socket(w["tess"])
     try:
-        await database_sync_to_async(conversation_transfer)(conversation=conv, queue=w["tech"], representative=w["raj"])
+        await database_sync_to_async(conversation_transfer)(
+            conversation=conv, queue=w["tech"], representative=w["raj"]
+        )
         await next_frame(raj, "conversation.assigned", conversation=conv.pk)
         frames = [*await drain(raj, quiet=0.5), *await drain(tess, quiet=0.1)]
         assert not [f for f in frames if f["type"] in ("alert.raised", "notification.created")]

@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Message, Presence, ScoringStatus, Sender
-from insights.models import AlertAudience, SentimentAlert
 from insights.levels import level_slug
+from insights.models import AlertAudience, SentimentAlert
 from insights.selectors import sentiment_settings_get
 from insights.services.settings import sentiment_settings_update
 from sentiment_admin import realtime
@@ -186,7 +186,10 @@ async def test_only_customer_messages_are_scored():
         statuses = await database_sync_to_async(
             lambda: dict(Message.objects.filter(conversation=conv).values_list("sender", "scoring_status"))
         )()
-        assert statuses == {Sender.REPRESENTATIVE: ScoringStatus.NOT_APPLICABLE, Sender.CUSTOMER: ScoringStatus.SCORED}
+        assert statuses == {
+            Sender.REPRESENTATIVE: ScoringStatus.NOT_APPLICABLE,
+            Sender.CUSTOMER: ScoringStatus.SCORED,
+        }
     finally:
         await close_all(rep_ws, customer)
 
@@ -250,7 +253,9 @@ async def test_reconnect_catch_up_loses_nothing_and_duplicates_nothing():
         await next_frame(customer, "message.ack", seq=2)
         await next_frame(customer, "message.ack", seq=3)
         await wait_for(
-            lambda: Message.objects.filter(conversation=conv, scoring_status=ScoringStatus.SCORED).count() == 3
+            lambda: (
+                Message.objects.filter(conversation=conv, scoring_status=ScoringStatus.SCORED).count() == 3
+            )
         )
 
         rep_ws = await staff_socket(w["rep"])
@@ -484,7 +489,11 @@ async def test_nothing_is_pushed_when_the_transaction_rolls_back():
     try:
         with pytest.raises(RuntimeError):
             await database_sync_to_async(failing)()
-        assert not [f for f in await drain(rep_ws, quiet=0.5) if f["type"] in ("message.created", "conversation.scored")]
+        assert not [
+            f
+            for f in await drain(rep_ws, quiet=0.5)
+            if f["type"] in ("message.created", "conversation.scored")
+        ]
         assert not await database_sync_to_async(Message.objects.exists)()
     finally:
         await close_all(rep_ws)
@@ -520,7 +529,9 @@ async def test_catch_up_replays_the_alerts_that_still_hold_and_none_once_recover
         await send(rep_ws, type="catch_up", conversation=conv.pk, after_seq=2)
         state = await next_frame(rep_ws, "alert.state", conversation=conv.pk)
         rep_alert = next(a for a in state["alerts"] if a["audience"] == "representative")
-        assert rep_alert["type"] == "alert.raised" and rep_alert["seq"] == 2 and rep_alert["level_value"] <= -1
+        assert (
+            rep_alert["type"] == "alert.raised" and rep_alert["seq"] == 2 and rep_alert["level_value"] <= -1
+        )
         await next_frame(rep_ws, "catch_up.done", conversation=conv.pk)
         await send(monitor, type="catch_up", after_seq=0)
         state = await next_frame(monitor, "alert.state", conversation=conv.pk)

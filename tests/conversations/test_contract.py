@@ -122,7 +122,9 @@ def test_the_docs_were_read():
     """Guards the parser: if the tables change shape, the contract must not pass vacuously."""
     assert len(INTEGRATION_ENDPOINTS) == 11 and len(STAFF_ENDPOINTS) == 6
     assert INTEGRATION_ENDPOINTS["GET /api/conversations/<id>/messages/"] == (
-        200, ["conversation", "messages", "last_seq", "more"])
+        200,
+        ["conversation", "messages", "last_seq", "more"],
+    )
     assert len(documented_errors()) >= 19
 
 
@@ -160,7 +162,9 @@ class World:
 
         def call(method: str, path: str, body=None):
             headers = {"HTTP_X_CSRFTOKEN": token} if csrf else {}
-            return getattr(client, method)(path, data=json.dumps(body or {}), content_type="application/json", **headers)
+            return getattr(client, method)(
+                path, data=json.dumps(body or {}), content_type="application/json", **headers
+            )
 
         return call
 
@@ -176,12 +180,27 @@ def world(db, settings):
     other_rep = RepresentativeFactory(queues=[queue], user__email="bo@example.com")
     sup = SupervisorFactory(queues=[queue])
     AdminFactory()
-    conversation = ConversationFactory(queue=queue, representative=rep, last_seq=1, sentiment_level=-2, sentiment_score=-0.6)
-    MessageFactory(conversation=conversation, seq=1, text="my parcel is late", scoring_status=ScoringStatus.SCORED,
-                   sentiment_score=-0.6, sentiment_level=-2, confidence=0.8, language="en")
+    conversation = ConversationFactory(
+        queue=queue, representative=rep, last_seq=1, sentiment_level=-2, sentiment_score=-0.6
+    )
+    MessageFactory(
+        conversation=conversation,
+        seq=1,
+        text="my parcel is late",
+        scoring_status=ScoringStatus.SCORED,
+        sentiment_score=-0.6,
+        sentiment_level=-2,
+        confidence=0.8,
+        language="en",
+    )
     closed = ConversationFactory(queue=queue, status=ConversationStatus.CLOSED)
-    alert = SentimentAlert.objects.create(conversation=conversation, audience=AlertAudience.SUPERVISOR,
-                                          kind=AlertKind.THRESHOLD, level=-2, threshold=-2)
+    alert = SentimentAlert.objects.create(
+        conversation=conversation,
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
+    )
     notification = NotificationRecipient.objects.create(alert=alert, staff=sup).pk
     keys = {s: integration_token_create(name=s, scopes=s.split())[1] for s in SCOPE_SETS}
     return World(queue, rep, other_rep, sup, conversation, closed, notification, keys)
@@ -195,19 +214,31 @@ def _id(path: str, world: World, conversation=None) -> str:
 
 INTEGRATION_CALLS: dict[str, Callable[[World], object]] = {
     "POST /api/conversations/": lambda w: w.key("ingest")(
-        "post", "/api/conversations/", {"queue": "billing", "customer": {"name": "Ana"}, "external_id": "t-1"}),
-    "GET /api/conversations/<id>/": lambda w: w.key("read_sentiment")("get", _id("/api/conversations/<id>/", w)),
+        "post", "/api/conversations/", {"queue": "billing", "customer": {"name": "Ana"}, "external_id": "t-1"}
+    ),
+    "GET /api/conversations/<id>/": lambda w: w.key("read_sentiment")(
+        "get", _id("/api/conversations/<id>/", w)
+    ),
     "POST /api/conversations/<id>/messages/": lambda w: w.key("ingest")(
-        "post", _id("/api/conversations/<id>/messages/", w), {"text": "still waiting", "client_id": "m-1"}),
+        "post", _id("/api/conversations/<id>/messages/", w), {"text": "still waiting", "client_id": "m-1"}
+    ),
     "POST /api/conversations/<id>/replies/": lambda w: w.key("ingest")(
-        "post", _id("/api/conversations/<id>/replies/", w), {"text": "On it", "client_id": "r-1"}),
+        "post", _id("/api/conversations/<id>/replies/", w), {"text": "On it", "client_id": "r-1"}
+    ),
     "GET /api/conversations/<id>/messages/": lambda w: w.key("ingest")(
-        "get", _id("/api/conversations/<id>/messages/?after_seq=0", w)),
+        "get", _id("/api/conversations/<id>/messages/?after_seq=0", w)
+    ),
     "POST /api/conversations/<id>/assign/": lambda w: w.key("manage")(
-        "post", _id("/api/conversations/<id>/assign/", w), {"representative": {"email": "bo@example.com"}}),
+        "post", _id("/api/conversations/<id>/assign/", w), {"representative": {"email": "bo@example.com"}}
+    ),
     "POST /api/conversations/<id>/transfer/": lambda w: w.key("manage")(
-        "post", _id("/api/conversations/<id>/transfer/", w), {"queue": "Billing", "representative": {"external_id": "agent-1"}}),
-    "POST /api/conversations/<id>/close/": lambda w: w.key("manage")("post", _id("/api/conversations/<id>/close/", w)),
+        "post",
+        _id("/api/conversations/<id>/transfer/", w),
+        {"queue": "Billing", "representative": {"external_id": "agent-1"}},
+    ),
+    "POST /api/conversations/<id>/close/": lambda w: w.key("manage")(
+        "post", _id("/api/conversations/<id>/close/", w)
+    ),
     "GET /api/queues/": lambda w: w.key("ingest")("get", "/api/queues/"),
     "GET /api/staff/": lambda w: w.key("manage")("get", "/api/staff/"),
     "GET /api/channels/": lambda w: w.key("ingest")("get", "/api/channels/"),
@@ -215,14 +246,23 @@ INTEGRATION_CALLS: dict[str, Callable[[World], object]] = {
 
 STAFF_CALLS: dict[str, Callable[[World], object]] = {
     "POST /api/presence/": lambda w: w.staff(w.rep)("post", "/api/presence/", {"presence": "away"}),
-    "POST /api/notifications/<id>/ack/": lambda w: w.staff(w.sup)("post", f"/api/notifications/{w.notification}/ack/"),
+    "POST /api/notifications/<id>/ack/": lambda w: w.staff(w.sup)(
+        "post", f"/api/notifications/{w.notification}/ack/"
+    ),
     "POST /api/conversations/<id>/snooze/": lambda w: w.staff(w.sup)(
-        "post", _id("/api/conversations/<id>/snooze/", w), {"minutes": 15}),
+        "post", _id("/api/conversations/<id>/snooze/", w), {"minutes": 15}
+    ),
     "POST /api/conversations/<id>/assign/": lambda w: w.staff(w.sup)(
-        "post", _id("/api/conversations/<id>/assign/", w), {"representative": w.other_rep.pk}),
+        "post", _id("/api/conversations/<id>/assign/", w), {"representative": w.other_rep.pk}
+    ),
     "POST /api/conversations/<id>/transfer/": lambda w: w.staff(w.sup)(
-        "post", _id("/api/conversations/<id>/transfer/", w), {"queue": w.queue.pk, "representative": w.other_rep.pk}),
-    "POST /api/conversations/<id>/close/": lambda w: w.staff(w.sup)("post", _id("/api/conversations/<id>/close/", w)),
+        "post",
+        _id("/api/conversations/<id>/transfer/", w),
+        {"queue": w.queue.pk, "representative": w.other_rep.pk},
+    ),
+    "POST /api/conversations/<id>/close/": lambda w: w.staff(w.sup)(
+        "post", _id("/api/conversations/<id>/close/", w)
+    ),
 }
 
 
@@ -248,15 +288,42 @@ def test_staff_endpoint_answers_exactly_as_documented(world, endpoint):
 
 
 def test_documented_nested_shapes(world):
-    messages = world.key("read_sentiment")("get", _id("/api/conversations/<id>/messages/", world)).json()["messages"]
-    assert list(messages[0]) == ["id", "seq", "sender", "text", "created_at", "author", "client_id", "scoring_status", "sentiment"]
-    assert list(messages[0]["sentiment"]) == ["score", "level", "level_value", "label", "confidence", "language"]
+    messages = world.key("read_sentiment")("get", _id("/api/conversations/<id>/messages/", world)).json()[
+        "messages"
+    ]
+    assert list(messages[0]) == [
+        "id",
+        "seq",
+        "sender",
+        "text",
+        "created_at",
+        "author",
+        "client_id",
+        "scoring_status",
+        "sentiment",
+    ]
+    assert list(messages[0]["sentiment"]) == [
+        "score",
+        "level",
+        "level_value",
+        "label",
+        "confidence",
+        "language",
+    ]
     detail = world.key("read_sentiment")("get", _id("/api/conversations/<id>/", world)).json()
     assert list(detail["sentiment"]) == ["score", "level", "level_value", "label", "trend"]
     assert list(detail["representative"]) == ["id", "name", "email", "external_id"]
     assert detail["alert_state"] == {"representative": "clear", "supervisor": "raised"}
     assert list(detail["customer"]) == ["name", "external_id"]
-    assert list(detail["last_alert"]) == ["alert", "audience", "kind", "level", "level_value", "threshold", "created_at"]
+    assert list(detail["last_alert"]) == [
+        "alert",
+        "audience",
+        "kind",
+        "level",
+        "level_value",
+        "threshold",
+        "created_at",
+    ]
     assert re.search(r"\+00:00$", detail["created_at"])  # "Timestamps are ISO 8601 in UTC with their offset"
     plain = world.key("ingest")("get", _id("/api/conversations/<id>/messages/", world)).json()["messages"]
     assert list(plain[0]) == ["id", "seq", "sender", "text", "created_at", "author", "client_id"]
@@ -297,22 +364,32 @@ def _conflict(w: World):
 
 ERROR_CALLS: dict[tuple[int, str], Callable[[World], object]] = {
     (400, "invalid_queue"): lambda w: _ingest(w, "post", "/api/conversations/", {"queue": "Nowhere"}),
-    (400, "invalid_channel"): lambda w: _ingest(w, "post", "/api/conversations/", {"queue": "Billing", "channel": "fax"}),
+    (400, "invalid_channel"): lambda w: _ingest(
+        w, "post", "/api/conversations/", {"queue": "Billing", "channel": "fax"}
+    ),
     (400, "invalid"): lambda w: _ingest(w, "post", MESSAGES, {"text": "hi", "client_id": "x" * 101}),
     (400, "invalid_json"): lambda w: _ingest(w, "post", MESSAGES, raw_body="[1, 2"),
-    (400, "too_large"): lambda w: _ingest(w, "post", MESSAGES, raw_body=json.dumps({"text": "x" * (256 * 1024)})),
+    (400, "too_large"): lambda w: _ingest(
+        w, "post", MESSAGES, raw_body=json.dumps({"text": "x" * (256 * 1024)})
+    ),
     (400, "empty"): lambda w: _ingest(w, "post", MESSAGES, {"text": "   "}),
     (400, "too_long"): lambda w: _ingest(w, "post", REPLIES, {"text": "x" * 51}),
     (400, "invalid_sender"): lambda w: _ingest(w, "post", REPLIES, {"text": "hi", "sender": "customer"}),
-    (400, "invalid_representative"): lambda w: _ingest(w, "post", REPLIES, {"text": "hi", "representative": w.other_rep.pk}),
+    (400, "invalid_representative"): lambda w: _ingest(
+        w, "post", REPLIES, {"text": "hi", "representative": w.other_rep.pk}
+    ),
     (400, "invalid_presence"): lambda w: w.staff(w.rep)("post", "/api/presence/", {"presence": "gone"}),
-    (401, "unauthenticated"): lambda w: Client().post(_id(MESSAGES, w), data="{}", content_type="application/json"),
+    (401, "unauthenticated"): lambda w: Client().post(
+        _id(MESSAGES, w), data="{}", content_type="application/json"
+    ),
     (403, "insufficient_scope"): lambda w: w.key("ingest")("get", _id(CONV, w)),
     (403, "csrf_failed"): lambda w: w.staff(w.sup, csrf=False)("post", _id(CONV + "close/", w)),
     (403, "forbidden"): lambda w: w.staff(w.rep)("post", f"/api/notifications/{w.notification}/ack/"),
     (404, "not_found"): lambda w: _ingest(w, "post", "/api/conversations/999999/messages/", {"text": "hi"}),
     (405, "method_not_allowed"): lambda w: _ingest(w, "get", "/api/conversations/"),
-    (409, "conversation_closed"): lambda w: _ingest(w, "post", MESSAGES, {"text": "hi"}, conversation=w.closed),
+    (409, "conversation_closed"): lambda w: _ingest(
+        w, "post", MESSAGES, {"text": "hi"}, conversation=w.closed
+    ),
     (409, "client_id_conflict"): _conflict,
     (429, "rate_limited"): _rate_limited,
 }
@@ -320,7 +397,9 @@ ERROR_CALLS: dict[tuple[int, str], Callable[[World], object]] = {
 
 @pytest.mark.parametrize("status, code", sorted(documented_errors()))
 def test_documented_error_answers_exactly_as_documented(world, status, code):
-    assert (status, code) in ERROR_CALLS, f"documented error {status} {code} is not driven by the contract test"
+    assert (status, code) in ERROR_CALLS, (
+        f"documented error {status} {code} is not driven by the contract test"
+    )
     response = ERROR_CALLS[(status, code)](world)
     assert response.status_code == status, response.content[:300]
     body = _json(response)
@@ -336,8 +415,10 @@ def test_every_driven_error_is_documented():
 
 
 def test_an_error_documented_in_the_prose_is_a_real_answer_too(world):
-    """"401 unauthenticated" for staff endpoints without a session, not a redirect or HTML."""
-    response = Client(enforce_csrf_checks=True).post("/api/presence/", data="{}", content_type="application/json")
+    """ "401 unauthenticated" for staff endpoints without a session, not a redirect or HTML."""
+    response = Client(enforce_csrf_checks=True).post(
+        "/api/presence/", data="{}", content_type="application/json"
+    )
     assert response.status_code == 401 and _json(response)["error"]["code"] == "unauthenticated"
     assert Message.objects.filter(sender=Sender.CUSTOMER).count() == 1
 
@@ -376,7 +457,9 @@ async def test_refused_websockets_close_with_the_documented_codes():
         await comm.disconnect()
     # The integrations' event stream: "no key or a wrong one → 4401, a key without read_sentiment → 4403".
     assert "no key or a wrong one → **4401**, a key without\n`read_sentiment` → **4403**" in DOC
-    _token, ingest_key = await database_sync_to_async(integration_token_create)(name="c", scopes=["ingest", "manage"])
+    _token, ingest_key = await database_sync_to_async(integration_token_create)(
+        name="c", scopes=["ingest", "manage"]
+    )
     for key, code in ((None, 4401), ("sc_not-a-key", 4401), (ingest_key, 4403)):
         comm = await connect("/ws/integrations/events/", key=key, origin=False, expect=False, close_code=code)
         await comm.disconnect()

@@ -26,10 +26,14 @@ def _customer():
 def test_demo_traffic_plays_conversations_through_the_services():
     demo_data_load()
     clock = itertools.count(0, 3)  # every tick is 3 "seconds" later
-    player = DemoTraffic(driver=DirectDriver(), concurrent=3, rate=100, seed=1, clock=lambda: next(clock), sleep=lambda s: None)
+    player = DemoTraffic(
+        driver=DirectDriver(), concurrent=3, rate=100, seed=1, clock=lambda: next(clock), sleep=lambda s: None
+    )
     for _ in range(60):
         player.tick()
-    assert player.stats["conversations"] >= 3 and player.stats["customer"] >= 5 and player.stats["replies"] >= 2
+    assert (
+        player.stats["conversations"] >= 3 and player.stats["customer"] >= 5 and player.stats["replies"] >= 2
+    )
     assert player.stats["errors"] == 0
     assert Message.objects.filter(sender=Sender.CUSTOMER).count() == player.stats["customer"]
     assert Message.objects.filter(sender=Sender.REPRESENTATIVE, author__isnull=False).exists()
@@ -46,10 +50,18 @@ def test_a_restart_closes_the_demo_conversations_an_earlier_run_left_open():
     demo_data_load()
     queue = Queue.objects.get(name="Billing")
     old = timezone.now() - dt.timedelta(hours=1)
-    leftover = Conversation.objects.create(queue=queue, customer=Customer.objects.create(name=SCRIPTS[0].customer),
-                                           status=ConversationStatus.ACTIVE, last_message_at=old)
-    real = Conversation.objects.create(queue=queue, customer=Customer.objects.create(name="A real customer"),
-                                       status=ConversationStatus.ACTIVE, last_message_at=old)
+    leftover = Conversation.objects.create(
+        queue=queue,
+        customer=Customer.objects.create(name=SCRIPTS[0].customer),
+        status=ConversationStatus.ACTIVE,
+        last_message_at=old,
+    )
+    real = Conversation.objects.create(
+        queue=queue,
+        customer=Customer.objects.create(name="A real customer"),
+        status=ConversationStatus.ACTIVE,
+        last_message_at=old,
+    )
     player = DemoTraffic(driver=DirectDriver(), seed=1)
     assert player.close_leftovers() == 1
     leftover.refresh_from_db(), real.refresh_from_db()

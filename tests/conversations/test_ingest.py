@@ -106,7 +106,9 @@ def test_rejected_message_does_not_use_a_sequence_number():
 @pytest.mark.django_db
 def test_conversation_create_reuses_a_customer_by_external_id():
     queue = QueueFactory()
-    a = conversation_create(queue=queue, customer_name="Ana", customer_external_id="crm-1", scoring_opt_out=True)
+    a = conversation_create(
+        queue=queue, customer_name="Ana", customer_external_id="crm-1", scoring_opt_out=True
+    )
     b = conversation_create(queue=queue, customer_name="Ana S.", customer_external_id="crm-1")
     assert a.customer_id == b.customer_id and a.scoring_opt_out and not b.scoring_opt_out
     assert a.customer_token != b.customer_token and a.status == ConversationStatus.OPEN
@@ -207,5 +209,9 @@ def test_a_conversation_created_twice_with_one_external_id_is_created_once():
     queue = QueueFactory()
     first = conversation_create(queue=queue, customer_name="Ana", external_id="t-1")
     again = conversation_create(queue=QueueFactory(), customer_name="Someone else", external_id="t-1")
-    assert (first.replayed, again.replayed) == (False, True) and again.pk == first.pk and again.queue_id == queue.pk
+    assert (
+        (first.replayed, again.replayed) == (False, True)
+        and again.pk == first.pk
+        and again.queue_id == queue.pk
+    )
     assert conversation_create(queue=queue, customer_name="Bo").pk != first.pk  # no id: always new

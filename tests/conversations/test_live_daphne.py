@@ -106,21 +106,31 @@ def live_center(tmp_path_factory):
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         out = subprocess.run(
-            [PYTHON, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            [PYTHON, "manage.py", "shell", "-c", SETUP],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         data = json.loads(out.split("SETUP", 1)[1])
         port = _free_port()
         daphne = subprocess.Popen(
             [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "sentiment_admin.asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         procs.append(daphne)
         if os.environ.get("REDIS_URL"):
             procs.append(
                 subprocess.Popen(
                     [PYTHON, "manage.py", "runworker", "sentiment-scoring"],
-                    cwd=ROOT, env={**env, "SENTIMENT_SCORING_MODE": "worker"},
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    cwd=ROOT,
+                    env={**env, "SENTIMENT_SCORING_MODE": "worker"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
         _wait_port(port, daphne)
@@ -160,18 +170,27 @@ async def collect(ws, quiet: float = 0.5) -> list[dict]:
     while True:
         try:
             frames.append(json.loads(await asyncio.wait_for(ws.recv(), quiet)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return frames
 
 
 def api(center, method: str, path: str, body=None) -> httpx.Response:
     return httpx.request(
-        method, center["http"] + path, json=body, headers={"Authorization": f"Bearer {center['token']}"}, timeout=30
+        method,
+        center["http"] + path,
+        json=body,
+        headers={"Authorization": f"Bearer {center['token']}"},
+        timeout=30,
     )
 
 
 def new_conversation(center, **extra) -> dict:
-    response = api(center, "POST", "/api/conversations/", {"queue": center["queue"], "customer": {"name": "Live"}, **extra})
+    response = api(
+        center,
+        "POST",
+        "/api/conversations/",
+        {"queue": center["queue"], "customer": {"name": "Live"}, **extra},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -203,8 +222,12 @@ def test_live_first_message_through_rest_before_any_socket_is_scored(live_center
     deadline = time.monotonic() + TIMEOUT
     while True:
         out = subprocess.run(
-            [PYTHON, "manage.py", "shell", "-c", read_status], cwd=ROOT, env=c["env"],
-            capture_output=True, text=True, check=True,
+            [PYTHON, "manage.py", "shell", "-c", read_status],
+            cwd=ROOT,
+            env=c["env"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         status, level = out.split("STATUS", 1)[1].split()[:2]
         if status != "pending" or time.monotonic() > deadline:
@@ -273,16 +296,23 @@ async def test_live_reconnect_catch_up_loses_nothing_and_duplicates_nothing(live
                 assert frame["last_seq"] == 4
                 break
             frames.append(frame)
+
         # Scores still in flight when the catch-up ran arrive live: wait for all of them,
         # then listen a little longer for anything sent twice.
         def scored_seqs():
-            return {f["seq"] for f in frames if f["type"] == "conversation.scored" and f.get("conversation") == conv["id"]}
+            return {
+                f["seq"]
+                for f in frames
+                if f["type"] == "conversation.scored" and f.get("conversation") == conv["id"]
+            }
 
         deadline = time.monotonic() + TIMEOUT
         while scored_seqs() != {2, 3, 4} and time.monotonic() < deadline:
             try:
-                frames.append(json.loads(await asyncio.wait_for(rep.recv(), max(0.1, deadline - time.monotonic()))))
-            except asyncio.TimeoutError:
+                frames.append(
+                    json.loads(await asyncio.wait_for(rep.recv(), max(0.1, deadline - time.monotonic())))
+                )
+            except TimeoutError:
                 break
         frames += await collect(rep, quiet=1.0)
         mine = [f for f in frames if f.get("conversation") == conv["id"]]
@@ -300,7 +330,11 @@ async def test_live_bad_frames_get_errors_and_the_socket_stays_open(live_center)
     conv = new_conversation(c)
     customer = await websockets.connect(c["ws"] + conv["chat_ws_path"], origin=c["http"])
     try:
-        for raw, code in (("{nope", "invalid_json"), ('{"type": "x.y"}', "unknown_type"), ('{"type": "message.send", "text": ""}', "empty")):
+        for raw, code in (
+            ("{nope", "invalid_json"),
+            ('{"type": "x.y"}', "unknown_type"),
+            ('{"type": "message.send", "text": ""}', "empty"),
+        ):
             await customer.send(raw)
             assert (await next_frame(customer, "error", timeout=10))["code"] == code
         await customer.send('{"type": "ping"}')
@@ -308,7 +342,11 @@ async def test_live_bad_frames_get_errors_and_the_socket_stays_open(live_center)
     finally:
         await customer.close()
     # Refusals are accepted then closed with the documented code, through a real Daphne too.
-    for path, code in (("/ws/staff/", 4401), ("/ws/chat/nope/", 4404), ("/ws/chat/unknown-token-0123456789/", 4404)):
+    for path, code in (
+        ("/ws/staff/", 4401),
+        ("/ws/chat/nope/", 4404),
+        ("/ws/chat/unknown-token-0123456789/", 4404),
+    ):
         refused = await websockets.connect(c["ws"] + path, origin=c["http"])
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await asyncio.wait_for(refused.recv(), timeout=10)

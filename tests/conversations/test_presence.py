@@ -13,7 +13,15 @@ from django.test import Client, override_settings
 from conversations.models import Presence, StaffConnection, StaffMember
 from conversations.services.presence import InvalidPresence, presence_set
 from tests.conversations.factories import RepresentativeFactory, SupervisorFactory
-from tests.conversations.wsutil import close_all, connect, next_frame, send, session_cookie, staff_socket, wait_for
+from tests.conversations.wsutil import (
+    close_all,
+    connect,
+    next_frame,
+    send,
+    session_cookie,
+    staff_socket,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,7 +118,9 @@ async def test_a_chosen_presence_comes_back_after_every_tab_closed_past_the_grac
 
 
 async def test_signing_out_is_offline_at_once_and_the_choice_is_kept_for_the_next_sign_in():
-    sup = await database_sync_to_async(SupervisorFactory)(presence=Presence.BUSY, chosen_presence=Presence.BUSY)
+    sup = await database_sync_to_async(SupervisorFactory)(
+        presence=Presence.BUSY, chosen_presence=Presence.BUSY
+    )
     cookie = await session_cookie(sup)
     with override_settings(PRESENCE_OFFLINE_GRACE_SECONDS=30):
         ws = await connect("/ws/staff/", cookie=cookie)

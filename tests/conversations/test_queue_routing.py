@@ -23,14 +23,17 @@ from conversations.services.queue_routing import (
 from tests.conversations.factories import QueueFactory, RepresentativeFactory, SupervisorFactory
 from tests.conversations.wsutil import chat_socket, close_all, next_frame, staff_socket
 
-T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
 
 # --- the rule, with plain values ----------------------------------------------------------------
 
 
 def test_rank_skips_representatives_without_free_capacity():
-    assert representative_rank([Candidate(1, load=3, capacity=3, idle_since=None), Candidate(2, 0, 0, None)]) == []
+    assert (
+        representative_rank([Candidate(1, load=3, capacity=3, idle_since=None), Candidate(2, 0, 0, None)])
+        == []
+    )
 
 
 def test_rank_puts_the_fewest_ongoing_conversations_first():
@@ -51,6 +54,7 @@ def test_rank_breaks_a_tie_by_the_longest_idle_then_the_lowest_id():
 
 
 # --- the service ---------------------------------------------------------------------------------
+
 
 def _start(queue, name="Ana"):
     return conversation_create(queue=queue, customer_name=name)
@@ -169,7 +173,13 @@ async def test_the_customer_hears_their_place_then_the_agents_name_and_the_repre
     try:
         await customer.send_json_to({"type": "catch_up", "after_seq": 0})
         state = await next_frame(customer, "chat.updated")
-        assert state == {"type": "chat.updated", "conversation": second.pk, "state": "waiting", "position": 2, "agent": ""}
+        assert state == {
+            "type": "chat.updated",
+            "conversation": second.pk,
+            "state": "waiting",
+            "position": 2,
+            "agent": "",
+        }
 
         await rep.send_json_to({"type": "presence.set", "presence": "available"})
 
@@ -186,7 +196,7 @@ async def test_the_customer_hears_their_place_then_the_agents_name_and_the_repre
 async def test_waiting_customers_move_up_when_the_one_ahead_is_served_and_hear_the_end():
     def setup():
         queue = QueueFactory()
-        rita = RepresentativeFactory(queues=[queue], capacity=1)
+        RepresentativeFactory(queues=[queue], capacity=1)
         served, first, second = _start(queue, "Served"), _start(queue, "First"), _start(queue, "Second")
         return served, first, second
 
@@ -209,7 +219,11 @@ def _notified(conversation, supervisor):
     from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
 
     alert = SentimentAlert.objects.create(
-        conversation=conversation, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD, level=-2, threshold=-2
+        conversation=conversation,
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-2,
     )
     return NotificationRecipient.objects.create(alert=alert, staff=supervisor)
 
@@ -230,7 +244,9 @@ def test_a_closed_conversations_notifications_are_resolved_and_leave_the_report(
 
     row.refresh_from_db()
     assert row.acknowledged_at is not None and row.acknowledged_by is None
-    assert f'data-notification="{row.pk}"' not in client.get(reverse("conversations:ongoing")).content.decode()
+    assert (
+        f'data-notification="{row.pk}"' not in client.get(reverse("conversations:ongoing")).content.decode()
+    )
 
 
 @pytest.mark.django_db

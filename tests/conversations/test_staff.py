@@ -65,7 +65,11 @@ def test_demo_data_is_idempotent_and_logins_work(client):
 
 
 def test_supervisors_hand_conversations_only_to_representatives_of_their_or_the_target_queue():
-    billing, tech, orders = QueueFactory(name="Billing"), QueueFactory(name="Tech"), QueueFactory(name="Orders")
+    billing, tech, orders = (
+        QueueFactory(name="Billing"),
+        QueueFactory(name="Tech"),
+        QueueFactory(name="Orders"),
+    )
     supervisor = SupervisorFactory(queues=[billing])
     own, in_tech, in_orders = (RepresentativeFactory(queues=[q]) for q in (billing, tech, orders))
     assert set(assignable_representatives(supervisor)) == {own}

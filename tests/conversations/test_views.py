@@ -26,9 +26,19 @@ def setup():
     rep = RepresentativeFactory(queues=[billing])
     other_rep = RepresentativeFactory(queues=[tech])
     sup = SupervisorFactory(queues=[billing])
-    conv = ConversationFactory(queue=billing, representative=rep, sentiment_level=-2, sentiment_trend="falling")
+    conv = ConversationFactory(
+        queue=billing, representative=rep, sentiment_level=-2, sentiment_trend="falling"
+    )
     other = ConversationFactory(queue=tech, representative=other_rep)
-    return {"billing": billing, "tech": tech, "rep": rep, "other_rep": other_rep, "sup": sup, "conv": conv, "other": other}
+    return {
+        "billing": billing,
+        "tech": tech,
+        "rep": rep,
+        "other_rep": other_rep,
+        "sup": sup,
+        "conv": conv,
+        "other": other,
+    }
 
 
 def test_workspace_shows_a_session_tab_per_assigned_ongoing_conversation(login, setup):
@@ -46,7 +56,10 @@ def test_workspace_shows_a_session_tab_per_assigned_ongoing_conversation(login, 
 def test_workspace_focus_follows_the_query_parameter(login, setup):
     second = ConversationFactory(queue=setup["billing"], representative=setup["rep"])
     body = login(setup["rep"]).get(reverse("conversations:workspace") + f"?c={second.pk}").content.decode()
-    assert f'id="tab-{second.pk}" data-conversation="{second.pk}"\n              aria-controls="panel-{second.pk}" aria-selected="true"' in body
+    assert (
+        f'id="tab-{second.pk}" data-conversation="{second.pk}"\n              aria-controls="panel-{second.pk}" aria-selected="true"'
+        in body
+    )
 
 
 def test_customer_text_is_escaped_everywhere(login, setup):
@@ -84,7 +97,11 @@ def test_ongoing_filters_by_sentiment_and_sorts_most_negative_first(login, setup
     assert f'<tr data-conversation="{calm.pk}"' not in body
     assert f'<tr data-conversation="{worst.pk}"' in body
     body = client.get(reverse("conversations:ongoing") + "?sort=sentiment").content.decode()
-    assert body.index(f'<tr data-conversation="{worst.pk}"') < body.index(f'<tr data-conversation="{setup["conv"].pk}"') < body.index(f'<tr data-conversation="{calm.pk}"')
+    assert (
+        body.index(f'<tr data-conversation="{worst.pk}"')
+        < body.index(f'<tr data-conversation="{setup["conv"].pk}"')
+        < body.index(f'<tr data-conversation="{calm.pk}"')
+    )
 
 
 def test_representatives_cannot_open_the_supervisor_pages(login, setup):
@@ -103,9 +120,13 @@ def test_monitor_is_scoped_to_the_viewers_conversations(login, setup):
 def test_monitor_highlights_the_messages_that_drove_the_drop(login, setup):
     conv = setup["conv"]
     MessageFactory(conversation=conv, seq=1, text="Hi", sentiment_level=0, scoring_status="scored")
-    MessageFactory(conversation=conv, seq=2, text="Still waiting", sentiment_level=-1, scoring_status="scored")
+    MessageFactory(
+        conversation=conv, seq=2, text="Still waiting", sentiment_level=-1, scoring_status="scored"
+    )
     MessageFactory(conversation=conv, seq=3, text="Thanks", sender=Sender.REPRESENTATIVE)
-    MessageFactory(conversation=conv, seq=4, text="This is useless!", sentiment_level=-3, scoring_status="scored")
+    MessageFactory(
+        conversation=conv, seq=4, text="This is useless!", sentiment_level=-3, scoring_status="scored"
+    )
     body = login(setup["sup"]).get(reverse("conversations:monitor", args=[conv.pk])).content.decode()
     assert 'class="msg msg-customer drove-drop" data-seq="2"' in body
     assert 'class="msg msg-customer drove-drop" data-seq="4"' in body
@@ -123,7 +144,9 @@ def test_monitor_shows_that_the_customer_opted_out_and_their_messages_were_not_a
 def test_assign_moves_the_conversation_to_the_chosen_representative(login, setup):
     conv = ConversationFactory(queue=setup["billing"], status=ConversationStatus.OPEN)
     rep2 = RepresentativeFactory(queues=[setup["billing"]])
-    response = login(setup["sup"]).post(reverse("conversations:assign", args=[conv.pk]), {"representative": rep2.pk})
+    response = login(setup["sup"]).post(
+        reverse("conversations:assign", args=[conv.pk]), {"representative": rep2.pk}
+    )
     assert response.status_code == 302
     conv.refresh_from_db()
     assert conv.representative == rep2 and conv.status == ConversationStatus.ACTIVE
@@ -131,7 +154,9 @@ def test_assign_moves_the_conversation_to_the_chosen_representative(login, setup
 
 def test_assign_refuses_a_representative_outside_the_supervisors_queues(login, setup):
     conv = setup["conv"]
-    login(setup["sup"]).post(reverse("conversations:assign", args=[conv.pk]), {"representative": setup["other_rep"].pk})
+    login(setup["sup"]).post(
+        reverse("conversations:assign", args=[conv.pk]), {"representative": setup["other_rep"].pk}
+    )
     conv.refresh_from_db()
     assert conv.representative == setup["rep"]
 
@@ -164,9 +189,17 @@ def test_transfer_to_a_representative(login, setup):
 
 
 def test_a_representative_corrects_a_message_in_their_conversation(login, setup):
-    msg = MessageFactory(conversation=setup["conv"], seq=1, text="Great, thanks a lot!!", sentiment_level=-2, scoring_status="scored")
+    msg = MessageFactory(
+        conversation=setup["conv"],
+        seq=1,
+        text="Great, thanks a lot!!",
+        sentiment_level=-2,
+        scoring_status="scored",
+    )
     response = login(setup["rep"]).post(
-        reverse("insights:correct", args=[setup["conv"].pk, 1]), {"level": "2"}, HTTP_ACCEPT="application/json"
+        reverse("insights:correct", args=[setup["conv"].pk, 1]),
+        {"level": "2"},
+        HTTP_ACCEPT="application/json",
     )
     assert response.json()["ok"] is True
     correction = SentimentCorrection.objects.get()
@@ -175,7 +208,9 @@ def test_a_representative_corrects_a_message_in_their_conversation(login, setup)
 
 def test_corrections_of_someone_elses_conversation_are_refused(login, setup):
     MessageFactory(conversation=setup["other"], seq=1, sentiment_level=0)
-    response = login(setup["rep"]).post(reverse("insights:correct", args=[setup["other"].pk, 1]), {"level": "2"})
+    response = login(setup["rep"]).post(
+        reverse("insights:correct", args=[setup["other"].pk, 1]), {"level": "2"}
+    )
     assert response.status_code == 404
     assert not SentimentCorrection.objects.exists()
 
@@ -191,18 +226,24 @@ def test_corrections_list_is_for_admins(login, setup):
 
 
 def test_presence_form_fallback(login, setup):
-    login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.AWAY, "next": "/ongoing/"})
+    login(setup["sup"]).post(
+        reverse("conversations:presence"), {"presence": Presence.AWAY, "next": "/ongoing/"}
+    )
     setup["sup"].refresh_from_db()
     assert setup["sup"].presence == Presence.AWAY
 
 
 def test_chat_start_opens_a_conversation_and_the_chat_page(client, setup):
-    response = client.post(reverse("conversations:chat_start"), {"name": "Lucía", "queue": setup["billing"].pk})
+    response = client.post(
+        reverse("conversations:chat_start"), {"name": "Lucía", "queue": setup["billing"].pk}
+    )
     assert response.status_code == 302
     page = client.get(response["Location"])
     assert page.status_code == 200 and "Lucía" in page.content.decode()
     # The customer never sees sentiment.
-    assert "sentiment" not in page.content.decode().split('id="chat"')[1].split("</section>")[0].replace("analysed", "")
+    assert "sentiment" not in page.content.decode().split('id="chat"')[1].split("</section>")[0].replace(
+        "analysed", ""
+    )
 
 
 def test_chat_page_says_waiting_with_the_place_in_the_queue_then_the_agent_then_the_end(client, setup):
@@ -267,7 +308,9 @@ def test_transfer_refuses_a_representative_outside_the_supervisors_and_target_qu
     outsider_queue = QueueFactory(name="Elsewhere")
     outsider = RepresentativeFactory(queues=[outsider_queue])
     conv = setup["conv"]
-    login(setup["sup"]).post(reverse("conversations:transfer", args=[conv.pk]), {"representative": outsider.pk})
+    login(setup["sup"]).post(
+        reverse("conversations:transfer", args=[conv.pk]), {"representative": outsider.pk}
+    )
     conv.refresh_from_db()
     assert conv.representative == setup["rep"]
 
@@ -283,9 +326,13 @@ def test_a_supervisor_can_transfer_to_another_departments_queue(login, setup):
 
 
 def test_next_never_redirects_off_site(login, setup):
-    response = login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "https://evil.example/"})
+    response = login(setup["sup"]).post(
+        reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("conversations:ongoing")
-    response = login(setup["sup"]).post(reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "/ongoing/?queue=1"})
+    response = login(setup["sup"]).post(
+        reverse("conversations:presence"), {"presence": Presence.BUSY, "next": "/ongoing/?queue=1"}
+    )
     assert response["Location"] == "/ongoing/?queue=1"
 
 
@@ -322,35 +369,61 @@ def test_the_live_pages_run_their_own_staff_connection_only(login, setup, who, p
 
 
 def test_the_customer_chat_page_opens_no_staff_connection_even_for_signed_in_staff(login, setup):
-    body = login(setup["sup"]).get(reverse("conversations:chat", args=[setup["conv"].customer_token])).content.decode()
+    body = (
+        login(setup["sup"])
+        .get(reverse("conversations:chat", args=[setup["conv"].customer_token]))
+        .content.decode()
+    )
     assert "js/staff.js" not in body and 'id="presence-select"' not in body
 
 
 def test_the_pages_name_languages_instead_of_showing_codes(login, setup):
     setup["conv"].language = "sr-Latn"
     setup["conv"].save()
-    MessageFactory(conversation=setup["conv"], seq=1, sender=Sender.CUSTOMER, language="pt", confidence=0.9,
-                   sentiment_level=1, scoring_status="scored")
+    MessageFactory(
+        conversation=setup["conv"],
+        seq=1,
+        sender=Sender.CUSTOMER,
+        language="pt",
+        confidence=0.9,
+        sentiment_level=1,
+        scoring_status="scored",
+    )
     report = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
     assert '<td class="col-language" data-label="Language">Serbian (Latin)</td>' in report
-    monitor = login(setup["sup"]).get(reverse("conversations:monitor", args=[setup["conv"].pk])).content.decode()
+    monitor = (
+        login(setup["sup"]).get(reverse("conversations:monitor", args=[setup["conv"].pk])).content.decode()
+    )
     assert "· Serbian (Latin)" in monitor and "· Portuguese" in monitor
 
 
-@pytest.mark.parametrize("who, page", [("rep", "conversations:workspace"), ("sup", "conversations:ongoing"),
-                                       ("sup", "insights:dashboard"), ("sup", "monitor")])
+@pytest.mark.parametrize(
+    "who, page",
+    [
+        ("rep", "conversations:workspace"),
+        ("sup", "conversations:ongoing"),
+        ("sup", "insights:dashboard"),
+        ("sup", "monitor"),
+    ],
+)
 def test_while_monitoring_is_off_every_staff_page_says_so_and_marks_levels_stale(login, setup, who, page):
     from insights.selectors import sentiment_settings_get
 
     url = reverse("conversations:monitor", args=[setup["conv"].pk]) if page == "monitor" else reverse(page)
     body = login(setup[who]).get(url).content.decode()
-    assert 'data-monitoring="on"' in body and 'id="monitoring-off" class="monitoring-off" role="status" hidden' in body
+    assert (
+        'data-monitoring="on"' in body
+        and 'id="monitoring-off" class="monitoring-off" role="status" hidden' in body
+    )
     org = sentiment_settings_get()
     org.monitoring_enabled = False
     org.save()
     body = login(setup[who]).get(url).content.decode()
     assert 'data-monitoring="off"' in body
-    assert 'id="monitoring-off" class="monitoring-off" role="status"><strong>Sentiment monitoring is off.' in body
+    assert (
+        'id="monitoring-off" class="monitoring-off" role="status"><strong>Sentiment monitoring is off.'
+        in body
+    )
 
 
 def test_the_ongoing_report_shows_the_unacknowledged_notifications_on_load(login, setup):
@@ -359,12 +432,19 @@ def test_the_ongoing_report_shows_the_unacknowledged_notifications_on_load(login
     from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
 
     waiting, done = (
-        SentimentAlert.objects.create(conversation=c, audience=AlertAudience.SUPERVISOR, kind=AlertKind.THRESHOLD,
-                                      level=-2, threshold=-1)
+        SentimentAlert.objects.create(
+            conversation=c,
+            audience=AlertAudience.SUPERVISOR,
+            kind=AlertKind.THRESHOLD,
+            level=-2,
+            threshold=-1,
+        )
         for c in (setup["conv"], ConversationFactory(queue=setup["billing"]))
     )
     unacknowledged = NotificationRecipient.objects.create(alert=waiting, staff=setup["sup"])
-    acknowledged = NotificationRecipient.objects.create(alert=done, staff=setup["sup"], acknowledged_at=timezone.now())
+    acknowledged = NotificationRecipient.objects.create(
+        alert=done, staff=setup["sup"], acknowledged_at=timezone.now()
+    )
     body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
     assert f'data-notification="{unacknowledged.pk}"' in body
     assert f'data-notification="{acknowledged.pk}"' not in body

@@ -62,7 +62,9 @@ async def session_cookie(staff) -> str:
     return await database_sync_to_async(_session_cookie)(staff.user)
 
 
-async def open_socket(comm: WebsocketCommunicator, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, int | None]:
+async def open_socket(
+    comm: WebsocketCommunicator, *, timeout: float = DEFAULT_TIMEOUT
+) -> tuple[bool, int | None]:
     """(open, close code). A consumer refuses by accepting and closing at once with its close
     code (4401, 4404); the Origin check refuses the handshake itself (code None). A ping tells
     the two apart without guessing a delay: a refused socket's close comes before any pong.
@@ -143,7 +145,7 @@ async def next_frame(comm, kind: str, timeout: float = DEFAULT_TIMEOUT, **match)
             raise AssertionError(f"no {kind} {match} within {timeout}s; got {comm.pending}")
         try:
             frame = await comm.receive_json_from(timeout=remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {kind} {match} within {timeout}s; got {comm.pending}") from None
         if _matches(frame, kind, match):
             return frame
@@ -180,8 +182,8 @@ async def _require_scorer() -> None:
     when the model is missing instead of every test timing out."""
     if _scorer_ready:
         return
-    from insights.scoring import ModelUnavailable
     from insights.pipeline.batcher import pipeline_scorer
+    from insights.scoring import ModelUnavailable
 
     def warm_up() -> None:
         scorer = pipeline_scorer()

@@ -18,7 +18,11 @@ def result_for(text: str) -> dict:
         return {
             "language": "en",
             "supported": True,
-            "probabilities": {"negative": max(0.0, -score), "neutral": 1 - abs(score), "positive": max(0.0, score)},
+            "probabilities": {
+                "negative": max(0.0, -score),
+                "neutral": 1 - abs(score),
+                "positive": max(0.0, score),
+            },
             "score": score,
             "level": level,
             "confidence": 0.9,

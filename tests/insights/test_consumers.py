@@ -32,8 +32,13 @@ async def key_with(*scopes: str) -> str:
 async def test_the_stream_refuses_a_missing_key_4401_and_a_key_without_read_sentiment_4403():
     await connect("/ws/integrations/events/", origin=False, expect=False, close_code=4401)
     await connect("/ws/integrations/events/", key="sc_wrong", origin=False, expect=False, close_code=4401)
-    await connect("/ws/integrations/events/", key=await key_with("ingest", "manage"), origin=False, expect=False,
-                  close_code=4403)
+    await connect(
+        "/ws/integrations/events/",
+        key=await key_with("ingest", "manage"),
+        origin=False,
+        expect=False,
+        close_code=4403,
+    )
 
 
 async def test_a_browser_page_elsewhere_cannot_open_the_stream_even_with_a_key():
@@ -42,8 +47,11 @@ async def test_a_browser_page_elsewhere_cannot_open_the_stream_even_with_a_key()
     from sentiment_admin.asgi import application
 
     key = await key_with("read_sentiment")
-    comm = WebsocketCommunicator(application, "/ws/integrations/events/",
-                                 headers=[(b"origin", b"http://evil.example"), (b"authorization", f"Bearer {key}".encode())])
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/integrations/events/",
+        headers=[(b"origin", b"http://evil.example"), (b"authorization", f"Bearer {key}".encode())],
+    )
     connected, _code = await comm.connect(timeout=10)
     assert not connected
 
@@ -65,7 +73,9 @@ async def test_the_stream_carries_every_scored_message_and_crossing(scoring_runt
         assert response.status_code == 201
         scored = await next_frame(stream, "conversation.scored", conversation=conversation.pk, seq=1)
         assert scored["level_value"] < 0 and scored["queue"] == conversation.queue_id
-        raised = await next_frame(stream, "alert.raised", conversation=conversation.pk, audience="representative")
+        raised = await next_frame(
+            stream, "alert.raised", conversation=conversation.pk, audience="representative"
+        )
         assert raised["seq"] == 1 and raised["kind"] == "threshold"
         assert [f for f in stream.pending if f["type"] == "message.created"] == []  # transcripts stay out
     finally:

@@ -33,8 +33,12 @@ def conv():
 
 
 def test_a_correction_stores_what_the_model_said(conv):
-    msg = MessageFactory(conversation=conv, seq=1, text="Gracias, todo perfecto", sentiment_level=-1, language="es")
-    c = sentiment_correction_create(message=msg, staff=conv.representative, corrected_level=3, note="sarcasm? no")
+    msg = MessageFactory(
+        conversation=conv, seq=1, text="Gracias, todo perfecto", sentiment_level=-1, language="es"
+    )
+    c = sentiment_correction_create(
+        message=msg, staff=conv.representative, corrected_level=3, note="sarcasm? no"
+    )
     assert (c.model_level, c.corrected_level, c.staff) == (-1, 3, conv.representative)
 
 
@@ -50,12 +54,16 @@ def test_only_customer_messages_and_valid_levels(conv):
 def test_staff_who_cannot_see_the_conversation_cannot_correct_it(conv):
     msg = MessageFactory(conversation=conv, seq=1)
     with pytest.raises(PermissionDenied):
-        sentiment_correction_create(message=msg, staff=SupervisorFactory(queues=[QueueFactory(name="Other")]), corrected_level=0)
+        sentiment_correction_create(
+            message=msg, staff=SupervisorFactory(queues=[QueueFactory(name="Other")]), corrected_level=0
+        )
 
 
 def _corrected(conv):
     rep = conv.representative
-    m1 = MessageFactory(conversation=conv, seq=1, text="¡Es una vergüenza!\nNadie responde", language="es", sentiment_level=0)
+    m1 = MessageFactory(
+        conversation=conv, seq=1, text="¡Es una vergüenza!\nNadie responde", language="es", sentiment_level=0
+    )
     m2 = MessageFactory(conversation=conv, seq=2, text="ok fine", language="en", sentiment_level=-2)
     m3 = MessageFactory(conversation=conv, seq=3, text="Super, merci", language="fr", sentiment_level=0)
     sentiment_correction_create(message=m1, staff=rep, corrected_level=-3)
@@ -80,24 +88,35 @@ def test_export_as_csv_reads_back_with_sentiment_train_loader(conv, tmp_path):
     out = tmp_path / "corrections.csv"
     call_command("sentiment_corrections_export", "--out", str(out), "--format", "csv")
     assert sorted((e.text, e.label) for e in load_csv(out)) == [
-        ("Super, merci", 2), ("ok fine", 1), ("¡Es una vergüenza! Nadie responde", 0)
+        ("Super, merci", 2),
+        ("ok fine", 1),
+        ("¡Es una vergüenza! Nadie responde", 0),
     ]
 
 
 def test_export_masks_personal_data_like_the_text_the_model_is_served(conv, tmp_path):
     rep = conv.representative
-    message = MessageFactory(conversation=conv, seq=1, sender=Sender.CUSTOMER, language="en",
-                             text="My card 4111 1111 1111 1111 was charged twice, mail ana@example.com")
+    message = MessageFactory(
+        conversation=conv,
+        seq=1,
+        sender=Sender.CUSTOMER,
+        language="en",
+        text="My card 4111 1111 1111 1111 was charged twice, mail ana@example.com",
+    )
     sentiment_correction_create(message=message, staff=rep, corrected_level=-2)
     out = tmp_path / "corrections.csv"
     call_command("sentiment_corrections_export", "--out", str(out), "--format", "csv")
-    assert [(e.text, e.label) for e in load_csv(out)] == [("My card [card] was charged twice, mail [email]", 0)]
+    assert [(e.text, e.label) for e in load_csv(out)] == [
+        ("My card [card] was charged twice, mail [email]", 0)
+    ]
 
 
 def test_an_opted_out_conversations_messages_cannot_be_corrected(conv):
     conv.scoring_opt_out = True
     conv.save(update_fields=["scoring_opt_out"])
-    msg = MessageFactory(conversation=conv, seq=1, text="private words", scoring_status="skipped", sentiment_level=None)
+    msg = MessageFactory(
+        conversation=conv, seq=1, text="private words", scoring_status="skipped", sentiment_level=None
+    )
     with pytest.raises(ValidationError, match="opted out"):
         sentiment_correction_create(message=msg, staff=conv.representative, corrected_level=-2)
     assert not SentimentCorrection.objects.exists()
@@ -110,7 +129,9 @@ def test_a_customer_who_opts_out_later_leaves_every_training_export(conv, tmp_pa
     sentiment_correction_create(message=kept, staff=other.representative, corrected_level=1)
     type(conv).objects.filter(pk=conv.pk).update(scoring_opt_out=True)
     assert corrections_export(out=tmp_path) == 1
-    assert {lang: [e.text for e in ex] for lang, ex in load_split(tmp_path, "train").items()} == {"en": ["still here"]}
+    assert {lang: [e.text for e in ex] for lang, ex in load_split(tmp_path, "train").items()} == {
+        "en": ["still here"]
+    }
     assert corrections_csv() == "text,label\nstill here,2\n"
     assert [c.message.text for c in corrections_list()] == ["still here"]
 

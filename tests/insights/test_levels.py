@@ -53,8 +53,13 @@ def test_mirrored_scores_land_on_mirrored_levels():
 
 def test_the_scale_has_seven_levels_with_the_spec_labels():
     assert [level.label for level in SentimentLevel] == [
-        "Very negative", "Negative", "Slightly negative", "Neutral",
-        "Slightly positive", "Positive", "Very positive",
+        "Very negative",
+        "Negative",
+        "Slightly negative",
+        "Neutral",
+        "Slightly positive",
+        "Positive",
+        "Very positive",
     ]
     assert level_label(None) == "Not scored"
     assert level_slug(-1) == "slightly_negative"
@@ -62,9 +67,17 @@ def test_the_scale_has_seven_levels_with_the_spec_labels():
 
 def test_threshold_options_are_the_spec_lists():
     assert [c.label for c in RepresentativeThreshold] == [
-        "Don't show alerts", "Slightly negative", "Negative", "Very negative"]
+        "Don't show alerts",
+        "Slightly negative",
+        "Negative",
+        "Very negative",
+    ]
     assert [c.label for c in SupervisorThreshold] == [
-        "Don't send notifications", "Slightly negative", "Negative", "Very negative"]
+        "Don't send notifications",
+        "Slightly negative",
+        "Negative",
+        "Very negative",
+    ]
 
 
 @pytest.mark.parametrize("threshold", [-1, -2, -3])

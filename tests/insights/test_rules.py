@@ -14,7 +14,7 @@ def test_aggregate_is_recency_weighted_mean_of_the_last_six():
     scores = [0.9, 0.9, -0.5, -0.5, -0.5, -0.5, -0.5]  # the first 0.9 falls out of the window
     weights = [rules.DECAY**k for k in (5, 4, 3, 2, 1, 0)]
     window = scores[-6:]
-    expected = sum(w * s for w, s in zip(weights, window)) / sum(weights)
+    expected = sum(w * s for w, s in zip(weights, window, strict=False)) / sum(weights)
     assert rules.aggregate_score(scores) == pytest.approx(expected)
 
 
@@ -145,7 +145,9 @@ def test_the_outcome_table_has_every_row():
     assert len(OUTCOMES) == 10
 
 
-@pytest.mark.parametrize("messages, level, representative, supervisor", OUTCOMES, ids=[r[0] for r in OUTCOMES])
+@pytest.mark.parametrize(
+    "messages, level, representative, supervisor", OUTCOMES, ids=[r[0] for r in OUTCOMES]
+)
 def test_outcome_table(messages, level, representative, supervisor):
     scores = [SCORE_NAMES[t] if t in SCORE_NAMES else float(t) for t in messages.split()]
     rep_level, rep_actions = rules.alerts_for(scores, -1)
@@ -207,4 +209,7 @@ def test_hovering_at_the_threshold_edge_raises_once_where_the_level_alone_would_
 def test_recovery_needs_the_margin_above_the_threshold_band(threshold, edge):
     assert not rules.recovered(score=edge + 0.05, threshold=threshold)
     assert rules.recovered(score=edge + rules.RECOVER_MARGIN, threshold=threshold)
-    assert rules.alert_transition(level=threshold + 1, threshold=threshold, in_alert=True, score=edge + 0.05) is None
+    assert (
+        rules.alert_transition(level=threshold + 1, threshold=threshold, in_alert=True, score=edge + 0.05)
+        is None
+    )

@@ -121,8 +121,12 @@ def test_a_message_scored_late_is_stored_but_does_not_move_the_conversation_back
 
 @pytest.mark.django_db
 def test_one_unstorable_result_does_not_hold_back_the_other_conversations_scores():
-    good = message_ingest(conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:-2")
-    bad = message_ingest(conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:1")
+    good = message_ingest(
+        conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:-2"
+    )
+    bad = message_ingest(
+        conversation=ConversationFactory(representative=RepresentativeFactory()), text="level:1"
+    )
     garbage = {**result_for("level:1"), "score": "not a number"}  # a broken scorer's answer
     with pytest.raises(ValueError):
         scoring_results_store([(good.pk, result_for(good.text)), (bad.pk, garbage)])
@@ -139,7 +143,11 @@ async def test_messages_left_pending_by_a_crash_are_scored_at_start():
     # Stored before the crash, never scored.
     for seq, text in ((1, ANGRY_EN), (2, HAPPY_EN)):
         await database_sync_to_async(MessageFactory)(
-            conversation=conversation, seq=seq, text=text, sender=Sender.CUSTOMER, scoring_status=ScoringStatus.PENDING
+            conversation=conversation,
+            seq=seq,
+            text=text,
+            sender=Sender.CUSTOMER,
+            scoring_status=ScoringStatus.PENDING,
         )
     rep_ws = await staff_socket(rep)  # the first socket starts this process's scoring runtime
     try:
@@ -160,6 +168,7 @@ async def test_a_burst_is_scored_in_micro_batches_not_one_pass_per_message(setti
     conversation = await database_sync_to_async(ConversationFactory)(representative=rep)
     rep_ws = await staff_socket(rep)
     try:
+
         def burst():  # twelve messages arriving together (one commit, twelve enqueues)
             with transaction.atomic():
                 for i in range(12):
@@ -321,7 +330,9 @@ async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
             conversation=conversation, seq=1, text="level:2", scoring_status=ScoringStatus.PENDING
         )
         with _LayerDown(get_channel_layer()):
-            stored = await database_sync_to_async(scoring_results_store)([(message.pk, result_for("level:2"))])
+            stored = await database_sync_to_async(scoring_results_store)(
+                [(message.pk, result_for("level:2"))]
+            )
         assert stored == 1
         scored = await next_frame(rep_ws, "conversation.scored", seq=message.seq, timeout=10)
         assert scored["level_value"] > 0
@@ -353,19 +364,30 @@ async def test_a_poison_message_is_marked_failed_and_never_holds_back_its_batch(
     await runner._score_with_retries(ids)
 
     def rows():
-        return list(Message.objects.filter(pk__in=ids).order_by("seq").values_list(
-            "scoring_status", "sentiment_level", "scoring_error"))
+        return list(
+            Message.objects.filter(pk__in=ids)
+            .order_by("seq")
+            .values_list("scoring_status", "sentiment_level", "scoring_error")
+        )
 
     good_first, poison, good_last = await database_sync_to_async(rows)()
     assert good_first == (ScoringStatus.SCORED, -2, "")
     assert good_last == (ScoringStatus.SCORED, 2, "")
-    assert poison == (ScoringStatus.FAILED, None, "The scorer failed 4 times: ValueError: tensor shape mismatch")
+    assert poison == (
+        ScoringStatus.FAILED,
+        None,
+        "The scorer failed 4 times: ValueError: tensor shape mismatch",
+    )
     # One batch attempt, then each alone once (the good ones are stored before any retry),
     # then the poison one alone, retried after each of RETRY_DELAYS.
     assert PoisonScorer.calls == [
         ["level:-2", "POISON level:1", "level:2"],
-        ["level:-2"], ["POISON level:1"], ["level:2"],
-        ["POISON level:1"], ["POISON level:1"], ["POISON level:1"],
+        ["level:-2"],
+        ["POISON level:1"],
+        ["level:2"],
+        ["POISON level:1"],
+        ["POISON level:1"],
+        ["POISON level:1"],
     ]
     # It left the pending set: no sweep queues it again.
     from insights.pipeline.claim import pending_message_ids

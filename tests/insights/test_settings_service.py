@@ -86,7 +86,9 @@ def test_queue_override_can_turn_alerts_off_for_one_queue():
     assert effective_thresholds(queue_id=other.pk).representative == -1
 
 
-def test_settings_change_is_announced_on_the_channel_layer_only_after_commit(django_capture_on_commit_callbacks):
+def test_settings_change_is_announced_on_the_channel_layer_only_after_commit(
+    django_capture_on_commit_callbacks,
+):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(realtime.INSIGHTS_GROUP, channel)

@@ -46,8 +46,11 @@ def test_settings_page_offers_the_spec_options(login):
         "Monitor real-time customer sentiment",
         "Show alerts when a customer&#x27;s sentiment decreases to or below",
         "Send notifications when a customer&#x27;s sentiment decreases to or below",
-        "Don&#x27;t show alerts", "Don&#x27;t send notifications",
-        "Slightly negative", "Very negative", ">Save<",
+        "Don&#x27;t show alerts",
+        "Don&#x27;t send notifications",
+        "Slightly negative",
+        "Very negative",
+        ">Save<",
     ]:
         assert text in body, text
 
@@ -67,8 +70,11 @@ def _form(**overrides):
 def test_admin_saves_thresholds_sees_confirmation_and_audit(login):
     admin = AdminFactory()
     client = login(admin)
-    response = client.post(reverse("insights:sentiment"), _form(representative_threshold="-3", monitoring_enabled=None),
-                           follow=True)
+    response = client.post(
+        reverse("insights:sentiment"),
+        _form(representative_threshold="-3", monitoring_enabled=None),
+        follow=True,
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "Sentiment analysis settings saved" in body
@@ -89,17 +95,22 @@ def test_invalid_threshold_shows_an_error_in_place_and_saves_nothing(login):
 def test_admin_sets_a_queue_override_and_clears_it_back_to_inherit(login):
     client = login(AdminFactory())
     queue = QueueFactory()
-    client.post(reverse("insights:queue_override"),
-                {"queue": queue.pk, "representative_threshold": "-3", "supervisor_threshold": ""})
+    client.post(
+        reverse("insights:queue_override"),
+        {"queue": queue.pk, "representative_threshold": "-3", "supervisor_threshold": ""},
+    )
     assert effective_thresholds(queue_id=queue.pk).representative == -3
-    client.post(reverse("insights:queue_override"),
-                {"queue": queue.pk, "representative_threshold": "", "supervisor_threshold": ""})
+    client.post(
+        reverse("insights:queue_override"),
+        {"queue": queue.pk, "representative_threshold": "", "supervisor_threshold": ""},
+    )
     assert effective_thresholds(queue_id=queue.pk).representative_inherited
 
 
 def test_queue_override_with_an_unknown_queue_is_refused_cleanly(login):
     response = login(AdminFactory()).post(
-        reverse("insights:queue_override"), {"queue": 999999, "representative_threshold": "-1"}, follow=True)
+        reverse("insights:queue_override"), {"queue": 999999, "representative_threshold": "-1"}, follow=True
+    )
     assert "Queue override not saved" in response.content.decode()
 
 
@@ -121,10 +132,13 @@ def test_settings_page_shows_what_each_threshold_catches_as_the_model_measured_i
     reach = read_head_meta()["intensity_holdout"]["threshold_reach"]
     body = login(AdminFactory()).get(reverse("insights:sentiment")).content.decode()
     assert "What each threshold catches" in body and 'id="threshold-reach"' in body
-    table = body[body.index('id="threshold-reach"'):]
-    for label, threshold in (("Slightly negative or lower", "-1"), ("Negative or lower", "-2"),
-                             ("Very negative<", "-3")):
-        row = table[table.index(label):].split("</tr>")[0]
+    table = body[body.index('id="threshold-reach"') :]
+    for label, threshold in (
+        ("Slightly negative or lower", "-1"),
+        ("Negative or lower", "-2"),
+        ("Very negative<", "-3"),
+    ):
+        row = table[table.index(label) :].split("</tr>")[0]
         expected = [f"{floatformat(reach[threshold][grade], 0)}%" for grade in ("-3", "-2", "-1", "0")]
         assert re.findall(r"<td>([^<]*)</td>", row) == expected, (label, row)
 
@@ -153,16 +167,29 @@ def test_the_integrations_page_lists_keys_with_their_scopes_never_the_key(login)
 def test_the_webhook_is_set_on_the_integrations_page_with_a_write_only_secret(login):
     client = login(AdminFactory())
     url = reverse("insights:integrations")
-    saved = client.post(url, {"webhook_url": "https://hooks.example.com/sentiment", "new_secret": "whsec-1",
-                              "webhook_scored_messages": "on"})
+    saved = client.post(
+        url,
+        {
+            "webhook_url": "https://hooks.example.com/sentiment",
+            "new_secret": "whsec-1",
+            "webhook_scored_messages": "on",
+        },
+    )
     assert saved.status_code == 302
     org = sentiment_settings_get()
     assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == (
-        "https://hooks.example.com/sentiment", "whsec-1", True)
+        "https://hooks.example.com/sentiment",
+        "whsec-1",
+        True,
+    )
     assert "whsec-1" not in client.get(url).content.decode()
     client.post(url, {"webhook_url": "https://hooks.example.com/v2", "new_secret": ""})
     org = sentiment_settings_get()
-    assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == ("https://hooks.example.com/v2", "whsec-1", False)
+    assert (org.webhook_url, org.webhook_secret, org.webhook_scored_messages) == (
+        "https://hooks.example.com/v2",
+        "whsec-1",
+        False,
+    )
     audit = {e.field: e.new_value for e in SettingsAuditEntry.objects.all()}
     assert audit["Webhook signing secret"] == "(set)"
     refused = client.post(url, {"webhook_url": "https://hooks.example.com/v2", "clear_secret": "on"})
@@ -196,9 +223,17 @@ def test_the_integrations_page_shows_each_chatwoot_connections_webhook_url_and_d
     from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 
     connection = ChatwootConnection.objects.create(
-        base_url="https://chat.example.com", account_id=7, api_access_token="secret-token", default_queue=QueueFactory(name="Web"))
-    ChatwootDelivery.objects.create(connection=connection, event="message_created", outcome="stored as seq 1 (customer)")
-    ChatwootUnknownAgent.objects.create(connection=connection, agent_id=9, email="temp@x.example", name="Temp")
+        base_url="https://chat.example.com",
+        account_id=7,
+        api_access_token="secret-token",
+        default_queue=QueueFactory(name="Web"),
+    )
+    ChatwootDelivery.objects.create(
+        connection=connection, event="message_created", outcome="stored as seq 1 (customer)"
+    )
+    ChatwootUnknownAgent.objects.create(
+        connection=connection, agent_id=9, email="temp@x.example", name="Temp"
+    )
     body = login(AdminFactory()).get(reverse("insights:integrations")).content.decode()
     assert f"http://testserver/integrations/chatwoot/{connection.endpoint_secret}/" in body
     assert "stored as seq 1 (customer)" in body and "temp@x.example" in body
@@ -216,4 +251,6 @@ def test_the_settings_page_gives_every_field_a_unique_id(client):
     body = client.get(reverse("insights:sentiment")).content.decode()
     ids = Counter(re.findall(r'\bid="([^"]+)"', body))
     assert not [i for i, n in ids.items() if n > 1]
-    assert 'for="id_queue_representative_threshold"' in body and 'id="id_queue_representative_threshold"' in body
+    assert (
+        'for="id_queue_representative_threshold"' in body and 'id="id_queue_representative_threshold"' in body
+    )

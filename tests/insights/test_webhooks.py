@@ -91,22 +91,38 @@ def test_delivery_is_signed_retried_and_recorded(receiver):
     r = receiver(failures=2)
     configure(r.url)
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind="threshold", level=-2, threshold=-2
+        conversation=ConversationFactory(),
+        audience=AlertAudience.SUPERVISOR,
+        kind="threshold",
+        level=-2,
+        threshold=-2,
     )
     assert webhook_deliver(alert_id=alert.pk, delays=(0.01, 0.02, 0.04)) is True
     attempts = list(WebhookDelivery.objects.filter(alert=alert).order_by("attempt"))
-    assert [(a.attempt, a.status_code, a.succeeded) for a in attempts] == [(1, 500, False), (2, 500, False), (3, 204, True)]
+    assert [(a.attempt, a.status_code, a.succeeded) for a in attempts] == [
+        (1, 500, False),
+        (2, 500, False),
+        (3, 204, True),
+    ]
     headers, body = r.requests[-1]
     assert webhook_verify(secret=SECRET, header=headers[SIGNATURE_HEADER], body=body)
     payload = json.loads(body)
-    assert payload["event"] == "sentiment.alert" and payload["alert"] == alert.pk and payload["level"] == "negative"
+    assert (
+        payload["event"] == "sentiment.alert"
+        and payload["alert"] == alert.pk
+        and payload["level"] == "negative"
+    )
 
 
 @pytest.mark.django_db
 def test_gives_up_after_the_last_retry_and_records_each_failure(receiver):
     configure("http://127.0.0.1:9/unreachable")
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.REPRESENTATIVE, kind="recovered", level=0, threshold=-1
+        conversation=ConversationFactory(),
+        audience=AlertAudience.REPRESENTATIVE,
+        kind="recovered",
+        level=0,
+        threshold=-1,
     )
     assert webhook_deliver(alert_id=alert.pk, delays=(0.01,)) is False
     attempts = list(WebhookDelivery.objects.filter(alert=alert))
@@ -164,10 +180,16 @@ def test_every_scored_message_is_sent_when_the_setting_asks_for_it(receiver):
     headers, body = r.requests[0]
     assert webhook_verify(secret=SECRET, header=headers[SIGNATURE_HEADER], body=body)
     event = json.loads(body)
-    assert event["event"] == "sentiment.scored" and event["conversation"] == conversation.pk and event["seq"] == 2
+    assert (
+        event["event"] == "sentiment.scored"
+        and event["conversation"] == conversation.pk
+        and event["seq"] == 2
+    )
     assert event["level"] == "neutral" and "conversation_level" in event and "type" not in event
     deadline = time.monotonic() + 5
-    while not WebhookDelivery.objects.filter(event="sentiment.scored").exists() and time.monotonic() < deadline:
+    while (
+        not WebhookDelivery.objects.filter(event="sentiment.scored").exists() and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     delivery = WebhookDelivery.objects.get(event="sentiment.scored")
     assert delivery.succeeded and delivery.message.seq == 2 and delivery.alert is None
@@ -179,7 +201,7 @@ def _documented_verify():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
-    sample = doc[doc.index("```python\nimport hashlib, hmac, json, time") + len("```python\n"):]
+    sample = doc[doc.index("```python\nimport hashlib, hmac, json, time") + len("```python\n") :]
     sample = sample[: sample.index("class Hook")]
     namespace: dict = {}
     exec(compile(sample, "docs/events.md sample", "exec"), namespace)
@@ -192,7 +214,11 @@ def test_the_documented_standalone_receiver_sample_verifies_a_real_delivery(rece
     r = receiver()
     configure(r.url)
     alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(), audience=AlertAudience.SUPERVISOR, kind="threshold", level=-2, threshold=-2
+        conversation=ConversationFactory(),
+        audience=AlertAudience.SUPERVISOR,
+        kind="threshold",
+        level=-2,
+        threshold=-2,
     )
     assert webhook_deliver(alert_id=alert.pk, delays=()) is True
     headers, body = r.requests[0]

@@ -15,7 +15,8 @@ from django.db import connection
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="backends and their termination are PostgreSQL's: set DATABASE_URL"
+        connection.vendor != "postgresql",
+        reason="backends and their termination are PostgreSQL's: set DATABASE_URL",
     ),
 ]
 
@@ -35,7 +36,11 @@ def _persistent(enabled: bool) -> None:
 def _terminate(pid: int) -> None:
     db = connection.settings_dict
     with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        autocommit=True,
     ) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 

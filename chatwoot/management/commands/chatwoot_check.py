@@ -1,6 +1,6 @@
 """Check every active Chatwoot connection's token and show how its account maps:
 
-    python manage.py chatwoot_check
+python manage.py chatwoot_check
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class Command(BaseCommand):
             for team_id, name, queue in check.teams:
                 self.stdout.write(f"  team {team_id} {name!r} → queue {queue}")
             for agent_id, name, email, staff in check.agents:
-                self.stdout.write(f"  agent {agent_id} {name} <{email}> → {staff or 'no staff member with this e-mail'}")
+                self.stdout.write(
+                    f"  agent {agent_id} {name} <{email}> → {staff or 'no staff member with this e-mail'}"
+                )
         if failed:
             raise CommandError(f"{failed} connection(s) could not be checked.")

@@ -1,9 +1,9 @@
 """Manage API keys of channel integrations.
 
-    python manage.py integration_token create --name crm --scope ingest --scope manage
-    python manage.py integration_token create "Web chat"           # scope ingest; prints the key once
-    python manage.py integration_token list                        # id, prefix, name, scopes, state
-    python manage.py integration_token revoke <id>                 # exactly one key, by its id
+python manage.py integration_token create --name crm --scope ingest --scope manage
+python manage.py integration_token create "Web chat"           # scope ingest; prints the key once
+python manage.py integration_token list                        # id, prefix, name, scopes, state
+python manage.py integration_token revoke <id>                 # exactly one key, by its id
 """
 
 from __future__ import annotations
@@ -61,8 +61,12 @@ class Command(BaseCommand):
         if not name:
             raise CommandError("Name the key: integration_token create --name crm")
         try:
-            token, raw = integration_token_create(name=name, scopes=options["scopes"] or [IntegrationScope.INGEST])
+            token, raw = integration_token_create(
+                name=name, scopes=options["scopes"] or [IntegrationScope.INGEST]
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stderr.write(f"Key {token.pk} '{token.name}' with scopes {','.join(token.scope_list)} (shown once):")
+        self.stderr.write(
+            f"Key {token.pk} '{token.name}' with scopes {','.join(token.scope_list)} (shown once):"
+        )
         self.stdout.write(raw)

@@ -125,7 +125,10 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int 
     _in_batches(
         conversations,
         lambda pks: Conversation.objects.filter(pk__in=pks).update(
-            sentiment_score=None, sentiment_level=None, start_sentiment_level=None, sentiment_trend=Trend.STEADY
+            sentiment_score=None,
+            sentiment_level=None,
+            start_sentiment_level=None,
+            sentiment_trend=Trend.STEADY,
         ),
         batch=batch,
     )
@@ -153,5 +156,7 @@ class Command(BaseCommand):
         summary = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in asdict(counts).items())
         verb = "Would clear" if dry_run else "Cleared"
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} sentiment data older than {retention} days ({cutoff:%Y-%m-%d %H:%M} UTC): {summary}.")
+            self.style.SUCCESS(
+                f"{verb} sentiment data older than {retention} days ({cutoff:%Y-%m-%d %H:%M} UTC): {summary}."
+            )
         )

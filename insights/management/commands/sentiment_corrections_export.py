@@ -15,7 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, help="directory (umsab) or file (csv) to write")
         parser.add_argument("--format", choices=["umsab", "csv"], default="umsab")
-        parser.add_argument("--split", default="train", help="split name for the UMSAB layout (default train)")
+        parser.add_argument(
+            "--split", default="train", help="split name for the UMSAB layout (default train)"
+        )
 
     def handle(self, *args, out, format, split, **options):
         count = corrections_export(out=Path(out), layout=format, split=split)

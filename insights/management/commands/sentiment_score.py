@@ -18,14 +18,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("texts", nargs="*", metavar="TEXT")
         parser.add_argument("--file", help="a UTF-8 file with one text per line ('-' = stdin)")
-        parser.add_argument("--language-hint", default=None,
-                            help="the conversation's earlier language, a prior for short texts")
+        parser.add_argument(
+            "--language-hint",
+            default=None,
+            help="the conversation's earlier language, a prior for short texts",
+        )
         parser.add_argument("--base-language", default="en")
-        parser.add_argument("--no-multilingual", action="store_true",
-                            help="score only texts in the base language")
+        parser.add_argument(
+            "--no-multilingual", action="store_true", help="score only texts in the base language"
+        )
 
-    def handle(self, *args, texts=(), file=None, language_hint=None, base_language="en",
-               no_multilingual=False, **options):
+    def handle(
+        self,
+        *args,
+        texts=(),
+        file=None,
+        language_hint=None,
+        base_language="en",
+        no_multilingual=False,
+        **options,
+    ):
         from insights.scoring import ModelUnavailable, get_scorer
 
         items = list(texts)

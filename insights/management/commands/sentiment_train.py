@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-
 CALIBRATION_TEXTS = 1500
 
 
@@ -31,60 +30,127 @@ class Command(BaseCommand):
     help = "Train the sentiment head on labelled data (UMSAB layout directories or text,label CSVs)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--data", action="append", default=[],
-                            help="UMSAB-layout directory or CSV file (repeatable; required unless --fit-intensity)")
-        parser.add_argument("--output", default=None,
-                            help="where to write head.safetensors + head.json "
-                                 "(default: the package's weights/ directory)")
-        parser.add_argument("--no-customer-service", action="store_true",
-                            help="leave out the bundled hand-written customer-service examples")
+        parser.add_argument(
+            "--data",
+            action="append",
+            default=[],
+            help="UMSAB-layout directory or CSV file (repeatable; required unless --fit-intensity)",
+        )
+        parser.add_argument(
+            "--output",
+            default=None,
+            help="where to write head.safetensors + head.json (default: the package's weights/ directory)",
+        )
+        parser.add_argument(
+            "--no-customer-service",
+            action="store_true",
+            help="leave out the bundled hand-written customer-service examples",
+        )
         parser.add_argument("--customer-service-weight", type=float, default=3.0)
-        parser.add_argument("--graded-weight", type=float, default=8.0,
-                            help="weight of the graded customer-service messages that are not held out (1,722), "
-                                 "which teach the head how strong a feeling is; 0 leaves them out. "
-                                 "Head-only training (without --finetune-layers) uses them")
+        parser.add_argument(
+            "--graded-weight",
+            type=float,
+            default=8.0,
+            help="weight of the graded customer-service messages that are not held out (1,722), "
+            "which teach the head how strong a feeling is; 0 leaves them out. "
+            "Head-only training (without --finetune-layers) uses them",
+        )
         parser.add_argument("--epochs", type=int, default=30)
         parser.add_argument("--hidden", type=int, default=256)
         parser.add_argument("--dropout", type=float, default=0.5)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--members", type=int, default=5,
-                            help="independently initialised heads whose logits are averaged "
-                                 "(about 0.8 MB each); 1 = a single head")
-        parser.add_argument("--finetune-layers", type=int, default=0,
-                            help="also fine-tune the encoder's top N layers (stored int8, ~1.8 MB each); "
-                                 "0 = train the head only over the frozen encoder")
-        parser.add_argument("--adapter-rank", type=int, default=0,
-                            help="with --finetune-layers, train rank-R low-rank adapters on those layers "
-                                 "instead of their weights (12 layers at rank 16: about 2.6 MB)")
-        parser.add_argument("--calibrate-only", action="store_true",
-                            help="train nothing: measure the int8 activation ranges of the weights already in "
-                                 "--output on the --data texts, and report validation")
-        parser.add_argument("--fit-intensity", action="store_true",
-                            help="train nothing: fit the score's exponent for the weights already in --output "
-                                 "on the graded customer-service messages")
-        parser.add_argument("--keep-encoder", action="store_true",
-                            help="retrain only the head, over the encoder as --output's weights adapt it "
-                                 "(their fine-tuned layers or adapters stay): minutes, not an hour")
-        parser.add_argument("--layer-lr", type=float, default=None,
-                            help="learning rate of the encoder part (default 4e-5 for layers, 5e-4 for adapters)")
+        parser.add_argument(
+            "--members",
+            type=int,
+            default=5,
+            help="independently initialised heads whose logits are averaged "
+            "(about 0.8 MB each); 1 = a single head",
+        )
+        parser.add_argument(
+            "--finetune-layers",
+            type=int,
+            default=0,
+            help="also fine-tune the encoder's top N layers (stored int8, ~1.8 MB each); "
+            "0 = train the head only over the frozen encoder",
+        )
+        parser.add_argument(
+            "--adapter-rank",
+            type=int,
+            default=0,
+            help="with --finetune-layers, train rank-R low-rank adapters on those layers "
+            "instead of their weights (12 layers at rank 16: about 2.6 MB)",
+        )
+        parser.add_argument(
+            "--calibrate-only",
+            action="store_true",
+            help="train nothing: measure the int8 activation ranges of the weights already in "
+            "--output on the --data texts, and report validation",
+        )
+        parser.add_argument(
+            "--fit-intensity",
+            action="store_true",
+            help="train nothing: fit the score's exponent for the weights already in --output "
+            "on the graded customer-service messages",
+        )
+        parser.add_argument(
+            "--keep-encoder",
+            action="store_true",
+            help="retrain only the head, over the encoder as --output's weights adapt it "
+            "(their fine-tuned layers or adapters stay): minutes, not an hour",
+        )
+        parser.add_argument(
+            "--layer-lr",
+            type=float,
+            default=None,
+            help="learning rate of the encoder part (default 4e-5 for layers, 5e-4 for adapters)",
+        )
 
-    def handle(self, *args, data, output, no_customer_service, customer_service_weight, epochs,
-               hidden, dropout, seed, members=5, finetune_layers=0, adapter_rank=0, layer_lr=None,
-               calibrate_only=False, keep_encoder=False, fit_intensity=False, graded_weight=8.0, **options):
+    def handle(
+        self,
+        *args,
+        data,
+        output,
+        no_customer_service,
+        customer_service_weight,
+        epochs,
+        hidden,
+        dropout,
+        seed,
+        members=5,
+        finetune_layers=0,
+        adapter_rank=0,
+        layer_lr=None,
+        calibrate_only=False,
+        keep_encoder=False,
+        fit_intensity=False,
+        graded_weight=8.0,
+        **options,
+    ):
         import torch
         from tqdm import tqdm
 
         from insights.scoring.adapters import ADAPTER_WEIGHTS, save_adapters
         from insights.scoring.engine import BundledBackend, _threads
         from insights.scoring.head import (
-            HEAD_META, LAYERS, TOP_LAYERS_WEIGHTS, WEIGHTS_DIR, load_head, save_head, save_top_layers,
-        )
-        from insights.scoring.model import ModelUnavailable, default_model_dir
-        from insights.scoring.training import (
-            extract_features, finetune_top_layers, load_csv, load_customer_service_examples,
-            load_split, shuffled, train_head,
+            HEAD_META,
+            LAYERS,
+            TOP_LAYERS_WEIGHTS,
+            WEIGHTS_DIR,
+            load_head,
+            save_head,
+            save_top_layers,
         )
         from insights.scoring.intensity import GRADE_TARGETS, load_intensity_examples
+        from insights.scoring.model import ModelUnavailable, default_model_dir
+        from insights.scoring.training import (
+            extract_features,
+            finetune_top_layers,
+            load_csv,
+            load_customer_service_examples,
+            load_split,
+            shuffled,
+            train_head,
+        )
 
         out = Path(output) if output else WEIGHTS_DIR
         if fit_intensity:
@@ -149,7 +215,9 @@ class Command(BaseCommand):
             # fp32 to fine-tune and to calibrate; a head alone then learns from the int8 features
             # that will serve, since int8 moves the features a little and a head trained on the
             # fp32 ones lost about a point of val F1 in serving.
-            backend = BundledBackend(default_model_dir(), head_dir=out if keep_encoder else None, quantize=False)
+            backend = BundledBackend(
+                default_model_dir(), head_dir=out if keep_encoder else None, quantize=False
+            )
         except ModelUnavailable as exc:
             raise CommandError(str(exc)) from exc
         backend.layers = list(LAYERS)
@@ -159,8 +227,16 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         if finetune_layers > 0:
             top_state, head, best_epoch, _ = finetune_top_layers(
-                backend, train + extra, val, n_layers=finetune_layers, weights=weights,
-                epochs=epochs, seed=seed, hidden=hidden, dropout=dropout, adapter_rank=adapter_rank,
+                backend,
+                train + extra,
+                val,
+                n_layers=finetune_layers,
+                weights=weights,
+                epochs=epochs,
+                seed=seed,
+                hidden=hidden,
+                dropout=dropout,
+                adapter_rank=adapter_rank,
                 layer_lr=layer_lr or (5e-4 if adapter_rank else 4e-5),
                 progress=lambda items: tqdm(items, unit="batch", file=sys.stderr, mininterval=10),
                 log=lambda m: self.stderr.write(m),
@@ -185,18 +261,40 @@ class Command(BaseCommand):
             calibration_texts = self._calibrate(backend, out, train + extra, seed)
             backend.precision = backend.quantize(out)  # the calibrated int8 encoder that will serve
             graded = load_intensity_examples("fit") if graded_weight > 0 else []
-            x_all = extract_features(backend, [e.text for e in train + extra] + [e.text for e in graded],
-                                     progress=bar)
+            x_all = extract_features(
+                backend, [e.text for e in train + extra] + [e.text for e in graded], progress=bar
+            )
             x_val = extract_features(backend, [e.text for e in val], progress=bar)
-            y_all = np.concatenate([np.eye(3, dtype=np.float32)[[e.label for e in train + extra]],
-                                    np.array([GRADE_TARGETS[e.level] for e in graded], np.float32).reshape(-1, 3)])
+            y_all = np.concatenate(
+                [
+                    np.eye(3, dtype=np.float32)[[e.label for e in train + extra]],
+                    np.array([GRADE_TARGETS[e.level] for e in graded], np.float32).reshape(-1, 3),
+                ]
+            )
             weights = np.concatenate([weights, np.full(len(graded), graded_weight)])
             head, best_epoch = train_head(
-                x_all, y_all, weights=weights, x_val=x_val, y_val=[e.label for e in val], hidden=hidden,
-                epochs=epochs, dropout=dropout, seed=seed, members=members, log=lambda m: self.stderr.write(m),
+                x_all,
+                y_all,
+                weights=weights,
+                x_val=x_val,
+                y_val=[e.label for e in val],
+                hidden=hidden,
+                epochs=epochs,
+                dropout=dropout,
+                seed=seed,
+                members=members,
+                log=lambda m: self.stderr.write(m),
             )
-        save_head(head, {"layers": list(LAYERS), "finetuned_layers": tuned, "adapted_layers": adapted,
-                         "adapter_rank": adapter_rank or None}, out)
+        save_head(
+            head,
+            {
+                "layers": list(LAYERS),
+                "finetuned_layers": tuned,
+                "adapted_layers": adapted,
+                "adapter_rank": adapter_rank or None,
+            },
+            out,
+        )
         if finetune_layers > 0:  # the encoder changed: measure its int8 ranges now
             exact = BundledBackend(default_model_dir(), head_dir=out, quantize=False)
             calibration_texts = self._calibrate(exact, out, train + extra, seed)

@@ -12,8 +12,8 @@ from torch import nn
 from insights.scoring.adapters import (
     ADAPTER_WEIGHTS,
     LoRALinear,
-    add_adapters,
     adapter_state,
+    add_adapters,
     load_adapters,
     merge_adapters,
     save_adapters,

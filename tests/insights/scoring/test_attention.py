@@ -21,8 +21,9 @@ def test_each_message_attends_over_its_own_tokens_exactly_as_alone():
     q, k, v = (torch.randn(4, 2, width, 8) for _ in range(3))
     out, _ = length_grouped_attention(_Module().eval(), q, k, v, _padded_mask(lengths, width), scaling=0.3)
     for row, n in enumerate(lengths):
-        alone = F.scaled_dot_product_attention(q[row:row + 1, :, :n], k[row:row + 1, :, :n],
-                                               v[row:row + 1, :, :n], scale=0.3)
+        alone = F.scaled_dot_product_attention(
+            q[row : row + 1, :, :n], k[row : row + 1, :, :n], v[row : row + 1, :, :n], scale=0.3
+        )
         assert torch.equal(out[row, :n], alone.transpose(1, 2)[0])
         assert not out[row, n:].any()  # padded positions carry nothing
 

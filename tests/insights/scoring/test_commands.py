@@ -19,7 +19,9 @@ def test_sentiment_score_prints_one_json_line_per_text_in_order(process_scorer, 
     file = tmp_path / "texts.txt"
     file.write_text("the parcel is late, I rate it 1\n\n", encoding="utf-8")
     out = io.StringIO()
-    call_command("sentiment_score", "thanks, I rate this 9 out of 9", "   ", "😡😡", file=str(file), stdout=out)
+    call_command(
+        "sentiment_score", "thanks, I rate this 9 out of 9", "   ", "😡😡", file=str(file), stdout=out
+    )
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(rows) == 5
     for row in rows:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -62,13 +63,20 @@ def test_multilingual_off_scores_only_the_base_language(fake_scorer):
 def test_a_first_message_langdetect_hesitates_over_is_scored_in_the_base_language(fake_scorer):
     """langdetect calls it French (0.57) over English (0.43): with English as the base language
     and multilingual scoring off, it must still be scored, as English."""
-    (result,) = fake_scorer.score(["Hi, I have a question about my bill"], multilingual=False, base_language="en")
+    (result,) = fake_scorer.score(
+        ["Hi, I have a question about my bill"], multilingual=False, base_language="en"
+    )
     assert result.language == "en" and result.supported is True
 
 
 def test_malay_and_serbian_are_scored(fake_scorer):
-    results = fake_scorer.score(["Saya tak faham kenapa bayaran belum masuk ke akaun saya",
-                                 "Мој број поруџбине је 72015", "Hvala, to je rešilo problem, sve radi lepo"])
+    results = fake_scorer.score(
+        [
+            "Saya tak faham kenapa bayaran belum masuk ke akaun saya",
+            "Мој број поруџбине је 72015",
+            "Hvala, to je rešilo problem, sve radi lepo",
+        ]
+    )
     assert [r.language for r in results] == ["ms", "sr-Cyrl", "sr-Latn"]
     assert all(r.supported for r in results)
 
@@ -96,7 +104,7 @@ def test_batches_come_back_in_input_order(fake_scorer):
     results = fake_scorer.score(texts)
     expected = [make_result("en", fake_scorer._backend.predict([t])[0], "fake-1").score for t in texts]
     assert [r.score for r in results] == expected
-    assert max(len(c) for c in fake_scorer._backend.calls[:-len(texts)]) <= 4  # max_batch
+    assert max(len(c) for c in fake_scorer._backend.calls[: -len(texts)]) <= 4  # max_batch
 
 
 def test_a_forward_pass_stays_within_the_padded_token_budget():
@@ -187,5 +195,5 @@ def test_unmappable_labels_are_refused():
 
 def test_score_result_is_frozen():
     result = ScoreResult("en", False, None, None, None, None, "v")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         result.score = 1.0  # type: ignore[misc]

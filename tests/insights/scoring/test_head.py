@@ -46,8 +46,17 @@ def test_a_head_file_from_before_members_loads_as_one_member(tmp_path):
     torch.manual_seed(1)
     fc1, fc2 = torch.nn.Linear(12, 8), torch.nn.Linear(8, 3)
     mean, scale = torch.randn(12), torch.rand(12) + 0.5
-    save_file({"mean": mean, "scale": scale, "fc1.weight": fc1.weight.detach().half(), "fc1.bias": fc1.bias.detach(),
-               "fc2.weight": fc2.weight.detach().half(), "fc2.bias": fc2.bias.detach()}, str(tmp_path / HEAD_WEIGHTS))
+    save_file(
+        {
+            "mean": mean,
+            "scale": scale,
+            "fc1.weight": fc1.weight.detach().half(),
+            "fc1.bias": fc1.bias.detach(),
+            "fc2.weight": fc2.weight.detach().half(),
+            "fc2.bias": fc2.bias.detach(),
+        },
+        str(tmp_path / HEAD_WEIGHTS),
+    )
     (tmp_path / HEAD_META).write_text(json.dumps({"in_features": 12, "hidden": 8, "labels": ["n", "u", "p"]}))
     head, _ = load_head(tmp_path)
     assert head.members == 1

@@ -64,7 +64,9 @@ def test_the_reported_score_and_level_follow_the_exponent_but_the_probabilities_
     flat = make_result("en", np.array([0.92, 0.06, 0.02]), "v", score_exponent=0.4)
     assert flat.probabilities == plain.probabilities and flat.confidence == plain.confidence
     assert plain.level == SentimentLevel.VERY_NEGATIVE and flat.level > plain.level
-    assert flat.score == pytest.approx(float(intensity_scores(np.array([0.92, 0.06, 0.02]), 0.4)[0]), abs=1e-6)
+    assert flat.score == pytest.approx(
+        float(intensity_scores(np.array([0.92, 0.06, 0.02]), 0.4)[0]), abs=1e-6
+    )
 
 
 def test_fitting_finds_the_exponent_that_graded_the_messages():
@@ -80,8 +82,10 @@ def test_fitting_finds_the_exponent_that_graded_the_messages():
 
 def test_the_graded_messages_cover_every_language_and_level_in_two_halves():
     for path in (INTENSITY_EXAMPLES, INTENSITY_FIT_EXAMPLES):
-        counts = Counter((e.language, e.level)
-                         for e in load_intensity_examples(path=path, fit_only_path=None, more_paths=()))
+        counts = Counter(
+            (e.language, e.level)
+            for e in load_intensity_examples(path=path, fit_only_path=None, more_paths=())
+        )
         assert {language for language, _ in counts} == set(SUPPORTED_LANGUAGES), path
         assert set(counts.values()) == {4} and len(counts) == 7 * len(SUPPORTED_LANGUAGES), path
     everything = load_intensity_examples("all")
@@ -96,20 +100,28 @@ def test_the_graded_messages_cover_every_language_and_level_in_two_halves():
 def test_requests_reports_and_anger_are_written_in_every_language_entry_and_hinglish():
     examples = _read_graded(REQUESTS_REPORTS_EXAMPLES, "all")
     counts = Counter((e.language, e.level) for e in examples)
-    assert counts == {(language, level): n for language in [*SUPPORTED_LANGUAGES, "hi-Latn"]
-                      for level, n in ((0, 4), (-1, 4), (-3, 2))}
+    assert counts == {
+        (language, level): n
+        for language in [*SUPPORTED_LANGUAGES, "hi-Latn"]
+        for level, n in ((0, 4), (-1, 4), (-3, 2))
+    }
     hinglish = Counter(e.level for e in _read_graded(HINGLISH_EXAMPLES, "all") if e.language == "hi-Latn")
     assert hinglish == {level: 4 for level in range(-3, 4)}
 
 
 def test_every_hinglish_message_is_detected_as_hindi_in_latin_letters():
-    texts = [e.text for path in MORE_GRADED_EXAMPLES for e in _read_graded(path, "all") if e.language == "hi-Latn"]
+    texts = [
+        e.text for path in MORE_GRADED_EXAMPLES for e in _read_graded(path, "all") if e.language == "hi-Latn"
+    ]
     assert texts and detect_languages(texts) == ["hi-Latn"] * len(texts)
 
 
 def test_the_graded_messages_are_not_training_data():
-    trained = {line.rsplit("\t", 1)[0] for line in CUSTOMER_SERVICE_EXAMPLES.read_text("utf-8").splitlines()
-               if line.strip() and not line.startswith("#")}
+    trained = {
+        line.rsplit("\t", 1)[0]
+        for line in CUSTOMER_SERVICE_EXAMPLES.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert not trained & {e.text for e in load_intensity_examples("all")}
 
 

@@ -101,8 +101,11 @@ def test_converted_model_loads_with_from_pretrained_offline(bundled_model_dir, m
     model = AutoModel.from_pretrained(str(bundled_model_dir), local_files_only=True, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_dir), local_files_only=True)
     assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 12
-    batch = tokenizer([QUERY_PREFIX + "thanks, that fixed it", QUERY_PREFIX + "merci beaucoup"],
-                      padding=True, return_tensors="pt")
+    batch = tokenizer(
+        [QUERY_PREFIX + "thanks, that fixed it", QUERY_PREFIX + "merci beaucoup"],
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.inference_mode():
         out = model(**batch).last_hidden_state
     assert out.shape[0] == 2 and out.shape[-1] == 384
@@ -124,17 +127,25 @@ def test_any_local_hf_classifier_works_with_mapped_labels(tmp_path, bundled_mode
 
     from insights.scoring.engine import SentimentScorer
 
-    config = BertConfig(vocab_size=250_037, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=5,
-                        id2label={i: f"{i + 1} stars" for i in range(5)},
-                        label2id={f"{i + 1} stars": i for i in range(5)})
+    config = BertConfig(
+        vocab_size=250_037,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=5,
+        id2label={i: f"{i + 1} stars" for i in range(5)},
+        label2id={f"{i + 1} stars": i for i in range(5)},
+    )
     BertForSequenceClassification(config).save_pretrained(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(bundled_model_dir / name, tmp_path / name)
     scorer = SentimentScorer(model=str(tmp_path))
     results = scorer.score(["thanks, that fixed it", "c'est ridicule"])
     assert all(r.supported for r in results)
-    assert all(sum(r.probabilities.values()) == pytest.approx(1.0, abs=1e-5) for r in results)  # 6-decimal rounding
+    assert all(
+        sum(r.probabilities.values()) == pytest.approx(1.0, abs=1e-5) for r in results
+    )  # 6-decimal rounding
     assert scorer.model_version == f"hf:{tmp_path}"
 
 
@@ -174,8 +185,10 @@ def test_customer_service_phrasing_in_several_languages(real_scorer):
 
 
 CALM_REPORTS = [
-    "The tracking page hasn't updated since Monday", "My invoice shows the wrong amount",
-    "Die Bestellung ist noch nicht bei mir angekommen", "La aplicación no me deja cambiar la contraseña",
+    "The tracking page hasn't updated since Monday",
+    "My invoice shows the wrong amount",
+    "Die Bestellung ist noch nicht bei mir angekommen",
+    "La aplicación no me deja cambiar la contraseña",
     "Je n'ai pas reçu le code de vérification",
 ]
 OUTRAGED = [

@@ -24,8 +24,14 @@ def tiny_bert():
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     return BertModel(config, add_pooling_layer=False).eval()
 
 
@@ -57,7 +63,7 @@ def test_calibrated_int8_stays_close_to_fp32(tiny_bert):
     quantized = quantize_calibrated(copy.deepcopy(tiny_bert), stats)
     assert not any(isinstance(m, nn.Linear) for m in quantized.encoder.modules())
     approx = list(batches(quantized, n=2, seed=7))
-    for a, b in zip(exact, approx):
+    for a, b in zip(exact, approx, strict=False):
         assert nn.functional.cosine_similarity(a.flatten(1), b.flatten(1)).min() > 0.99
 
 
@@ -73,7 +79,7 @@ def test_fused_projections_and_in_place_smoothing_give_the_same_output(tiny_bert
     assert sum(isinstance(m, CalibratedInt8Linear) for m in folded.modules()) == 8
     # lists, not zip over the generators: a generator left suspended inside inference_mode()
     # would keep the mode on for the rest of the session
-    for a, b in zip(list(batches(folded, n=3, seed=11)), list(batches(separate, n=3, seed=11))):
+    for a, b in zip(list(batches(folded, n=3, seed=11)), list(batches(separate, n=3, seed=11)), strict=False):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
@@ -156,7 +162,10 @@ def test_the_committed_model_scores_a_message_the_same_alone_or_in_a_batch(real_
 @pytest.mark.model
 def test_a_messages_encoder_features_are_bit_identical_beside_longer_messages(real_scorer):
     backend = real_scorer._get_backend()
-    short, longer = "my order number is 48213", "das Paket ist immer noch nicht da und niemand antwortet mir seit Tagen"
+    short, longer = (
+        "my order number is 48213",
+        "das Paket ist immer noch nicht da und niemand antwortet mir seit Tagen",
+    )
     alone = backend.features([short])[0]
     assert torch.equal(backend.features([longer, short, "obrigado"])[1], alone)
     assert torch.equal(backend.features([short] * 3)[2], alone)

@@ -8,12 +8,36 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-NEGATIVE = ["this is terrible", "I hate waiting", "worst support ever", "my parcel is lost again",
-            "nobody answers, awful", "the app keeps crashing", "I'm really angry", "refund still missing"]
-NEUTRAL = ["my order number is 123", "what time do you open", "I live in Berlin", "the form has two pages",
-           "send it to my email", "it is a blue box", "my account is under Smith", "the call was at noon"]
-POSITIVE = ["thanks, that fixed it", "great service", "I love this app", "perfect, thank you",
-            "you were very helpful", "wonderful, it works", "happy with the result", "excellent, cheers"]
+NEGATIVE = [
+    "this is terrible",
+    "I hate waiting",
+    "worst support ever",
+    "my parcel is lost again",
+    "nobody answers, awful",
+    "the app keeps crashing",
+    "I'm really angry",
+    "refund still missing",
+]
+NEUTRAL = [
+    "my order number is 123",
+    "what time do you open",
+    "I live in Berlin",
+    "the form has two pages",
+    "send it to my email",
+    "it is a blue box",
+    "my account is under Smith",
+    "the call was at noon",
+]
+POSITIVE = [
+    "thanks, that fixed it",
+    "great service",
+    "I love this app",
+    "perfect, thank you",
+    "you were very helpful",
+    "wonderful, it works",
+    "happy with the result",
+    "excellent, cheers",
+]
 
 
 @pytest.fixture
@@ -30,8 +54,14 @@ def labelled_csv(tmp_path):
 
 
 def _train(labelled_csv, out, capsys, **options):
-    call_command("sentiment_train", data=[str(labelled_csv)], output=str(out), no_customer_service=True,
-                 seed=0, **options)
+    call_command(
+        "sentiment_train",
+        data=[str(labelled_csv)],
+        output=str(out),
+        no_customer_service=True,
+        seed=0,
+        **options,
+    )
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -58,7 +88,9 @@ def test_training_a_head_writes_its_calibration_and_temperature_and_the_scorer_l
 
 
 @pytest.mark.model
-def test_adapters_then_a_head_retrained_over_them_keeps_the_adapters(labelled_csv, tmp_path, capsys, bundled_model_dir):
+def test_adapters_then_a_head_retrained_over_them_keeps_the_adapters(
+    labelled_csv, tmp_path, capsys, bundled_model_dir
+):
     out = tmp_path / "weights"
     meta = _train(labelled_csv, out, capsys, epochs=1, finetune_layers=12, adapter_rank=2)
     assert meta["adapted_layers"] == list(range(1, 13)) and meta["adapter_rank"] == 2
@@ -113,8 +145,13 @@ def test_members_must_be_positive(labelled_csv, tmp_path):
 
 def test_keep_encoder_refuses_to_fine_tune_layers_too(labelled_csv, tmp_path):
     with pytest.raises(CommandError, match="--keep-encoder retrains the head only"):
-        call_command("sentiment_train", data=[str(labelled_csv)], output=str(tmp_path), keep_encoder=True,
-                     finetune_layers=2)
+        call_command(
+            "sentiment_train",
+            data=[str(labelled_csv)],
+            output=str(tmp_path),
+            keep_encoder=True,
+            finetune_layers=2,
+        )
 
 
 def test_calibrate_only_needs_trained_weights(labelled_csv, tmp_path):

@@ -26,7 +26,9 @@ def test_labels_that_always_agree_with_the_logits_sharpen_them():
     assert fit_temperature(logits, [0, 1, 2] * 10) < 1.0
 
 
-def test_the_temperature_in_head_json_softens_probabilities_but_never_changes_the_class(tmp_path, bundled_model_dir):
+def test_the_temperature_in_head_json_softens_probabilities_but_never_changes_the_class(
+    tmp_path, bundled_model_dir
+):
     from insights.scoring.engine import BundledBackend
     from insights.scoring.head import WEIGHTS_DIR
 
