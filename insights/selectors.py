@@ -69,10 +69,9 @@ def _thresholds(org: SentimentSettings, override: QueueSentimentOverride | None)
     )
 
 
-def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
-    """The alert state machine's state, for several conversations in one query: for each, the
-    audiences whose last crossing is unrecovered."""
-    last_crossings = (
+def _last_crossings(conversation_ids: Iterable[int]):
+    """Each conversation's last crossing or recovery per audience, in one windowed query."""
+    return (
         SentimentAlert.objects.filter(
             conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
         )
@@ -84,8 +83,13 @@ def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
             )
         )
         .filter(recency=1)
-        .values_list("conversation_id", "audience", "kind")
     )
+
+
+def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The alert state machine's state, for several conversations in one query: for each, the
+    audiences whose last crossing is unrecovered."""
+    last_crossings = _last_crossings(conversation_ids).values_list("conversation_id", "audience", "kind")
     states: dict[int, set[str]] = {}
     for conversation_id, audience, kind in last_crossings:
         if kind == AlertKind.THRESHOLD:
@@ -101,20 +105,7 @@ def webhook_deliveries_recent(*, limit: int = 20):
 def alerts_holding(conversation_ids: Iterable[int]) -> dict[int, list[SentimentAlert]]:
     """The alerts that still hold, for several conversations in one query: per conversation,
     for each audience whose last crossing is unrecovered, that crossing (with its message)."""
-    last_crossings = (
-        SentimentAlert.objects.filter(
-            conversation_id__in=list(conversation_ids), kind__in=[AlertKind.THRESHOLD, AlertKind.RECOVERED]
-        )
-        .annotate(
-            recency=Window(
-                RowNumber(),
-                partition_by=[F("conversation_id"), F("audience")],
-                order_by=[F("created_at").desc(), F("id").desc()],
-            )
-        )
-        .filter(recency=1)
-        .values_list("pk", "kind")
-    )
+    last_crossings = _last_crossings(conversation_ids).values_list("pk", "kind")
     holding_ids = [pk for pk, kind in last_crossings if kind == AlertKind.THRESHOLD]
     holding: dict[int, list[SentimentAlert]] = {}
     for alert in (
