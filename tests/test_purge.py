@@ -171,7 +171,7 @@ def test_purge_works_in_small_transactions(data):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conversations.management.commands.purge_sentiment import sentiment_data_purge
+    from insights.management.commands.purge_sentiment import sentiment_data_purge
 
     old_c = data["old_c"]
     for seq in range(3, 10):
