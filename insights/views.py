@@ -13,11 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatwoot.selectors import chatwoot_connections_summary
 from conversations.display import sentiment_view
 from conversations.models import IntegrationScope, Message, Queue, Role
 from conversations.selectors import integration_tokens_list, user_is_admin
 from conversations.web import after_action, conversation_for_staff, error_text, staff_required
+from insights.chatwoot.selectors import chatwoot_connections_summary
 from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
 from insights.forms import QueueOverrideForm, SentimentSettingsForm, WebhookSettingsForm
 from insights.levels import RepresentativeThreshold, SupervisorThreshold

@@ -364,7 +364,7 @@ def world(settings):
     }
     other_notification = NotificationRecipient.objects.create(alert=other_alert, staff=other_sup).pk
     _token, key = integration_token_create(name="matrix", scopes=["ingest", "manage", "read_sentiment"])
-    from chatwoot.models import ChatwootConnection
+    from insights.chatwoot.models import ChatwootConnection
 
     chatwoot = ChatwootConnection.objects.create(
         base_url="http://chatwoot.invalid", account_id=1, api_access_token="t", default_queue=queue

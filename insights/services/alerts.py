@@ -12,7 +12,8 @@ Delivery:
   eligible supervisor (Available or Busy, assigned to the queue, not snoozed on that
   conversation), plus ``alert.raised`` / ``alert.recovered`` to them and to monitors. With no
   eligible supervisor the alert is stored with ``delivered=False`` for the dashboard.
-- a webhook, when the organisation configured one (``insights.services.webhooks``).
+- a webhook, when the organisation configured one (``insights.services.webhooks``);
+- every registered alert sink (``insights.alert_sinks``, e.g. the Chatwoot adapter).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from chatwoot.services.outbound import chatwoot_alert_enqueue
 from conversations.models import Conversation, Message, Role, ScoringStatus, Sender, StaffMember
 from insights import events, frames, rules
+from insights.alert_sinks import alert_sinks_notify
 from insights.models import (
     AlertAudience,
     AlertKind,
@@ -192,7 +193,7 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
         alert.delivered = False
         alert.save(update_fields=["delivered"])
     payload = frames.alert_payload(alert, seq=seq)
-    chatwoot_alert_enqueue(alert=alert)  # stored with the alert; sent after commit
+    alert_sinks_notify(alert=alert)  # e.g. an adapter's outbox, stored with the alert
     webhook = bool(org.webhook_url) and alert.kind in (
         AlertKind.THRESHOLD,
         AlertKind.RECOVERED,

@@ -27,7 +27,7 @@ INSTALLED_APPS = [
     "channels",
     "conversations",
     "insights",
-    "chatwoot",
+    "insights.chatwoot",
 ]
 
 MIDDLEWARE = [

@@ -220,7 +220,7 @@ def test_a_test_event_is_sent_signed_and_its_delivery_shown(login):
 
 
 def test_the_integrations_page_shows_each_chatwoot_connections_webhook_url_and_deliveries(login):
-    from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
+    from insights.chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 
     connection = ChatwootConnection.objects.create(
         base_url="https://chat.example.com",

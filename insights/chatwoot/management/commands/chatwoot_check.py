@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chatwoot.models import ChatwootConnection
-from chatwoot.services.check import ChatwootUnreachable, chatwoot_account_check
+from insights.chatwoot.models import ChatwootConnection
+from insights.chatwoot.services.check import ChatwootUnreachable, chatwoot_account_check
 
 
 class Command(BaseCommand):

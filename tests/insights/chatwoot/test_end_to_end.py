@@ -12,13 +12,13 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
-from chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
 from conversations.models import Presence
+from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
 from insights.selectors import sentiment_settings_get
-from tests.chatwoot import payloads as cw
-from tests.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 from tests.conversations.factories import QueueFactory, RepresentativeFactory, SupervisorFactory
 from tests.conversations.wsutil import ANGRY_ES, close_all, next_frame, scoring_runtime, staff_socket  # noqa: F401
+from tests.insights.chatwoot import payloads as cw
+from tests.insights.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("scoring_runtime")]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 from conversations.models import Channel, Conversation, ConversationStatus, Queue, Sender, StaffMember
 from conversations.services.assignment import conversation_assign, conversation_close, conversation_transfer
 from conversations.services.ingest import (
@@ -30,6 +29,7 @@ from conversations.services.ingest import (
     message_ingest,
     representative_reply,
 )
+from insights.chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 
 INCOMING, OUTGOING = "incoming", "outgoing"
 # Chatwoot's message_type as a number (older payloads) or a name.

@@ -9,13 +9,13 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
-from chatwoot.services.outbound import chatwoot_outbox_send_due
 from conversations.services.ingest import message_ingest
+from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
+from insights.chatwoot.services.outbound import chatwoot_outbox_send_due
 from insights.pipeline.claim import scoring_claim
 from insights.pipeline.store import scoring_results_store
-from tests.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 from tests.conversations.factories import ConversationFactory, QueueFactory
+from tests.insights.chatwoot.fake_chatwoot import FakeChatwoot, outbox_sender_join
 from tests.insights.standin_scorer import result_for
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,9 @@ def send_now(fake) -> int:
 def test_a_crossing_labels_the_chatwoot_conversation_sets_its_level_and_notes_why(
     fake, connection, monkeypatch
 ):
-    monkeypatch.setattr("chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)  # sent by the test
+    monkeypatch.setattr(
+        "insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None
+    )  # sent by the test
     fake.labels[42] = ["billing"]
     conversation = chatwoot_conversation(connection)
     score(conversation, "level:-3")
@@ -80,7 +82,7 @@ def test_a_crossing_labels_the_chatwoot_conversation_sets_its_level_and_notes_wh
 
 
 def test_a_chatwoot_that_is_down_loses_nothing(fake, connection, monkeypatch):
-    monkeypatch.setattr("chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
+    monkeypatch.setattr("insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
     conversation = chatwoot_conversation(connection)
     score(conversation, "level:-2")
     fake.fail_with = 500
@@ -97,7 +99,7 @@ def test_a_chatwoot_that_is_down_loses_nothing(fake, connection, monkeypatch):
 
 
 def test_a_timeout_is_recorded_and_retried(fake, connection, monkeypatch):
-    monkeypatch.setattr("chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
+    monkeypatch.setattr("insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
     score(chatwoot_conversation(connection), "level:-2")
     fake.hang_seconds = 3
     with httpx.Client(timeout=0.3) as client:
@@ -144,7 +146,7 @@ def test_a_pending_call_left_behind_is_sent_when_chatwoot_next_delivers(fake, co
 
     from django.test import Client
 
-    from tests.chatwoot import payloads as cw
+    from tests.insights.chatwoot import payloads as cw
 
     ChatwootCall.objects.create(
         connection=connection,

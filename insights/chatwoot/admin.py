@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chatwoot.models import ChatwootCall, ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
+from insights.chatwoot.models import ChatwootCall, ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 
 
 @admin.register(ChatwootConnection)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chatwoot import views
+from insights.chatwoot import views
 
 app_name = "chatwoot"
 

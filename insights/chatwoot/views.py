@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatwoot.models import CallStatus, ChatwootConnection
-from chatwoot.services.inbound import chatwoot_event_handle
-from chatwoot.services.outbound import chatwoot_outbox_kick
+from insights.chatwoot.models import CallStatus, ChatwootConnection
+from insights.chatwoot.services.inbound import chatwoot_event_handle
+from insights.chatwoot.services.outbound import chatwoot_outbox_kick
 from sentiment_admin.inputs import InvalidInput, parse_json_object
 
 

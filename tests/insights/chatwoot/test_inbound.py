@@ -7,10 +7,10 @@ import json
 import pytest
 from django.test import Client
 
-from chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 from conversations.models import Conversation, ConversationStatus, Message, Presence, ScoringStatus, Sender
-from tests.chatwoot import payloads as cw
+from insights.chatwoot.models import ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
 from tests.conversations.factories import QueueFactory, RepresentativeFactory
+from tests.insights.chatwoot import payloads as cw
 
 pytestmark = pytest.mark.django_db
 

@@ -85,7 +85,7 @@ class FakeChatwoot:
 def outbox_sender_join(timeout: float = 30.0) -> None:
     """Wait for this process's outbox sender thread to finish (it stops once nothing is
     pending), so that it holds no database connection when the test's database is flushed."""
-    from chatwoot.services import outbound
+    from insights.chatwoot.services import outbound
 
     for thread in list(outbound._sender):
         thread.join(timeout)

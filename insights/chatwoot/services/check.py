@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from chatwoot.models import ChatwootConnection
 from conversations.models import Queue, StaffMember
+from insights.chatwoot.models import ChatwootConnection
 
 
 class ChatwootUnreachable(Exception):

@@ -25,8 +25,8 @@ import httpx
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
 from conversations.models import Message, ScoringStatus, Sender
+from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
 from insights.levels import level_label, level_slug
 from insights.models import SentimentAlert
 from insights.selectors import alert_states

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class ChatwootConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "insights.chatwoot"
+    # The label stays "chatwoot": migrations, table names and admin URLs are unchanged.
+    label = "chatwoot"
+    verbose_name = "Chatwoot adapter"
+
+    def ready(self) -> None:
+        from insights.alert_sinks import alert_sink_register
+        from insights.chatwoot.services.outbound import chatwoot_alert_enqueue
+
+        alert_sink_register(chatwoot_alert_enqueue)
