@@ -80,6 +80,12 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def short_reference(self) -> str:
+        """The last characters of the customer's reference (the integration's id for them, else
+        ours): enough to tell two customers of the same name apart in a list."""
+        return (self.external_id or str(self.pk or ""))[-4:]
+
 
 class Channel(models.TextChoices):
     CHAT = "chat", _("Chat")

@@ -188,6 +188,12 @@ def ongoing(request):
         for c in conversations
         if _sentiment_filter_matches(sentiment_filter, c.sentiment_level)
     ]
+    snoozes = for_conversations.snoozed_until(staff, now=now)
+    for r in rows:
+        r["snoozed_until"] = snoozes.get(r["c"].pk)
+    notifications = for_conversations.unacknowledged_notifications(staff)
+    for n in notifications:
+        n.snoozed_until = snoozes.get(n.alert.conversation_id)
     if sort == "sentiment":
         rows.sort(
             key=lambda r: (
@@ -206,7 +212,7 @@ def ongoing(request):
             "sentiment_filter": sentiment_filter,
             "sentiment_filters": SENTIMENT_FILTERS,
             "sort": sort,
-            "notifications": for_conversations.unacknowledged_notifications(staff),
+            "notifications": notifications,
             "presence_choices": Presence.choices,
         },
     )

@@ -12,6 +12,7 @@ Frames and pages
                                         the ``conversation.scored`` frames of a catch-up, by seq
     ``alert_state_frame(conversation_id)``  the ``alert.state`` frame closing a staff catch-up
     ``unacknowledged_notifications(staff)``  a supervisor's open notifications (Ongoing page)
+    ``snoozed_until(staff)``            {conversation id: until} of the supervisor's running snoozes
     ``alert_summary(conversation)``     ``alert_state`` and ``last_alert`` of the REST detail
     ``language_name(code)``             ``sr-Latn`` → "Serbian (Latin)", for frames and pages
 Assignment
@@ -34,7 +35,7 @@ from insights.frames import alert_state_frame, alert_summary, scored_catch_up
 from insights.models import NotificationRecipient
 from insights.pipeline.runtime import scoring_enqueue
 from insights.scoring.language import language_name
-from insights.selectors import sentiment_settings_get, unacknowledged_notifications
+from insights.selectors import sentiment_settings_get, snoozed_until, unacknowledged_notifications
 from insights.services.alerts import (
     RESOLVED_CLOSED,
     RESOLVED_MOVED,
@@ -70,5 +71,6 @@ __all__ = [
     "scoring_enqueue",
     "sentiment_settings_get",
     "should_score",
+    "snoozed_until",
     "unacknowledged_notifications",
 ]

@@ -115,6 +115,7 @@ def notification_payload(recipient: NotificationRecipient, alert: SentimentAlert
         "queue": conversation.queue_id,
         "queue_name": conversation.queue.name,
         "customer": conversation.customer.name,
+        "customer_ref": conversation.customer.short_reference,
         "representative": rep.display_name if rep else "",
         "representative_id": conversation.representative_id,
         **level_fields(alert.level),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from conversations.models import ConversationStatus, Message, ScoringStatus, Sender
 from insights import rules
 from insights.levels import level_label
 from insights.models import (
     AlertKind,
+    ConversationSnooze,
     NotificationRecipient,
     QueueSentimentOverride,
     SentimentAlert,
@@ -160,6 +163,14 @@ def unacknowledged_notifications(staff, *, limit: int = 30) -> list[Notification
             "alert__conversation__representative__user",
         )
         .order_by("-alert__created_at")[:limit]
+    )
+
+
+def snoozed_until(staff, *, now=None) -> dict[int, datetime]:
+    """{conversation id: until} of the conversations this supervisor has snoozed, still running."""
+    now = now or timezone.now()
+    return dict(
+        ConversationSnooze.objects.filter(staff=staff, until__gt=now).values_list("conversation_id", "until")
     )
 
 

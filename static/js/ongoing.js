@@ -1,6 +1,7 @@
 // Supervisor "Ongoing conversations" report: a live table (no refresh), filters, sort by
 // sentiment, toasts and a notification list with acknowledge and snooze.
-import {LiveSocket, connectionBadge, durationText, el, renderSentiment, settingsNotice, timeText, wirePresence} from "./live.js";
+import {LiveSocket, connectionBadge, durationText, el, renderSentiment, settingsNotice, timeText, whenText, wirePresence} from "./live.js";
+import {alertSentence, announceAlert, buildToast, customerLabel, dismissLater, neighbourToastControl, removeKeepingFocus} from "./alerts.js";
 
 const root = document.getElementById("ongoing");
 const staffId = root.dataset.staffId;
@@ -12,6 +13,8 @@ const sortButton = document.getElementById("sort-sentiment");
 const sortHeader = document.getElementById("sentiment-col");
 const notifList = document.getElementById("notification-list");
 const toasts = document.getElementById("toasts");
+const statusNode = document.getElementById("ongoing-status");
+const snoozes = new Map(); // conversation id → ISO time its snooze (by this supervisor) ends
 const monitorUrl = (id) => root.dataset.monitorUrl.replace("/0/", `/${id}/`);
 const routeUrl = (id) => root.dataset.routeUrl.replace("/0/", `/${id}/`);
 const STATUS_LABELS = {open: "Open", active: "Active", waiting: "Waiting", wrap_up: "Wrap-up", closed: "Closed"};
@@ -74,7 +77,8 @@ function buildRow(frame) {
   const id = String(frame.conversation);
   const tr = el("tr", {dataset: {conversation: id, queue: String(frame.queue ?? ""), levelValue: "", score: "",
     status: frame.status || "", created: frame.created_at || new Date().toISOString(), accepted: frame.accepted_at || ""}},
-  el("td", {class: "col-customer", "data-label": "Customer"}), el("td", {class: "col-queue", "data-label": "Queue"}), el("td", {class: "col-rep", "data-label": "Representative"}),
+  el("td", {class: "col-customer", "data-label": "Customer"}, el("span", {class: "customer-name"}),
+    el("span", {class: "row-snoozed hint", hidden: true}, " · snoozed until ", el("time"))), el("td", {class: "col-queue", "data-label": "Queue"}), el("td", {class: "col-rep", "data-label": "Representative"}),
   el("td", {class: "col-status", "data-label": "Status"}), el("td", {class: "col-channel", "data-label": "Channel"}), el("td", {class: "col-language", "data-label": "Language"}),
   el("td", {class: "col-wait", "data-label": "Wait time"}), el("td", {class: "col-handle", "data-label": "Handle time"}),
   el("td", {class: "col-sentiment", "data-label": "Sentiment"}, renderSentiment(null, {slug: "not_scored", trend: "steady"})),
@@ -108,7 +112,7 @@ function onUpdated(frame) {
     tr = buildRow(frame);
   }
   if (frame.queue !== undefined) tr.dataset.queue = String(frame.queue);
-  if (frame.customer) tr.querySelector(".col-customer").textContent = frame.customer;
+  if (frame.customer) tr.querySelector(".col-customer .customer-name").textContent = frame.customer;
   if (frame.queue_name) tr.querySelector(".col-queue").textContent = frame.queue_name;
   if ("representative" in frame) setRepresentative(tr, frame.representative_name, frame.representative);
   if (frame.status) {
@@ -141,73 +145,127 @@ function removeRow(id) {
 
 // ------------------------------------------------------------------ notifications
 
-function notificationText(frame) {
-  return `${frame.customer || "A customer"} in ${frame.queue_name || "your queue"}: sentiment ${frame.label}`;
+function say(text) {
+  statusNode.textContent = "";
+  setTimeout(() => { statusNode.textContent = text; }, 50);
 }
 
-function actionsFor(notification, conversation) {
-  const selectId = `snooze-${notification}-${Math.random().toString(36).slice(2, 6)}`;
+function actionsFor(frame) {
+  const who = customerLabel(frame);
+  const selectId = `snooze-${frame.notification}-${Math.random().toString(36).slice(2, 6)}`;
   const select = el("select", {id: selectId, class: "snooze-minutes"},
     el("option", {value: "15", text: "15 min"}), el("option", {value: "30", text: "30 min"}), el("option", {value: "60", text: "1 hour"}));
   return el("div", {class: "notification-actions"},
-    el("button", {type: "button", class: "ack-button", text: "Acknowledge"}),
-    el("label", {for: selectId, class: "visually-hidden", text: "Snooze for"}), select,
-    el("button", {type: "button", class: "snooze-button", text: "Snooze"}),
-    el("a", {href: monitorUrl(conversation), text: "Monitor"}));
+    el("button", {type: "button", class: "ack-button"}, "Acknowledge", el("span", {class: "visually-hidden", text: ` the alert about ${who}`})),
+    el("label", {for: selectId, class: "visually-hidden", text: `Snooze alerts about ${who} for`}), select,
+    el("button", {type: "button", class: "snooze-button"}, "Snooze", el("span", {class: "visually-hidden", text: ` alerts about ${who}`})),
+    el("a", {href: monitorUrl(frame.conversation)}, "Monitor", el("span", {class: "visually-hidden", text: ` ${who}`})));
+}
+
+/** Where a conversation's snooze shows: its notifications and its row. */
+function showSnooze(conversation) {
+  const until = snoozes.get(String(conversation)) || null;
+  const marks = [...root.querySelectorAll(`[data-notification][data-conversation="${conversation}"] .snoozed`),
+    ...root.querySelectorAll(`tr[data-conversation="${conversation}"] .row-snoozed`)];
+  for (const mark of marks) {
+    mark.hidden = !until;
+    const time = mark.querySelector("time");
+    if (until && time) { time.setAttribute("datetime", until); time.textContent = whenText(until); }
+  }
 }
 
 function addNotification(frame) {
   if (notifList.querySelector(`[data-notification="${frame.notification}"]`)) return;
-  const item = el("li", {class: "notification", dataset: {notification: String(frame.notification), conversation: String(frame.conversation)}},
-    el("p", {}, el("strong", {text: frame.customer || "Customer"}), ` in ${frame.queue_name || ""}: sentiment ${frame.label}`),
-    el("p", {class: "hint"}, el("time", {datetime: frame.created_at || "", text: timeText(frame.created_at)}),
+  const who = customerLabel(frame);
+  const item = el("li", {class: "notification", dataset: {notification: String(frame.notification), conversation: String(frame.conversation), customer: who}},
+    el("p", {}, el("strong", {text: frame.customer || "Customer"}), " ",
+      frame.customer_ref ? el("span", {class: "customer-ref", text: `(ref ${frame.customer_ref})`}) : "",
+      ` in ${frame.queue_name || ""}: sentiment ${frame.label}`),
+    el("p", {class: "hint"}, el("time", {datetime: frame.created_at || "", text: whenText(frame.created_at)}),
       frame.representative ? ` · ${frame.representative}` : ""),
-    actionsFor(frame.notification, frame.conversation));
+    el("p", {class: "snoozed", hidden: true}, "Snoozed until ", el("time")),
+    actionsFor(frame));
   notifList.prepend(item);
+  showSnooze(frame.conversation);
   root.querySelector(".no-notifications").hidden = true;
 
-  const toast = el("div", {class: "toast", role: "alert", dataset: {notification: String(frame.notification), conversation: String(frame.conversation)}},
-    el("span", {class: "toast-icon", "aria-hidden": "true", text: "⚠"}),
-    el("p", {class: "toast-text", text: notificationText(frame)}),
-    actionsFor(frame.notification, frame.conversation),
-    el("button", {type: "button", class: "toast-close link-button", "aria-label": "Dismiss notification", text: "×"}));
+  announceAlert(alertSentence(frame));
+  const toast = buildToast(frame, actionsFor(frame));
   toasts.append(toast);
-  setTimeout(() => toast.remove(), 15000);
+  dismissLater(toast, () => neighbourToastControl(toast) || nextNotificationControl(null));
+}
+
+/** After an item's actions are used, the focus goes to the next waiting notification's
+ * Acknowledge button (else the previous one's, else the list's heading), never to the page top. */
+function nextNotificationControl(item) {
+  const waiting = [...notifList.querySelectorAll(".notification:not(.acknowledged)")].filter((n) => n !== item);
+  const after = item ? waiting.find((n) => item.compareDocumentPosition(n) & Node.DOCUMENT_POSITION_FOLLOWING) : null;
+  const target = after || waiting[waiting.length - 1];
+  return target?.querySelector(".ack-button") || document.getElementById("notif-heading");
 }
 
 function markAcknowledged(frame) {
   for (const node of root.querySelectorAll(`[data-notification="${frame.notification}"]`)) {
-    if (node.classList.contains("toast")) node.remove();
-    else {
-      node.classList.add("acknowledged");
-      const done = frame.resolved === "closed" ? "Resolved: the conversation has ended"
-        : frame.resolved === "moved" ? "Resolved: the conversation moved to another queue"
+    if (node.classList.contains("toast")) { removeKeepingFocus(node, () => neighbourToastControl(node) || nextNotificationControl(null)); continue; }
+    node.classList.add("acknowledged");
+    const until = snoozes.get(String(frame.conversation));
+    const done = frame.resolved === "closed" ? "Resolved: the conversation has ended"
+      : frame.resolved === "moved" ? "Resolved: the conversation moved to another queue"
+        : until && frame.by === Number(staffId) ? `Snoozed until ${whenText(until)}`
           : `Acknowledged${frame.by_name ? ` by ${frame.by_name}` : ""}`;
-      node.querySelector(".notification-actions")?.replaceChildren(el("span", {class: "hint", text: done}));
-      setTimeout(() => { node.remove(); root.querySelector(".no-notifications").hidden = notifList.children.length > 0; }, 4000);
-    }
+    const actions = node.querySelector(".notification-actions");
+    if (actions?.contains(document.activeElement)) nextNotificationControl(node)?.focus();
+    actions?.replaceChildren(el("span", {class: "hint", text: done}));
+    setTimeout(() => {
+      if (node.contains(document.activeElement)) nextNotificationControl(node)?.focus();
+      node.remove();
+      root.querySelector(".no-notifications").hidden = notifList.children.length > 0;
+    }, 4000);
   }
+}
+
+function onSnoozed(frame) {
+  const id = String(frame.conversation);
+  if (frame.until) snoozes.set(id, frame.until); else snoozes.delete(id);
+  showSnooze(id);
+  const name = root.querySelector(`.notification[data-conversation="${id}"]`)?.dataset.customer
+    || row(id)?.querySelector(".customer-name")?.textContent || "the customer";
+  say(frame.until ? `Alerts about ${name} snoozed until ${whenText(frame.until)}.` : `Alerts about ${name} no longer snoozed.`);
 }
 
 root.addEventListener("click", (event) => {
   const holder = event.target.closest("[data-notification]");
   if (!holder) return;
   const notification = Number(holder.dataset.notification);
+  const isToast = holder.classList.contains("toast");
+  const item = isToast ? notifList.querySelector(`[data-notification="${notification}"]`) : holder;
+  const next = () => (isToast ? neighbourToastControl(holder) : null) || nextNotificationControl(item);
   if (event.target.closest(".ack-button")) {
     socket.send({type: "notification.ack", notification});
+    say(`Acknowledged the alert about ${item?.dataset.customer || "the customer"}.`);
+    removeOrMoveOn(holder, isToast, next);
   } else if (event.target.closest(".snooze-button")) {
     const minutes = Number(holder.querySelector(".snooze-minutes").value);
     socket.send({type: "conversation.snooze", conversation: Number(holder.dataset.conversation), minutes});
     socket.send({type: "notification.ack", notification});
+    removeOrMoveOn(holder, isToast, next);
   } else if (event.target.closest(".toast-close")) {
-    holder.remove();
+    removeKeepingFocus(holder, next);
   }
 });
+
+function removeOrMoveOn(holder, isToast, next) {
+  if (isToast) removeKeepingFocus(holder, next);
+  else next()?.focus();
+}
 
 // ------------------------------------------------------------------ time cells
 
 function tick() {
   const now = Date.now();
+  for (const [id, until] of snoozes) {
+    if (Date.parse(until) <= now) { snoozes.delete(id); showSnooze(id); }
+  }
   for (const tr of tbody.querySelectorAll("tr")) {
     const created = Date.parse(tr.dataset.created);
     const accepted = tr.dataset.accepted ? Date.parse(tr.dataset.accepted) : null;
@@ -254,6 +312,9 @@ function onFrame(frame) {
     case "notification.acknowledged":
       markAcknowledged(frame);
       break;
+    case "conversation.snoozed":
+      onSnoozed(frame);
+      break;
     default:
       if (!settingsNotice(frame)) presence(frame);
   }
@@ -271,6 +332,7 @@ async function resync() {
     const notes = doc.getElementById("notification-list");
     if (rows) tbody.replaceChildren(...rows.children);
     if (notes) notifList.replaceChildren(...notes.children);
+    for (const id of snoozes.keys()) showSnooze(id);
     root.querySelector(".no-notifications").hidden = notifList.children.length > 0;
     tick();
     applyView();
@@ -280,6 +342,10 @@ function onStatus(state) {
   badge(state);
   if (state === "reconnecting") wasDown = true;
   if (state === "live" && wasDown) { wasDown = false; resync(); }
+}
+// Snoozes the page was rendered with (the server knows them; the socket only tells of new ones).
+for (const time of root.querySelectorAll(".snoozed:not([hidden]) time, .row-snoozed:not([hidden]) time")) {
+  snoozes.set(time.closest("[data-conversation]").dataset.conversation, time.getAttribute("datetime"));
 }
 const socket = new LiveSocket("/ws/staff/", {onFrame, catchUp: false, onStatus});
 const presence = wirePresence(socket, staffId);

@@ -3,25 +3,20 @@
 // per tab; Offline only when no tab is open), drives the presence selector and the live
 // indicator, and shows a toast for each notification wherever the person is.
 import {LiveSocket, connectionBadge, el, settingsNotice, wirePresence} from "./live.js";
+import {alertSentence, announceAlert, buildToast, customerLabel, dismissLater, neighbourToastControl, removeKeepingFocus} from "./alerts.js";
 
 const bar = document.getElementById("staff-bar");
 const toasts = document.getElementById("staff-toasts");
 
-function toastText(frame) {
-  return `${frame.customer || "A customer"} in ${frame.queue_name || "your queue"}: sentiment ${frame.label}`;
-}
-
 function addToast(frame) {
   if (toasts.querySelector(`[data-notification="${Number(frame.notification)}"]`)) return;
-  const toast = el("div", {class: "toast", role: "alert", dataset: {notification: String(frame.notification)}},
-    el("span", {class: "toast-icon", "aria-hidden": "true", text: "⚠"}),
-    el("p", {class: "toast-text", text: toastText(frame)}),
-    el("div", {class: "notification-actions"},
-      el("button", {type: "button", class: "ack-button", text: "Acknowledge"}),
-      el("a", {href: `/conversations/${Number(frame.conversation)}/monitor/`, text: "Monitor"})),
-    el("button", {type: "button", class: "toast-close link-button", "aria-label": "Dismiss notification", text: "×"}));
+  const who = customerLabel(frame);
+  const toast = buildToast(frame, el("div", {class: "notification-actions"},
+    el("button", {type: "button", class: "ack-button"}, "Acknowledge", el("span", {class: "visually-hidden", text: ` the alert about ${who}`})),
+    el("a", {href: `/conversations/${Number(frame.conversation)}/monitor/`}, "Monitor", el("span", {class: "visually-hidden", text: ` ${who}`}))));
   toasts.append(toast);
-  setTimeout(() => toast.remove(), 15000);
+  announceAlert(alertSentence(frame));
+  dismissLater(toast, () => neighbourToastControl(toast));
 }
 
 function onFrame(frame) {
@@ -29,9 +24,11 @@ function onFrame(frame) {
     case "notification.created":
       addToast(frame);
       break;
-    case "notification.acknowledged":
-      toasts.querySelector(`[data-notification="${Number(frame.notification)}"]`)?.remove();
+    case "notification.acknowledged": {
+      const toast = toasts.querySelector(`[data-notification="${Number(frame.notification)}"]`);
+      if (toast) removeKeepingFocus(toast, () => neighbourToastControl(toast));
       break;
+    }
     default:
       if (!settingsNotice(frame)) presence(frame);
   }
@@ -43,6 +40,9 @@ const presence = bar ? wirePresence(socket, bar.dataset.staffId) : () => {};
 toasts.addEventListener("click", (event) => {
   const toast = event.target.closest(".toast");
   if (!toast) return;
-  if (event.target.closest(".ack-button")) socket.send({type: "notification.ack", notification: Number(toast.dataset.notification)});
-  else if (event.target.closest(".toast-close")) toast.remove();
+  // The focus moves to the next toast (else the page's main region), never to the page's top.
+  if (event.target.closest(".ack-button")) {
+    socket.send({type: "notification.ack", notification: Number(toast.dataset.notification)});
+    removeKeepingFocus(toast, () => neighbourToastControl(toast));
+  } else if (event.target.closest(".toast-close")) removeKeepingFocus(toast, () => neighbourToastControl(toast));
 });

@@ -5,6 +5,7 @@ import {
   LiveSocket, appendMessage, applyMessageScore, connectionBadge, el, markDropDrivers,
   renderSentiment, settingsNotice, wireCorrections, wirePresence,
 } from "./live.js";
+import {announceAlert} from "./alerts.js";
 
 const root = document.getElementById("workspace");
 const staffId = root.dataset.staffId;
@@ -71,6 +72,12 @@ function showPanelAlert(id, text) {
 function showAlert(id, frame, {announce = true} = {}) {
   const text = `Alert: the customer's sentiment is ${frame.label}`;
   if (announce && document.hidden && !document.title.startsWith("⚠")) document.title = `⚠ ${document.title}`;
+  // Read out once, through the page's one assertive announcer, whichever session it is in.
+  if (announce) {
+    const name = panel(id)?.dataset.customer || "a customer";
+    announceAlert(focusedId() === id ? `Alert: ${name}'s sentiment is ${frame.label}.`
+      : `Alert in another session: ${name}'s sentiment is ${frame.label}.`);
+  }
   if (focusedId() === id) showPanelAlert(id, text);
   else {
     const badge = tab(id).querySelector(".tab-alert");
@@ -138,7 +145,7 @@ function buildSession(info) {
         el("span", {class: "comm-sentiment-title", text: "Customer sentiment"}), commSentiment),
       el("button", {type: "button", class: "end-button", "aria-expanded": "false", dataset: {conversation: id}}, "End conversation",
         el("span", {class: "visually-hidden", text: ` with ${name}`}))),
-    el("div", {class: "panel-alert", role: "alert", hidden: true}),
+    el("div", {class: "panel-alert", hidden: true}),
     el("ol", {class: "transcript", "aria-label": `Transcript with ${name}`}),
     el("form", {class: "reply-form", dataset: {conversation: id}},
       el("label", {for: `reply-${id}`, text: `Reply to ${name}`}),

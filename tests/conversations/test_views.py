@@ -457,3 +457,94 @@ def test_a_403_page_has_the_site_layout_and_a_way_back(login, setup):
     assert response.status_code == 403
     assert 'class="topbar"' in body and "This page is not part of your role" in body
     assert f'href="{reverse("home")}"' in body
+
+
+def _notify(conversation, staff, *, created_at=None):
+    from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
+
+    alert = SentimentAlert.objects.create(
+        conversation=conversation,
+        audience=AlertAudience.SUPERVISOR,
+        kind=AlertKind.THRESHOLD,
+        level=-2,
+        threshold=-1,
+    )
+    if created_at is not None:
+        SentimentAlert.objects.filter(pk=alert.pk).update(created_at=created_at)
+    return NotificationRecipient.objects.create(alert=alert, staff=staff)
+
+
+def test_a_notification_of_an_earlier_day_shows_its_date_and_one_of_today_its_time(login, setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.localtime()
+    yesterday = now - timedelta(days=1)
+    _notify(setup["conv"], setup["sup"], created_at=yesterday)
+    _notify(ConversationFactory(queue=setup["billing"]), setup["sup"], created_at=now)
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert f">{yesterday:%-d %b %H:%M}</time>" in body
+    assert f">{now:%H:%M:%S}</time>" in body
+
+
+def test_a_snoozed_conversation_says_until_when_in_its_notification_and_its_row(login, setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from insights.models import ConversationSnooze
+
+    until = timezone.localtime() + timedelta(minutes=30)
+    _notify(setup["conv"], setup["sup"])
+    ConversationSnooze.objects.create(conversation=setup["conv"], staff=setup["sup"], until=until)
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert f'<p class="snoozed">Snoozed until <time datetime="{until:%Y-%m-%dT%H:%M:%S}' in body
+    assert f'snoozed until <time datetime="{until:%Y-%m-%dT%H:%M:%S}' in body
+
+
+def test_a_snooze_that_has_run_out_is_not_shown(login, setup):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from insights.models import ConversationSnooze
+
+    _notify(setup["conv"], setup["sup"])
+    ConversationSnooze.objects.create(
+        conversation=setup["conv"], staff=setup["sup"], until=timezone.now() - timedelta(minutes=1)
+    )
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert '<p class="snoozed">' not in body
+
+
+def test_customers_of_the_same_name_are_told_apart_by_their_reference(login, setup):
+    from conversations.models import Customer
+
+    first = Customer.objects.create(name="Ana Silva", external_id="CRM-00014821")
+    second = Customer.objects.create(name="Ana Silva")
+    for customer in (first, second):
+        _notify(ConversationFactory(queue=setup["billing"], customer=customer), setup["sup"])
+    body = login(setup["sup"]).get(reverse("conversations:ongoing")).content.decode()
+    assert '<strong>Ana Silva</strong> <span class="customer-ref">(ref 4821)</span>' in body
+    assert f'<strong>Ana Silva</strong> <span class="customer-ref">(ref {second.pk})</span>' in body
+    assert 'Acknowledge<span class="visually-hidden"> the alert about Ana Silva (ref 4821)</span>' in body
+
+
+@pytest.mark.parametrize("page", ["workspace", "monitor"])
+def test_the_panel_explains_the_confidence_figure_in_plain_words(login, setup, page):
+    MessageFactory(
+        conversation=setup["conv"],
+        sender=Sender.CUSTOMER,
+        sentiment_level=-2,
+        confidence=0.53,
+        scoring_status="scored",
+    )
+    url = (
+        reverse("conversations:workspace")
+        if page == "workspace"
+        else reverse("conversations:monitor", args=[setup["conv"].pk])
+    )
+    body = login(setup["rep"]).get(url).content.decode()
+    assert '<span class="confidence hint">53% sure' in body
+    assert "how sure</strong> the model was of its tone" in body
