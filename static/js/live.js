@@ -62,6 +62,16 @@ export function timeText(iso) {
   return d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
 }
 
+/** A time of today as "14:03:07"; of another day with its date ("2 Dec 14:03"), so an item of
+ * an earlier day is not passed off as today's. */
+export function whenText(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "–";
+  if (d.toDateString() === new Date().toDateString()) return timeText(iso);
+  return `${d.toLocaleDateString("en-GB", {day: "numeric", month: "short"})} ${d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false})}`;
+}
+
 export function durationText(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
   seconds = Math.max(0, Math.floor(seconds));
@@ -132,7 +142,7 @@ export function applyMessageScore(list, frame) {
     if (frame.supported !== false && typeof frame.confidence === "number") {
       let note = item.querySelector(".confidence");
       if (!note) { note = el("span", {class: "confidence hint"}); badge.after(note); }
-      note.textContent = `confidence ${Math.round(frame.confidence * 100)}%${frame.language ? ` · ${frame.language_name || frame.language}` : ""}`;
+      note.textContent = `${Math.round(frame.confidence * 100)}% sure${frame.language ? ` · ${frame.language_name || frame.language}` : ""}`;
     }
   }
   // The correction picker starts at what the model said (until the person picks another level).
@@ -296,7 +306,8 @@ export function connectionBadge(node) {
   };
 }
 
-/** Presence selector in the header: sends presence.set over the staff socket. */
+/** Presence selector in the header: its Set button sends presence.set over the staff socket
+ * (the form posts it without one); changing the select alone commits nothing. */
 export function wirePresence(socket, staffId) {
   const select = document.getElementById("presence-select");
   if (!select) return () => {};
@@ -304,13 +315,16 @@ export function wirePresence(socket, staffId) {
   if (form) form.addEventListener("submit", (event) => {
     if (socket.send({type: "presence.set", presence: select.value}, {queue: false})) event.preventDefault();
   });
-  select.addEventListener("change", () => {
-    if (!socket.send({type: "presence.set", presence: select.value}, {queue: false}) && form) form.submit();
-  });
+  // A choice not yet committed is marked, so nobody takes it for their presence.
+  let current = select.value;
+  const mark = () => form?.classList.toggle("uncommitted", select.value !== current);
+  select.addEventListener("change", mark);
   return (frame) => {
     if (frame.type === "presence.changed" && String(frame.staff) === String(staffId)) {
+      current = frame.presence;
       select.value = frame.presence;
       document.body.dataset.presence = frame.presence;
+      mark();
     }
   };
 }

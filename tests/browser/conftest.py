@@ -155,3 +155,9 @@ def say(page, text: str) -> None:
     """The customer types a message and sends it."""
     page.get_by_label("Your message").fill(text)
     page.get_by_role("button", name="Send").click()
+
+
+def set_presence(page, presence: str) -> None:
+    """Choose a presence and commit it with the Set button (the select alone commits nothing)."""
+    page.get_by_label("Presence").select_option(presence)
+    page.get_by_role("button", name="Set presence").click()

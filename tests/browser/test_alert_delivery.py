@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import say
+from tests.browser.conftest import say, set_presence
 from tests.browser.test_live_views import ANGRY_EN, row, tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -140,7 +140,7 @@ def test_a_supervisor_who_moves_to_the_dashboard_then_monitor_still_gets_a_toast
 
         sam.get_by_role("link", name="Sentiment dashboard").click()
         sam.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
-        sam.get_by_label("Presence").select_option("busy")  # Busy still gets notifications
+        set_presence(sam, "busy")  # Busy still gets notifications
         sam.wait_for_timeout(500)
         sam.goto(f"/conversations/{conversation}/monitor/")
         sam.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)

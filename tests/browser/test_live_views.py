@@ -12,7 +12,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import say
+from tests.browser.conftest import say, set_presence
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -125,7 +125,7 @@ def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(sco
     rep = actors.staff("rita", "/workspace/")
     sup = actors.staff("sam", "/ongoing/")
     try:
-        sup.get_by_label("Presence").select_option("away")
+        set_presence(sup, "away")
         time.sleep(0.5)  # presence.set round trip
         chat, customer = actors.customer(queue="Billing")
         expect(row(sup, customer)).to_be_visible(timeout=5_000)
@@ -136,7 +136,7 @@ def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(sco
         sup.wait_for_timeout(800)
         expect(sup.locator(".toast")).to_have_count(0)
 
-        sup.get_by_label("Presence").select_option("available")
+        set_presence(sup, "available")
         time.sleep(0.5)
         chat2, customer2 = actors.customer(queue="Billing")
         expect(row(sup, customer2)).to_be_visible(timeout=5_000)

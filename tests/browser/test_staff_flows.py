@@ -13,7 +13,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DEMO_PASSWORD, say
+from tests.browser.conftest import DEMO_PASSWORD, say, set_presence
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -51,7 +51,7 @@ def test_a_waiting_chat_reaches_the_representative_who_becomes_available_and_the
     expect(second.locator("#chat-state")).to_have_text("Waiting for an agent. You are number 2 in the queue.")
 
     # Available: the oldest waiting chat comes to the representative at once (capacity 1).
-    rep.get_by_label("Presence").select_option("available")
+    set_presence(rep, "available")
     expect(tab(rep, first_name)).to_be_visible(timeout=5_000)
     # A session opened live says what a page-rendered one says: labels, not codes.
     expect(tab(rep, first_name).locator(".tab-meta")).to_have_text(f"{queue} · Chat")
