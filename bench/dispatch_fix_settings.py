@@ -10,7 +10,7 @@ already closes stale connections around each call), so the fix is to dispatch di
 
     .venv/bin/python bench/pipeline.py --settings bench.dispatch_fix_settings ...
 
-The real fix belongs in ``conversations.consumers.BaseConsumer.dispatch``.
+The real fix belongs in ``conversations.consumers.base.BaseConsumer.dispatch``.
 """
 
 from channels.consumer import AsyncConsumer, get_handler_name

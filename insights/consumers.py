@@ -14,7 +14,7 @@ import logging
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 
-from conversations.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, BaseConsumer
+from conversations.consumers.base import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, BaseConsumer
 from conversations.models import IntegrationScope
 from conversations.services.ingest import integration_token_authenticate
 from insights.pipeline.runtime import scoring_worker_batcher

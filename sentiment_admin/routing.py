@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from conversations.consumers import UnknownRouteConsumer
+from conversations.consumers.base import UnknownRouteConsumer
 from conversations.routing import websocket_urlpatterns as conversation_routes
 from insights.consumers import IntegrationEventsConsumer, ScoringWorkerConsumer
 from sentiment_admin import realtime
