@@ -1,0 +1,110 @@
+"""axe-core (bundled by the pinned axe-playwright-python) on every page, as every role would see
+it: the sign-in page and the customer's chat, the representative's workspace, the supervisor's
+Ongoing report with a notification waiting, Monitor, Assign / Transfer, the dashboard, and the
+administrator's Insights, settings, integrations and corrections pages.
+
+The rules are WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices; a page fails on
+any violation, whatever its impact (the pages have none: keep it so).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import say
+
+pytestmark = [pytest.mark.browser]
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+OPTIONS = {"runOnly": {"type": "tag", "values": [*WCAG_TAGS, "best-practice"]}, "resultTypes": ["violations"]}
+
+
+def failures(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    # Closed disclosures hide content from axe: open them, so their markup is checked too.
+    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    results = Axe().run(page, options=OPTIONS).response
+    found = []
+    for v in results["violations"]:
+        targets = ", ".join(" ".join(map(str, n["target"])) for n in v["nodes"][:4])
+        found.append(f"{page.url} — {v['id']} ({v['impact']}): {v['help']} at {targets}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def a_conversation(live_server_proc):
+    """One Billing conversation with a customer message and a supervisor notification for Sam
+    (made directly, so the check does not wait for the model)."""
+    out = live_server_proc.orm(
+        "from conversations.models import Conversation, Customer, Message, Queue, StaffMember\n"
+        "from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert\n"
+        "rita = StaffMember.objects.get(user__username='rita')\n"
+        "c = Conversation.objects.create(queue=Queue.objects.get(name='Billing'), representative=rita,"
+        " status='active', customer=Customer.objects.create(name='Ana Axe', external_id='CRM-4821'),"
+        " last_seq=2, sentiment_level=-2, sentiment_score=-0.6, sentiment_trend='falling')\n"
+        "Message.objects.create(conversation=c, seq=1, sender='customer', text='Hello, my invoice is wrong.',"
+        " scoring_status='scored', sentiment_level=0, sentiment_score=0.0, confidence=0.7, language='en')\n"
+        "Message.objects.create(conversation=c, seq=2, sender='customer', text='This is a disgrace!',"
+        " scoring_status='scored', sentiment_level=-2, sentiment_score=-0.6, confidence=0.53, language='en')\n"
+        "a = SentimentAlert.objects.create(conversation=c, audience=AlertAudience.SUPERVISOR,"
+        " kind=AlertKind.THRESHOLD, level=-2, threshold=-1)\n"
+        "NotificationRecipient.objects.create(alert=a, staff=StaffMember.objects.get(user__username='sam'))\n"
+        "print(c.pk)\n"
+    )
+    return int(out.splitlines()[-1])
+
+
+def pages_for(role: str, conversation: int) -> list[str]:
+    monitor = f"/conversations/{conversation}/monitor/"
+    return {
+        "representative": ["/workspace/", monitor],
+        "supervisor": ["/ongoing/", monitor, f"/conversations/{conversation}/route/", "/dashboard/"],
+        "admin": [
+            "/insights/",
+            "/insights/sentiment/",
+            "/insights/integrations/",
+            "/dashboard/",
+            "/corrections/",
+            "/ongoing/",
+        ],
+    }[role]
+
+
+@pytest.mark.parametrize(
+    ("role", "username"), [("representative", "rita"), ("supervisor", "sam"), ("admin", "admin")]
+)
+def test_axe_finds_no_violation_on_any_page_of_a_role(actors, a_conversation, role, username):
+    found = []
+    page = actors.staff(username, "/")
+    for path in pages_for(role, a_conversation):
+        page.goto(path)
+        if page.locator("#conn-status, #staff-conn").count():
+            page.locator('[data-state="live"]').first.wait_for(timeout=10_000)
+        found += failures(page)
+    # A page outside the role (the 403 page) is a page of the site too.
+    if role == "representative":
+        page.goto("/ongoing/")
+        found += failures(page)
+    assert not found, "\n".join(found)
+
+
+def test_axe_finds_no_violation_on_the_customer_and_sign_in_pages(actors):
+    found = []
+    page = actors._context().new_page()
+    page.goto("/login/")
+    found += failures(page)
+    page.goto("/chat/")
+    found += failures(page)
+    chat, _ = actors.customer(queue="Billing")
+    say(chat, "Hello, I have a question about my invoice.")
+    chat.locator(".msg-customer").first.wait_for(timeout=5_000)
+    found += failures(chat)
+    assert not found, "\n".join(found)
+
+
+def test_the_check_reports_a_button_without_a_name(actors):
+    page = actors._context().new_page()
+    page.goto("/login/")
+    page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<button></button>')")
+    assert any("button-name (critical)" in f for f in failures(page))
