@@ -41,7 +41,7 @@ class SlowScorer:
                         "positive": max(0.0, score),
                     },
                     "score": score,
-                    "level": -2 if negative else 1,
+                    "level": -1 if negative else 1,  # the bands of insights.levels
                     "confidence": 0.9,
                     "model_version": "fault-stand-in",
                 }

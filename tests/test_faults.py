@@ -351,7 +351,7 @@ class _GoodScorer:
                 "language": "en",
                 "supported": True,
                 "score": -0.45,
-                "level": -2,
+                "level": -1,  # insights.levels: -0.45 is slightly negative
                 "confidence": 0.9,
                 "probabilities": {"negative": 0.45},
                 "model_version": "fault-good",

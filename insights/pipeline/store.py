@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message, ScoringStatus, Sender
 from insights import frames, rules
-from insights.levels import level_for_score
 from insights.pipeline.outbox import announce_scored, outbox_clear
 from insights.selectors import (
     alert_states,
@@ -193,10 +192,10 @@ def _apply_result(message: Message, result: dict, now) -> bool:
     message.model_version = (result.get("model_version") or "")[:100]
     message.scored_at = now
     if supported:
-        score = float(result["score"])
-        message.sentiment_score = score
-        # insights.levels is the one place for the bands (the scorer's own level agrees).
-        message.sentiment_level = int(level_for_score(score))
+        message.sentiment_score = float(result["score"])
+        # The scorer's result carries the level (insights.scoring.engine.make_result maps the
+        # score through insights.levels once); storing it again would be a second place.
+        message.sentiment_level = int(result["level"])
         message.confidence = result.get("confidence")
         message.probabilities = result.get("probabilities")
         message.scoring_status = ScoringStatus.SCORED

@@ -53,6 +53,25 @@ def test_a_result_stored_twice_is_stored_and_alerted_once():
     assert pending_message_ids() == []
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "probs", [(0.9, 0.1, 0.0), (0.75, 0.25, 0.0), (0.5, 0.3, 0.2), (0.1, 0.8, 0.1), (0.0, 0.15, 0.85)]
+)
+def test_the_stored_level_is_the_one_the_engine_computed(probs):
+    """The level is computed once, in the engine's result; the store keeps it as it is."""
+    import numpy as np
+
+    from insights.levels import level_for_score
+    from insights.scoring.engine import make_result
+
+    result = make_result("en", np.array(probs), "v")
+    message = message_ingest(conversation=ConversationFactory(), text="any")
+    assert scoring_results_store([(message.pk, result)]) == 1
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.sentiment_level == result.level == level_for_score(result.score)
+    assert stored.sentiment_score == result.score
+
+
 def _store_queries(conversations: int, messages_each: int) -> int:
     """Queries run by storing one batch of neutral scores (no alert) of that shape."""
     results = []
