@@ -212,6 +212,10 @@ class Message(models.Model):
     # Why a message is ``failed``: the scorer raised on it alone, every attempt.
     scoring_error = models.CharField(max_length=200, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
+    # The scoring lease: the process that claimed a pending message scores it alone until
+    # ``scoring_lease_until``; after that (its holder crashed) another may take it over.
+    scoring_lease_until = models.DateTimeField(null=True, blank=True)
+    scoring_claimed_by = models.CharField(max_length=64, blank=True)
     # The scoring outbox: set in the transaction that stores the score, cleared once its
     # ``conversation.scored`` reached the channel layer. A score stored while Redis restarts,
     # or by a worker that died after commit, is announced again by the scoring sweeper.

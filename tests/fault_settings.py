@@ -16,6 +16,8 @@ from sentiment_admin.settings.test import *
 
 # These processes are killed, not torn down: they keep their connections as production does.
 DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+# A killed worker's leased batch is taken over within the tests' patience.
+SENTIMENT_SCORING_LEASE_SECONDS = 5.0
 
 if os.environ.get("FAULT_REAL_SCORER") != "1":
     SENTIMENT_SCORER = "tests.fault_settings.slow_scorer"

@@ -1,8 +1,9 @@
 """The live scoring pipeline: pending customer messages → scorer (micro-batches) → stored
 results → conversation sentiment → alerts → events. One module per stage:
 
-- ``claim``: what is still pending, and the texts to score (``scoring_claim``); a message
-  is skipped instead when monitoring is off or its conversation opted out.
+- ``claim``: what is still pending, and the texts to score (``scoring_claim``), under a
+  lease so that two processes never score one message at once; a message is skipped instead
+  when monitoring is off or its conversation opted out.
 - ``store``: results onto messages and conversations, alerts, in one transaction
   (``scoring_results_store``).
 - ``outbox``: a stored score is announced after commit and kept in the outbox
@@ -37,9 +38,12 @@ Flow
    first channel message; a sync view's ``scoring_enqueue`` starts it on the server's loop.
 5. Crash recovery: when a runtime starts every message still ``pending`` is queued again, and
    every runtime sweeps every 15 s for messages pending for more than 10 s (stored by another
-   process, lost with a Redis restart, or waiting for a model that was unavailable). Storing is
-   conditional on the message still being ``pending`` (under the conversation's row lock), so
-   a message scored twice is stored once and announced once.
+   process, lost with a Redis restart, or waiting for a model that was unavailable). The same
+   ids thus reach several processes: each scores only what it leased
+   (``SENTIMENT_SCORING_LEASE_SECONDS``, one conditional UPDATE), and a crashed holder's
+   messages are taken over when its lease expires. Storing is still conditional on the
+   message being ``pending`` (under the conversation's row lock), so a message scored twice
+   (a holder slower than its lease) is stored once and announced once.
 6. Announcements: the sweepers send again, every 2 s, what is still in the outbox after 3 s:
    a send that failed while Redis restarted, or a process that died between commit and send.
    A screen that caught up in between still gets the score; one that already has it drops the

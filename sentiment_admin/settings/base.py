@@ -171,6 +171,9 @@ SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 2)
 # "worker": messages go to the Channels "sentiment-scoring" channel, served by
 # `manage.py runworker sentiment-scoring` processes (needs the Redis channel layer).
 SENTIMENT_SCORING_MODE = env_str("SENTIMENT_SCORING_MODE", "worker" if REDIS_URL else "inprocess")
+# How long a process that claimed pending messages scores them alone: longer than a batch
+# takes, short enough that a crashed claimer's messages are soon taken over by another.
+SENTIMENT_SCORING_LEASE_SECONDS = env_float("SENTIMENT_SCORING_LEASE_SECONDS", 30.0)
 
 # --- Conversation limits ---------------------------------------------------------------
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 4000)
