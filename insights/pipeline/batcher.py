@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from insights.pipeline.claim import pending_message_ids, scoring_claim
+from insights.pipeline.claim import pending_message_ids, scoring_claim, scoring_release
 from insights.pipeline.outbox import scored_announcements_resend
 from insights.pipeline.store import scoring_failed_store, scoring_results_store
 
@@ -67,6 +67,7 @@ async def score_batch(message_ids: Sequence[int]) -> int:
             base_language=options.base_language,
         )
     except ModelUnavailable:
+        await database_sync_to_async(scoring_release)([job.message_id for job in jobs])
         raise
     except Exception as exc:
         raise ScorerFailed(f"{type(exc).__name__}: {exc}") from exc

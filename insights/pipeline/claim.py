@@ -50,13 +50,20 @@ def _lease_free(now: datetime) -> Q:
 
 
 def pending_message_ids(
-    *, limit: int = 10_000, older_than_seconds: float | None = None, now: datetime | None = None
+    *,
+    limit: int = 10_000,
+    older_than_seconds: float | None = None,
+    now: datetime | None = None,
+    claimer: str | None = None,
 ) -> list[int]:
     """Customer messages stored but never scored (crash recovery), oldest first; not those
-    that a live lease says another process is scoring right now."""
+    that a live lease says another process is scoring right now (this claimer's own are
+    offered again: a runtime restarted in this process, a model that came back)."""
     now = now or timezone.now()
     qs = Message.objects.filter(
-        _lease_free(now), scoring_status=ScoringStatus.PENDING, sender=Sender.CUSTOMER
+        _lease_free(now) | Q(scoring_claimed_by=claimer or this_claimer()),
+        scoring_status=ScoringStatus.PENDING,
+        sender=Sender.CUSTOMER,
     )
     if older_than_seconds:
         qs = qs.filter(created_at__lt=now - timedelta(seconds=older_than_seconds))
@@ -88,6 +95,16 @@ def scoring_lease(
             scoring_lease_until=until,
         ).values_list("id", flat=True)
     )
+
+
+def scoring_release(message_ids: Sequence[int], *, claimer: str | None = None) -> None:
+    """Give up this claimer's lease on messages it could not score (no model here), so that
+    another process may take them at once rather than after the lease."""
+    Message.objects.filter(
+        pk__in=list(message_ids),
+        scoring_status=ScoringStatus.PENDING,
+        scoring_claimed_by=claimer or this_claimer(),
+    ).update(scoring_lease_until=None, scoring_claimed_by="")
 
 
 def scoring_claim(

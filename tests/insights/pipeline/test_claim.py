@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conversations.models import Message, ScoringStatus
-from insights.pipeline.claim import pending_message_ids, scoring_claim
+from insights.pipeline.claim import pending_message_ids, scoring_claim, scoring_release
 from insights.pipeline.store import scoring_results_store
 from insights.selectors import sentiment_settings_get
 from tests.conversations.factories import ConversationFactory, MessageFactory
@@ -54,6 +54,7 @@ def test_a_crashed_claimers_messages_are_taken_over_once_its_lease_expires(setti
     almost = t0 + timedelta(seconds=29)
     assert _claimed(ids, "b", almost) == []
     assert pending_message_ids(now=almost) == []
+    assert pending_message_ids(now=almost, claimer="a") == ids  # its own, were it back
     expired = t0 + timedelta(seconds=31)
     assert pending_message_ids(now=expired) == ids
     assert _claimed(ids, "b", expired) == ids
@@ -75,6 +76,17 @@ def test_a_stored_message_is_claimed_by_nobody_even_after_its_lease_expired():
     later = t0 + timedelta(hours=1)
     assert _claimed(ids, "b", later) == [ids[1]]
     assert pending_message_ids(now=later) == []  # ids[1] is b's now
+
+
+@pytest.mark.django_db
+def test_a_claimer_without_a_model_releases_its_lease_for_another_at_once():
+    ids = _pending(2)
+    t0 = timezone.now()
+    assert _claimed(ids, "a", t0) == ids
+    scoring_release(ids, claimer="b")  # not b's to release
+    assert _claimed(ids, "b", t0) == []
+    scoring_release(ids, claimer="a")
+    assert _claimed(ids, "b", t0) == ids
 
 
 def _database_url(tmp_path: Path) -> str:
