@@ -140,6 +140,15 @@ def main() -> None:
             phone.goto("/ongoing/")
             settle(phone, 1000)
             phone.screenshot(path=str(OUT / "ongoing-mobile.png"), full_page=True)
+            # The representative's phone: the first screen, as it shows (the reply box on it).
+            phone_rep = login(browser, server, "rita", width=390, height=844)
+            phone_rep.goto("/workspace/")
+            settle(phone_rep, 1000)
+            lucia = phone_rep.locator(".session-tab", has_text="Lucía Fernández")
+            if lucia.count():
+                lucia.click()
+                phone_rep.wait_for_timeout(500)
+            phone_rep.screenshot(path=str(OUT / "workspace-mobile.png"))
             browser.close()
     finally:
         if traffic is not None:
