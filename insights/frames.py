@@ -15,8 +15,21 @@ from insights.selectors import alert_states, alerts_holding, recent_scored
 from sentiment_admin import realtime
 
 
+def not_scored_reason(message) -> str:
+    """Why a customer message has no sentiment ("" when it has one): shown with "Not scored"."""
+    if message.scoring_status == ScoringStatus.FAILED:
+        return message.scoring_error or "The scorer failed on this message."
+    if message.scoring_status == ScoringStatus.NOT_SCORED:
+        if message.language:
+            return f"The language is not supported: {language_name(message.language)}."
+        return "The language could not be told."
+    return ""
+
+
 def scored_payload(message, *, conversation_score, conversation_level, trend) -> dict:
-    """``conversation.scored`` for one customer message and the conversation after it."""
+    """``conversation.scored`` for one customer message and the conversation after it; for a
+    message that got no sentiment (language not supported, or the scorer failed on it),
+    ``supported`` is false and ``reason`` says why."""
     return {
         "type": realtime.CONVERSATION_SCORED,
         "conversation": message.conversation_id,
@@ -28,10 +41,16 @@ def scored_payload(message, *, conversation_score, conversation_level, trend) ->
         "language": message.language,
         "language_name": language_name(message.language),
         "supported": message.scoring_status == ScoringStatus.SCORED,
+        "scoring_status": message.scoring_status,
+        "reason": not_scored_reason(message),
         "trend": trend,
         "conversation_score": conversation_score,
         **level_fields(conversation_level, prefix="conversation_"),
     }
+
+
+# The customer messages that get a ``conversation.scored``: those the scorer has answered for.
+ANNOUNCED_STATUSES = (ScoringStatus.SCORED, ScoringStatus.NOT_SCORED, ScoringStatus.FAILED)
 
 
 def scored_payload_as_of(message) -> dict:
@@ -47,9 +66,9 @@ def scored_payload_as_of(message) -> dict:
 
 
 def scored_catch_up(*, conversation, messages, after_seq: int) -> dict[int, dict]:
-    """The ``conversation.scored`` frame of each scored (or not-scorable) customer message of
-    ``messages`` (in seq order, all after ``after_seq``), by seq, with the conversation's
-    sentiment as it was after that message."""
+    """The ``conversation.scored`` frame of each customer message of ``messages`` that the
+    scorer answered for (scored, or not scored with a reason), in seq order, all after
+    ``after_seq``, by seq, with the conversation's sentiment as it was after that message."""
     scores = [s for s, _ in recent_scored(conversation.pk, after_seq)]
     frames: dict[int, dict] = {}
     for message in messages:
@@ -57,7 +76,7 @@ def scored_catch_up(*, conversation, messages, after_seq: int) -> dict[int, dict
             continue
         if message.scoring_status == ScoringStatus.SCORED:
             scores.append(message.sentiment_score)
-        if message.scoring_status in (ScoringStatus.SCORED, ScoringStatus.NOT_SCORED):
+        if message.scoring_status in ANNOUNCED_STATUSES:
             sentiment = rules.conversation_sentiment(scores)
             frames[message.seq] = scored_payload(
                 message,

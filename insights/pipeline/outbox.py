@@ -1,6 +1,6 @@
-"""Outbox: a stored score stays announce-pending (``Message.announce_pending``, set in the
-storing transaction) until its ``conversation.scored`` reached the channel layer. Screens drop
-a score they already have: the same (conversation, seq)."""
+"""Outbox: a stored score, or a message stored as ``failed``, stays announce-pending
+(``Message.announce_pending``, set in the storing transaction) until its ``conversation.scored``
+reached the channel layer. Screens drop a score they already have: the same (conversation, seq)."""
 
 from __future__ import annotations
 
@@ -41,13 +41,26 @@ def scored_announcements_resend(*, older_than_seconds: float | None = None, limi
     Oldest first; stops at the first failure, the layer being still down. Returns how many
     went out. Screens drop a score they already have: the same (conversation, seq)."""
     age = ANNOUNCE_RETRY_AGE_SECONDS if older_than_seconds is None else older_than_seconds
-    messages = list(
-        Message.objects.filter(announce_pending=True, scored_at__lt=timezone.now() - timedelta(seconds=age))
-        .select_related("conversation")
-        .order_by("scored_at", "id")[:limit]
+    delivered = _announce_as_of(
+        Message.objects.filter(announce_pending=True, scored_at__lt=timezone.now() - timedelta(seconds=age)),
+        limit=limit,
     )
+    if delivered:
+        logger.info("announced %d score(s) again that had not reached the channel layer", delivered)
+    return delivered
+
+
+def announce_stored(message_ids: list[int]) -> int:
+    """Announce messages stored outside a scoring batch (``failed``) from what is stored, an
+    ``on_commit`` callback; what does not reach the layer stays in the outbox."""
+    return _announce_as_of(Message.objects.filter(pk__in=message_ids, announce_pending=True))
+
+
+def _announce_as_of(messages, *, limit: int | None = None) -> int:
+    """Send each one's ``conversation.scored`` as of its message, oldest first, until the
+    first send that fails (the layer being still down); clear what went out."""
     delivered: list[int] = []
-    for message in messages:
+    for message in messages.select_related("conversation").order_by("scored_at", "id")[:limit]:
         payload = frames.scored_payload_as_of(message)
         if not events.broadcast_conversation_scored(
             payload=payload, representative_id=message.conversation.representative_id
@@ -55,6 +68,4 @@ def scored_announcements_resend(*, older_than_seconds: float | None = None, limi
             break
         delivered.append(message.pk)
     outbox_clear(delivered)
-    if delivered:
-        logger.info("announced %d score(s) again that had not reached the channel layer", len(delivered))
     return len(delivered)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message, ScoringStatus, Sender
 from insights import frames, rules
-from insights.pipeline.outbox import announce_scored, outbox_clear
+from insights.pipeline.outbox import announce_scored, announce_stored, outbox_clear
 from insights.selectors import (
     alert_states,
     effective_thresholds_for_queues,
@@ -207,8 +207,17 @@ def _apply_result(message: Message, result: dict, now) -> bool:
 
 def scoring_failed_store(message_ids: Iterable[int], *, reason: str) -> int:
     """Mark messages the scorer fails on, alone and every attempt, as ``failed`` with the
-    reason, so they leave the pending set (no sweep queues them again) and show "not scored".
-    Only messages still pending change. Returns how many did."""
-    return Message.objects.filter(pk__in=list(message_ids), scoring_status=ScoringStatus.PENDING).update(
-        scoring_status=ScoringStatus.FAILED, scoring_error=reason[:200], scored_at=timezone.now()
-    )
+    reason, so they leave the pending set (no sweep queues them again); their screens are
+    told through the outbox, like a score: "not scored", and why. Only messages still pending
+    change. Returns how many did."""
+    ids = list(message_ids)
+    with transaction.atomic():
+        failed = Message.objects.filter(pk__in=ids, scoring_status=ScoringStatus.PENDING).update(
+            scoring_status=ScoringStatus.FAILED,
+            scoring_error=reason[:200],
+            scored_at=timezone.now(),
+            announce_pending=True,
+        )
+        if failed:
+            transaction.on_commit(partial(announce_stored, ids))
+    return failed

@@ -137,8 +137,15 @@ export function applyMessageScore(list, frame) {
     ? "" : String(frame.level_value);
   const badge = item.querySelector(".msg-sentiment .sentiment");
   if (badge) {
-    if (frame.supported === false) renderSentiment(badge, {slug: "not_scored", label: "Not scored (language)"});
-    else renderSentiment(badge, {slug: frame.level, label: frame.label, value: frame.level_value});
+    if (frame.supported === false) {
+      const failed = frame.scoring_status === "failed";
+      renderSentiment(badge, {slug: "not_scored",
+        label: failed ? "Not scored (the scorer failed on this message)" : "Not scored (language)"});
+      badge.title = frame.reason || "";
+    } else {
+      renderSentiment(badge, {slug: frame.level, label: frame.label, value: frame.level_value});
+      badge.removeAttribute("title");
+    }
     if (frame.supported !== false && typeof frame.confidence === "number") {
       let note = item.querySelector(".confidence");
       if (!note) { note = el("span", {class: "confidence hint"}); badge.after(note); }

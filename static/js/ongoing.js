@@ -97,6 +97,20 @@ function setSentiment(tr, {slug, value, label, trend, score}) {
   renderSentiment(tr.querySelector(".col-sentiment .sentiment"), {slug, value, label, trend: trend || "steady"});
 }
 
+/** Whether the conversation's latest customer message got no sentiment, and why (hover). */
+function noteNotScored(tr, frame) {
+  const seq = Number(frame.seq);
+  if (seq < Number(tr.dataset.scoredSeq || 0)) return;  // an older message announced late
+  tr.dataset.scoredSeq = String(seq);
+  const cell = tr.querySelector(".col-sentiment");
+  let note = cell.querySelector(".not-scored-note");
+  if (frame.supported !== false) { if (note) note.remove(); return; }
+  if (!note) { note = el("span", {class: "not-scored-note hint"}); cell.append(" ", note); }
+  note.textContent = frame.scoring_status === "failed"
+    ? "Last message not scored (the scorer failed on it)" : "Last message not scored (language)";
+  note.title = frame.reason || "";
+}
+
 function setRepresentative(tr, name, id) {
   const cell = tr.querySelector(".col-rep");
   if (id === null || id === "" || (id === undefined && !name)) cell.replaceChildren(el("span", {class: "hint", text: "Unassigned"}));
@@ -295,6 +309,7 @@ function onFrame(frame) {
       setSentiment(tr, {slug: frame.conversation_level, value: frame.conversation_level_value, label: frame.conversation_label,
         trend: frame.trend, score: frame.conversation_score});
       if (frame.language) tr.querySelector(".col-language").textContent = frame.language_name || frame.language;
+      noteNotScored(tr, frame);
       applyView();
       break;
     }

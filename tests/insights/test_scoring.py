@@ -25,6 +25,7 @@ from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fi
     drain,
     next_frame,
     scoring_runtime,
+    send,
     staff_socket,
 )
 from tests.insights.standin_scorer import result_for
@@ -70,6 +71,18 @@ def test_the_stored_level_is_the_one_the_engine_computed(probs):
     stored = Message.objects.get(pk=message.pk)
     assert stored.sentiment_level == result.level == level_for_score(result.score)
     assert stored.sentiment_score == result.score
+
+
+@pytest.mark.django_db
+def test_a_message_in_an_unsupported_language_is_announced_not_scored_with_the_reason():
+    from insights import frames
+
+    message = message_ingest(conversation=ConversationFactory(), text="zzz")
+    assert scoring_results_store([(message.pk, result_for("zzz"))]) == 1
+    payload = frames.scored_payload_as_of(Message.objects.select_related("conversation").get(pk=message.pk))
+    assert payload["supported"] is False and payload["scoring_status"] == "not_scored"
+    assert payload["reason"] == "The language is not supported: xx."
+    assert payload["level"] == "not_scored" and payload["level_value"] is None
 
 
 def _store_queries(conversations: int, messages_each: int) -> int:
@@ -361,9 +374,9 @@ async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_poison_message_is_marked_failed_and_never_holds_back_its_batch(settings, monkeypatch):
-    from conversations.models import Message, ScoringStatus
     from insights.pipeline import batcher as batcher_module
-    from tests.conversations.factories import ConversationFactory, MessageFactory
+    from insights.pipeline.runtime import scoring_runtime_stop
+    from tests.conversations.factories import QueueFactory, SupervisorFactory
     from tests.insights.poison_scorer import PoisonScorer
 
     settings.SENTIMENT_SCORER = "tests.insights.poison_scorer.poison_scorer"
@@ -371,44 +384,73 @@ async def test_a_poison_message_is_marked_failed_and_never_holds_back_its_batch(
     PoisonScorer.calls = []
 
     def world():
-        conversation = ConversationFactory()
+        queue = QueueFactory()
+        rep = RepresentativeFactory(queues=[queue])
+        supervisor = SupervisorFactory(queues=[queue])
+        conversation = ConversationFactory(queue=queue, representative=rep, last_seq=3)
+        return rep, supervisor, conversation
+
+    rep, supervisor, conversation = await database_sync_to_async(world)()
+    rep_ws, supervisor_ws = await staff_socket(rep), await staff_socket(supervisor)
+    await scoring_runtime_stop()  # this test drives the batcher itself
+
+    def pending():
         texts = ["level:-2", "POISON level:1", "level:2"]
         return [
             MessageFactory(conversation=conversation, seq=i, text=t, scoring_status=ScoringStatus.PENDING).pk
             for i, t in enumerate(texts, start=1)
         ]
 
-    ids = await database_sync_to_async(world)()
-    runner = batcher_module.ScoringBatcher(asyncio.get_running_loop())
-    await runner._score_with_retries(ids)
+    try:
+        await drain(rep_ws, quiet=0.2)
+        await drain(supervisor_ws, quiet=0.2)
+        ids = await database_sync_to_async(pending)()
+        runner = batcher_module.ScoringBatcher(asyncio.get_running_loop())
+        await runner._score_with_retries(ids)
 
-    def rows():
-        return list(
-            Message.objects.filter(pk__in=ids)
-            .order_by("seq")
-            .values_list("scoring_status", "sentiment_level", "scoring_error")
-        )
+        def rows():
+            return list(
+                Message.objects.filter(pk__in=ids)
+                .order_by("seq")
+                .values_list("scoring_status", "sentiment_level", "scoring_error")
+            )
 
-    good_first, poison, good_last = await database_sync_to_async(rows)()
-    assert good_first == (ScoringStatus.SCORED, -2, "")
-    assert good_last == (ScoringStatus.SCORED, 2, "")
-    assert poison == (
-        ScoringStatus.FAILED,
-        None,
-        "The scorer failed 4 times: ValueError: tensor shape mismatch",
-    )
-    # One batch attempt, then each alone once (the good ones are stored before any retry),
-    # then the poison one alone, retried after each of RETRY_DELAYS.
-    assert PoisonScorer.calls == [
-        ["level:-2", "POISON level:1", "level:2"],
-        ["level:-2"],
-        ["POISON level:1"],
-        ["level:2"],
-        ["POISON level:1"],
-        ["POISON level:1"],
-        ["POISON level:1"],
-    ]
-    # It left the pending set: no sweep queues it again.
-    from insights.pipeline.claim import pending_message_ids
+        good_first, poison, good_last = await database_sync_to_async(rows)()
+        assert good_first == (ScoringStatus.SCORED, -2, "")
+        assert good_last == (ScoringStatus.SCORED, 2, "")
+        reason = "The scorer failed 4 times: ValueError: tensor shape mismatch"
+        assert poison == (ScoringStatus.FAILED, None, reason)
+        # One batch attempt, then each alone once (the good ones are stored before any retry),
+        # then the poison one alone, retried after each of RETRY_DELAYS.
+        assert PoisonScorer.calls == [
+            ["level:-2", "POISON level:1", "level:2"],
+            ["level:-2"],
+            ["POISON level:1"],
+            ["level:2"],
+            ["POISON level:1"],
+            ["POISON level:1"],
+            ["POISON level:1"],
+        ]
+        # It left the pending set (no sweep queues it again) and the outbox (it was announced).
+        assert await database_sync_to_async(pending_message_ids)() == []
+        assert not await Message.objects.filter(pk__in=ids, announce_pending=True).aexists()
 
-    assert await database_sync_to_async(pending_message_ids)() == []
+        # The representative's panel and the supervisor's Ongoing report are told live: the
+        # good messages' scores, and "not scored" with the reason for the poison one.
+        for ws in (rep_ws, supervisor_ws):
+            assert (await next_frame(ws, "conversation.scored", seq=1))["level_value"] == -2
+            assert (await next_frame(ws, "conversation.scored", seq=3))["level_value"] == 2
+            failed = await next_frame(ws, "conversation.scored", seq=2)
+            assert failed["supported"] is False and failed["scoring_status"] == "failed"
+            assert failed["reason"] == reason
+            assert failed["level"] == "not_scored" and failed["level_value"] is None
+            assert failed["conversation_level_value"] == -2  # the conversation as of seq 2
+        # A screen that reconnects gets the same frame on catch-up.
+        again = await staff_socket(rep)
+        await send(again, type="catch_up", conversation=conversation.pk, after_seq=1)
+        caught = await next_frame(again, "conversation.scored", seq=2)
+        await close_all(again)
+        assert caught == failed
+    finally:
+        await close_all(rep_ws, supervisor_ws)
+        await scoring_runtime_stop()
