@@ -45,7 +45,7 @@ def test_database_and_redis_urls_switch_to_postgresql_and_channels_redis():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split() == [
         "django.db.backends.postgresql",
-        "channels_redis.core.RedisChannelLayer",
+        "sentiment_admin.layers.RedisChannelLayer",
     ]
 
 

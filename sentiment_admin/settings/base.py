@@ -92,7 +92,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis that reports a send dropped by a full channel (sentiment_admin.layers).
+            "BACKEND": "sentiment_admin.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env_str("CHANNELS_PREFIX", "sentiment"),

@@ -1,0 +1,18 @@
+"""Redis channel layers of their own for the tests that need a real Redis (REDIS_URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from sentiment_admin.layers import RedisChannelLayer
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs a real Redis: set REDIS_URL")
+
+
+def redis_layer(capacity: int) -> RedisChannelLayer:
+    """A layer with a fresh key prefix on the suite's Redis database (``flush`` it after)."""
+    return RedisChannelLayer(hosts=[REDIS_URL], prefix=f"test-{uuid.uuid4().hex[:8]}", capacity=capacity)
