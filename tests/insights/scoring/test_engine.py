@@ -9,7 +9,8 @@ import pytest
 
 from insights.levels import SentimentLevel, level_for_score, level_label
 from insights.scoring import ModelUnavailable, ScoreResult, SentimentScorer
-from insights.scoring.engine import label_mapping, make_result
+from insights.scoring.engine import make_result
+from insights.scoring.hf_backend import label_mapping
 
 
 def test_result_uses_the_level_mapping_of_insights_levels():

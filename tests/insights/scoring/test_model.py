@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from insights.levels import SentimentLevel
+from insights.scoring.e5_file import read_e5_file
 from insights.scoring.model import (
     BUNDLED_BIN_SHA256,
     QUERY_PREFIX,
     ModelUnavailable,
     TextNormalizer,
     bundled_bin_path,
-    read_e5_file,
     sha256_of,
 )
 
