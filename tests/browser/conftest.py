@@ -161,3 +161,49 @@ def set_presence(page, presence: str) -> None:
     """Choose a presence and commit it with the Set button (the select alone commits nothing)."""
     page.get_by_label("Presence").select_option(presence)
     page.get_by_role("button", name="Set presence").click()
+
+
+def team(server, *, rep_presence: str = "available") -> dict:
+    """A queue of its own with a representative and a supervisor; names in the returned dict."""
+    suffix = secrets.token_hex(3)
+    names = {"queue": f"Keys {suffix}", "rep": f"kbrep{suffix}", "sup": f"kbsup{suffix}"}
+    server.orm(
+        "from conversations.models import Queue\n"
+        "from conversations.services.staff import staff_create\n"
+        f"q = Queue.objects.create(name={names['queue']!r})\n"
+        f"staff_create(username={names['rep']!r}, password={DEMO_PASSWORD!r}, role='representative',"
+        f" first_name='Kay', last_name='Board', queues=[q], presence={rep_presence!r})\n"
+        f"staff_create(username={names['sup']!r}, password={DEMO_PASSWORD!r}, role='supervisor',"
+        " first_name='Sue', last_name='Keys', queues=[q], presence='available')\n"
+    )
+    return names
+
+
+def conversation(server, names: dict, customer: str, *, level: int, notify: bool = False) -> int:
+    """An active conversation of the team's representative with one scored customer message (and,
+    with ``notify``, a notification for the team's supervisor), stored as the pipeline leaves it."""
+    out = server.orm(
+        "from conversations.models import Conversation, Customer, Message, Queue, StaffMember\n"
+        "from insights.models import NotificationRecipient, SentimentAlert\n"
+        f"rep = StaffMember.objects.get(user__username={names['rep']!r})\n"
+        f"c = Conversation.objects.create(queue=Queue.objects.get(name={names['queue']!r}), representative=rep,"
+        f" status='active', customer=Customer.objects.create(name={customer!r}), last_seq=1,"
+        f" sentiment_level={level}, sentiment_score={level / 4}, sentiment_trend='falling')\n"
+        "Message.objects.create(conversation=c, seq=1, sender='customer', text='My invoice is wrong again.',"
+        f" scoring_status='scored', sentiment_level={level}, sentiment_score={level / 4}, confidence=0.8, language='en')\n"
+        + (
+            "a = SentimentAlert.objects.create(conversation=c, audience='supervisor', kind='threshold',"
+            f" level={level}, threshold=-1)\n"
+            f"NotificationRecipient.objects.create(alert=a, staff=StaffMember.objects.get(user__username={names['sup']!r}))\n"
+            if notify
+            else ""
+        )
+        + "print(c.pk)\n"
+    )
+    return int(out.splitlines()[-1])
+
+
+def close_all(server, ids) -> None:
+    server.orm(
+        f"from conversations.models import Conversation\nConversation.objects.filter(pk__in={list(ids)!r}).update(status='closed')\n"
+    )

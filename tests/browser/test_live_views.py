@@ -108,6 +108,10 @@ def test_a_session_not_in_focus_shows_the_alert_on_its_tab(scored, actors):
     badge = tab(rep, second).locator(".tab-alert")
     expect(badge).to_be_visible(timeout=5_000)
     expect(badge).to_have_text(re.compile("Alert"))
+    # Read out once by the page's one assertive announcer (the badge is in no live region).
+    expect(rep.locator("#alert-announcer[aria-live=assertive]")).to_contain_text(
+        f"Alert in another session: {second}'s sentiment is"
+    )
     # The focused session shows no alert; opening the other session shows it in its panel.
     expect(
         rep.locator(f"#panel-{tab(rep, first).get_attribute('data-conversation')} .panel-alert")
@@ -144,6 +148,15 @@ def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(sco
         toast = sup.locator(".toast", has_text=customer2)
         expect(toast).to_be_visible(timeout=5_000)
         expect(sup.locator("#notification-list .notification", has_text=customer2)).to_be_visible()
+        # One sentence through the assertive announcer; the toast is no live region of its own
+        # (it was read twice, controls and all), and its buttons name the customer.
+        expect(sup.locator("#alert-announcer[aria-live=assertive]")).to_contain_text(f"Alert: {customer2}")
+        assert (
+            toast.get_attribute("role") is None and sup.locator("#toasts").get_attribute("aria-live") is None
+        )
+        expect(
+            toast.get_by_role("button", name=re.compile(f"^Acknowledge the alert about {customer2}"))
+        ).to_be_visible()
         # Acknowledge from the toast: it leaves the toast stack and is marked in the list.
         toast.get_by_role("button", name="Acknowledge").click()
         acknowledged = sup.locator("#notification-list .notification.acknowledged", has_text=customer2)
