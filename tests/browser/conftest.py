@@ -116,8 +116,12 @@ class Actors:
         self.contexts.append(context)
         return context
 
-    def staff(self, username: str, path: str):
+    def staff(self, username: str, path: str, *, clock: bool = False):
+        """A signed-in page at ``path``; with ``clock``, its timers run on Playwright's clock (the
+        test moves time on with ``page.clock.fast_forward``)."""
         page = self._context().new_page()
+        if clock:
+            page.clock.install()
         page.goto("/login/")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(DEMO_PASSWORD)

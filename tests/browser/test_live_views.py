@@ -125,6 +125,24 @@ def test_a_session_not_in_focus_shows_the_alert_on_its_tab(scored, actors):
     expect(badge).to_be_hidden()
 
 
+def test_a_toast_stays_while_it_has_the_focus_and_goes_once_the_focus_leaves(scored, actors):
+    rep = actors.staff("rita", "/workspace/")
+    sup = actors.staff("sam", "/dashboard/", clock=True)  # toasts of the shared staff connection
+    sup.locator('#staff-conn[data-state="live"]').wait_for(timeout=10_000)
+    chat, customer = actors.customer(queue="Billing")
+    say(chat, ANGRY_EN)
+    toast = sup.locator("#staff-toasts .toast", has_text=customer)
+    expect(toast).to_be_visible(timeout=10_000)
+    toast.get_by_role("button", name=re.compile("^Acknowledge")).focus()
+    sup.clock.fast_forward(30_000)  # twice the time a toast is shown
+    expect(toast).to_be_visible()
+    sup.locator("#main").focus()
+    sup.mouse.move(1, 1)
+    sup.clock.fast_forward(5_000)
+    expect(toast).to_have_count(0)
+    assert rep  # rita stayed online to take the chat
+
+
 def test_a_supervisor_away_gets_no_toast_and_back_to_available_gets_the_next(scored, actors, server):
     rep = actors.staff("rita", "/workspace/")
     sup = actors.staff("sam", "/ongoing/")
