@@ -97,6 +97,53 @@ def chat_payload(conversation, *, position: int | None) -> dict:
     }
 
 
+# --- replies to a socket's own frames ----------------------------------------------------------
+
+
+def error_frame(code: str, message: str, **extra) -> dict:
+    """``error``: a client frame was refused; the socket stays open."""
+    return {"type": realtime.ERROR, "code": code, "message": message, **extra}
+
+
+def pong_frame() -> dict:
+    return {"type": realtime.PONG}
+
+
+def staff_message_ack(*, conversation_id: int, seq: int, client_id) -> dict:
+    """``message.ack`` on a staff socket: the reply is stored as ``seq``."""
+    return {"type": realtime.MESSAGE_ACK, "conversation": conversation_id, "seq": seq, "client_id": client_id}
+
+
+def customer_message_ack(message, *, client_id) -> dict:
+    """``message.ack`` on the customer's socket (its conversation is the socket's)."""
+    return {
+        "type": realtime.MESSAGE_ACK,
+        "seq": message.seq,
+        "client_id": client_id,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def snoozed_frame(*, conversation_id: int, until) -> dict:
+    """``conversation.snoozed``: the caller's snooze (``until`` None: lifted)."""
+    return {"type": realtime.CONVERSATION_SNOOZED, "conversation": conversation_id, "until": _iso(until)}
+
+
+def removed_frame(conversation_id: int) -> dict:
+    """``conversation.removed``: the socket hears no more of this conversation."""
+    return {"type": realtime.CONVERSATION_REMOVED, "conversation": conversation_id}
+
+
+def access_changed_frame(role: str) -> dict:
+    """``staff.access_changed`` to the page: the staff member's role or queues changed."""
+    return {"type": realtime.STAFF_ACCESS_CHANGED, "role": role}
+
+
+def catch_up_done(*, conversation_id: int, last_seq: int) -> dict:
+    """``catch_up.done``: the replay is complete up to ``last_seq``."""
+    return {"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq}
+
+
 # --- catch-up (the same frames as live, read back from the store) ---------------------------
 
 CATCH_UP_LIMIT = 1000

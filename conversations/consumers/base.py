@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from conversations import frames
 from conversations.models import StaffMember
 from conversations.selectors import staff_for_socket
 from conversations.services.access import session_digest
@@ -98,7 +99,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def send_error(self, code: str, message: str, **extra) -> None:
-        await self.send_json({"type": realtime.ERROR, "code": code, "message": message, **extra})
+        await self.send_json(frames.error_frame(code, message, **extra))
 
     async def send_frame(self, frame: dict) -> None:
         if self.sent.first_time(frame):
@@ -155,11 +156,51 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def on_ping(self, content: dict) -> None:
-        await self.send_json({"type": realtime.PONG})
+        await self.send_json(frames.pong_frame())
 
     # Group events: forwarded as they are.
     async def message_created(self, event):
         await self.send_frame(event)
+
+
+class CatchUpMixin:
+    """``catch_up``: the frames missed after ``after_seq`` (``frames.catch_up_frames``), each
+    sent once (the sent log), then ``catch_up.done``, then what the socket says about the
+    conversation now. One implementation for every socket; each names its conversation
+    (``catch_up_target``), who may read it (``catch_up_conversation``) and, for the customer's
+    side, ``catch_up_for_customer`` (no sentiment) and ``catch_up_now`` (the chat's state)."""
+
+    catch_up_for_customer = False
+
+    def catch_up_target(self, content: dict) -> int:
+        """The conversation a ``catch_up`` frame asks about: by default the socket's own."""
+        return self.conversation_id
+
+    def catch_up_conversation(self, conversation_id: int):
+        """The conversation, if this socket may read it now (sync); FrameError otherwise."""
+        raise NotImplementedError
+
+    def catch_up_now(self, conversation) -> list[dict]:
+        """Frames sent after ``catch_up.done`` (sync): none unless a socket says otherwise."""
+        return []
+
+    async def on_catch_up(self, content: dict) -> None:
+        conversation_id = self.catch_up_target(content)
+        after_seq = int_field(content, "after_seq", minimum=0)
+
+        def read():
+            conversation = self.catch_up_conversation(conversation_id)
+            replay, last_seq = frames.catch_up_frames(
+                conversation=conversation, after_seq=after_seq, for_customer=self.catch_up_for_customer
+            )
+            return replay, last_seq, self.catch_up_now(conversation)
+
+        replay, last_seq, now = await database_sync_to_async(read)()
+        for frame in replay:
+            await self.send_frame(frame)
+        await self.send_json(frames.catch_up_done(conversation_id=conversation_id, last_seq=last_seq))
+        for frame in now:
+            await self.send_json(frame)
 
 
 class SentimentEventsMixin:

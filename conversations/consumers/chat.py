@@ -8,9 +8,9 @@ from conversations import frames
 from conversations.consumers.base import (
     CLOSE_NOT_FOUND,
     BaseConsumer,
+    CatchUpMixin,
     FrameError,
     client_id_field,
-    int_field,
 )
 from conversations.models import Conversation, ConversationStatus
 from conversations.selectors import queue_position
@@ -18,8 +18,10 @@ from conversations.services.ingest import MessageRejected, RateLimited, message_
 from sentiment_admin import realtime
 
 
-class CustomerChatConsumer(BaseConsumer):
+class CustomerChatConsumer(CatchUpMixin, BaseConsumer):
     """``ws/chat/<customer_token>/``: the customer's side. Never carries sentiment."""
+
+    catch_up_for_customer = True
 
     handlers = {
         realtime.CLIENT_PING: "on_ping",
@@ -61,35 +63,14 @@ class CustomerChatConsumer(BaseConsumer):
         self.sent.first_time(
             {"type": realtime.MESSAGE_CREATED, "conversation": self.conversation_id, "seq": message.seq}
         )
-        await self.send_json(
-            {
-                "type": realtime.MESSAGE_ACK,
-                "seq": message.seq,
-                "client_id": client_id,
-                "created_at": message.created_at.isoformat(),
-            }
-        )
+        await self.send_json(frames.customer_message_ack(message, client_id=client_id))
 
-    async def on_catch_up(self, content):
-        after_seq = int_field(content, "after_seq", minimum=0)
+    def catch_up_conversation(self, conversation_id: int) -> Conversation:
+        return Conversation.objects.select_related("representative__user").get(pk=conversation_id)
 
-        def read():
-            conversation = Conversation.objects.select_related("representative__user").get(
-                pk=self.conversation_id
-            )
-            replay, last_seq = frames.catch_up_frames(
-                conversation=conversation, after_seq=after_seq, for_customer=True
-            )
-            return replay, last_seq, frames.chat_payload(conversation, position=queue_position(conversation))
-
-        replay, last_seq, state = await database_sync_to_async(read)()
-        for frame in replay:
-            await self.send_frame(frame)
-        await self.send_json(
-            {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
-        )
-        # Where the chat stands now (waiting and where in the queue, with whom, or ended).
-        await self.send_json(state)
+    def catch_up_now(self, conversation) -> list[dict]:
+        """Where the chat stands now (waiting and where in the queue, with whom, or ended)."""
+        return [frames.chat_payload(conversation, position=queue_position(conversation))]
 
     async def chat_updated(self, event):
         await self.send_json(event)

@@ -10,6 +10,7 @@ from conversations.consumers.base import (
     CLOSE_NOT_FOUND,
     CLOSE_UNAUTHENTICATED,
     BaseConsumer,
+    CatchUpMixin,
     FrameError,
     SentimentEventsMixin,
     StaffAccessMixin,
@@ -20,7 +21,7 @@ from conversations.selectors import conversations_visible_to, staff_for_user
 from sentiment_admin import realtime
 
 
-class MonitorConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
+class MonitorConsumer(CatchUpMixin, StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
     """``ws/monitor/<conversation_id>/``: a read-only live transcript with per-message sentiment,
     for supervisors of the queue, admins and the assigned representative."""
 
@@ -54,7 +55,7 @@ class MonitorConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         if await database_sync_to_async(self._may_watch)() is not None:
             return
         await self.leave_all()
-        await self.send_json({"type": realtime.CONVERSATION_REMOVED, "conversation": self.conversation_id})
+        await self.send_json(frames.removed_frame(self.conversation_id))
         await self.close(code=CLOSE_FORBIDDEN)
 
     async def conversation_access_changed(self, event):
@@ -65,21 +66,14 @@ class MonitorConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         """Still signed in, maybe with another role or other queues."""
         await self._stop_unless_visible()
 
-    async def on_catch_up(self, content):
-        after_seq = int_field(content, "after_seq", minimum=0)
+    def catch_up_target(self, content: dict) -> int:
         if "conversation" in content and int_field(content, "conversation") != self.conversation_id:
             raise FrameError("invalid", "This socket monitors one conversation only.")
+        return self.conversation_id
 
-        def read():
-            self._staff_now()
-            conversation = self._may_watch()
-            if conversation is None:
-                raise FrameError("not_found", f"No conversation {self.conversation_id} for you.")
-            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
-
-        replay, last_seq = await database_sync_to_async(read)()
-        for frame in replay:
-            await self.send_frame(frame)
-        await self.send_json(
-            {"type": realtime.CATCH_UP_DONE, "conversation": self.conversation_id, "last_seq": last_seq}
-        )
+    def catch_up_conversation(self, conversation_id: int) -> Conversation:
+        self._staff_now()
+        conversation = self._may_watch()
+        if conversation is None:
+            raise FrameError("not_found", f"No conversation {conversation_id} for you.")
+        return conversation

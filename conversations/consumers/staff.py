@@ -13,6 +13,7 @@ from conversations import frames
 from conversations.consumers.base import (
     CLOSE_UNAUTHENTICATED,
     BaseConsumer,
+    CatchUpMixin,
     FrameError,
     SentimentEventsMixin,
     StaffAccessMixin,
@@ -36,7 +37,7 @@ from sentiment_admin import realtime
 logger = logging.getLogger(__name__)
 
 
-class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
+class StaffConsumer(CatchUpMixin, StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
     """``ws/staff/``: every event for the signed-in staff member's conversations and queues."""
 
     handlers = {
@@ -82,7 +83,7 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
             self.groups_joined.remove(group)
         for group in sorted(wanted - joined):
             await self.join(group)
-        await self.send_json({"type": realtime.STAFF_ACCESS_CHANGED, "role": self.staff.role})
+        await self.send_json(frames.access_changed_frame(self.staff.role))
 
     async def disconnect(self, code):
         await self.leave_all()
@@ -114,21 +115,12 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         except InvalidPresence as exc:
             raise FrameError("invalid_presence", str(exc)) from None
 
-    async def on_catch_up(self, content):
-        conversation_id = int_field(content, "conversation", minimum=1)
-        after_seq = int_field(content, "after_seq", minimum=0)
+    def catch_up_target(self, content: dict) -> int:
+        return int_field(content, "conversation", minimum=1)
 
-        def read():
-            self._staff_now()
-            conversation = self._visible(conversation_id)
-            return frames.catch_up_frames(conversation=conversation, after_seq=after_seq)
-
-        replay, last_seq = await database_sync_to_async(read)()
-        for frame in replay:
-            await self.send_frame(frame)
-        await self.send_json(
-            {"type": realtime.CATCH_UP_DONE, "conversation": conversation_id, "last_seq": last_seq}
-        )
+    def catch_up_conversation(self, conversation_id: int) -> Conversation:
+        self._staff_now()
+        return self._visible(conversation_id)
 
     async def on_notification_ack(self, content):
         notification_id = int_field(content, "notification", minimum=1)
@@ -156,11 +148,7 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         except ValidationError as exc:
             raise FrameError("invalid", " ".join(exc.messages)) from None
         await self.send_json(
-            {
-                "type": realtime.CONVERSATION_SNOOZED,
-                "conversation": conversation_id,
-                "until": result.until.isoformat() if result else None,
-            }
+            frames.snoozed_frame(conversation_id=conversation_id, until=result.until if result else None)
         )
 
     async def on_message_send(self, content):
@@ -183,12 +171,7 @@ class StaffConsumer(StaffAccessMixin, SentimentEventsMixin, BaseConsumer):
         except MessageRejected as exc:
             raise FrameError(exc.code, exc.message, client_id=client_id) from None
         await self.send_json(
-            {
-                "type": realtime.MESSAGE_ACK,
-                "conversation": conversation_id,
-                "seq": message.seq,
-                "client_id": client_id,
-            }
+            frames.staff_message_ack(conversation_id=conversation_id, seq=message.seq, client_id=client_id)
         )
 
     # --- group events (forwarded) ------------------------------------------------------------
