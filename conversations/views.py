@@ -7,6 +7,8 @@ and render the initial state; the page's JavaScript keeps it live over the webso
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
@@ -42,7 +44,7 @@ from conversations.services.presence import presence_set
 from conversations.services.queue_routing import conversation_take_next
 from conversations.web import after_action, conversation_for_staff, error_text, staff_required
 from insights import for_conversations
-from insights.levels import SentimentLevel
+from insights.levels import SentimentLevel, level_slug
 from sentiment_admin.inputs import clean_line, parse_optional_id
 from sentiment_admin.throttle import Throttled, client_address, throttle_check, throttle_record
 
@@ -144,29 +146,47 @@ def take_next(request):
 
 # --------------------------------------------------------------------------- supervisor
 
-SENTIMENT_FILTERS = [
-    ("", "Any sentiment"),
-    ("negative", "Slightly negative or lower"),
-    ("very_negative", "Negative or lower"),
-    ("neutral", "Neutral"),
-    ("positive", "Slightly positive or higher"),
-    ("not_scored", "Not scored yet"),
-]
+
+@dataclass(frozen=True)
+class SentimentFilter:
+    """One choice of the Ongoing report's sentiment filter. Its key is the slug of the level it
+    is about (``insights.levels.level_slug``): ``negative`` is Negative or lower. The page's
+    script reads the same bounds from the option, so the rule is written once."""
+
+    key: str
+    label: str
+    lowest: int | None = None  # inclusive bounds of the levels it keeps; None: unbounded
+    highest: int | None = None
+    unscored: bool = False
+
+    def matches(self, level: int | None) -> bool:
+        if not self.key:
+            return True
+        if self.unscored or level is None:
+            return self.unscored and level is None
+        return (self.lowest is None or level >= self.lowest) and (
+            self.highest is None or level <= self.highest
+        )
 
 
-def _sentiment_filter_matches(key: str, level: int | None) -> bool:
-    if not key:
-        return True
-    if key == "not_scored":
-        return level is None
-    if level is None:
-        return False
-    return {
-        "negative": level <= -1,
-        "very_negative": level <= -2,
-        "neutral": level == 0,
-        "positive": level >= 1,
-    }.get(key, True)
+def _or_lower(level: SentimentLevel) -> SentimentFilter:
+    return SentimentFilter(level_slug(level), f"{level.label} or lower", highest=level.value)
+
+
+def _or_higher(level: SentimentLevel) -> SentimentFilter:
+    return SentimentFilter(level_slug(level), f"{level.label} or higher", lowest=level.value)
+
+
+NEUTRAL = SentimentLevel.NEUTRAL
+SENTIMENT_FILTERS = (
+    SentimentFilter("", "Any sentiment"),
+    _or_lower(SentimentLevel.SLIGHTLY_NEGATIVE),
+    _or_lower(SentimentLevel.NEGATIVE),
+    SentimentFilter(level_slug(NEUTRAL), str(NEUTRAL.label), lowest=NEUTRAL.value, highest=NEUTRAL.value),
+    _or_higher(SentimentLevel.SLIGHTLY_POSITIVE),
+    SentimentFilter(level_slug(None), "Not scored yet", unscored=True),
+)
+_FILTER_BY_KEY = {f.key: f for f in SENTIMENT_FILTERS}
 
 
 @staff_required(Role.SUPERVISOR, Role.ADMIN)
@@ -186,7 +206,7 @@ def ongoing(request):
     rows = [
         _conversation_row(c, now)
         for c in conversations
-        if _sentiment_filter_matches(sentiment_filter, c.sentiment_level)
+        if _FILTER_BY_KEY.get(sentiment_filter, SENTIMENT_FILTERS[0]).matches(c.sentiment_level)
     ]
     snoozes = for_conversations.snoozed_until(staff, now=now)
     for r in rows:

@@ -26,14 +26,12 @@ function matches(tr) {
   if (queueFilter.value && tr.dataset.queue !== queueFilter.value) return false;
   const raw = tr.dataset.levelValue;
   const level = raw === "" || raw === undefined ? null : Number(raw);
-  switch (sentimentFilter.value) {
-    case "negative": return level !== null && level <= -1;
-    case "very_negative": return level !== null && level <= -2;
-    case "neutral": return level === 0;
-    case "positive": return level !== null && level >= 1;
-    case "not_scored": return level === null;
-    default: return true;
-  }
+  // The option carries its levels' bounds (conversations.views.SentimentFilter): one rule.
+  const option = sentimentFilter.selectedOptions[0];
+  if (!option || !option.value) return true;
+  const {lowest, highest, unscored} = option.dataset;
+  if (unscored === "true" || level === null) return unscored === "true" && level === null;
+  return (lowest === "" || level >= Number(lowest)) && (highest === "" || level <= Number(highest));
 }
 
 function applyView() {

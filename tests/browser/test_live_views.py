@@ -94,6 +94,13 @@ def test_an_angry_spanish_message_shows_negative_for_the_representative_and_the_
     for page in (rep, sup, chat):
         assert page.evaluate("window.__xss") is None
 
+    # The page's filter reads each option's level bounds: a scored row leaves "Not scored yet".
+    sentiment_filter = sup.locator("#filter-sentiment")
+    sentiment_filter.select_option(label="Not scored yet")
+    expect(row(sup, customer)).to_be_hidden()
+    sentiment_filter.select_option(label="Slightly negative or lower")
+    expect(row(sup, customer)).to_be_visible()
+
 
 def test_a_session_not_in_focus_shows_the_alert_on_its_tab(scored, actors):
     rep = actors.staff("rita", "/workspace/")

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from conversations.models import ConversationStatus, Presence, Sender
-from insights.levels import SentimentLevel
+from insights.levels import SentimentLevel, level_slug
 from insights.models import SentimentCorrection
 from tests.conversations.factories import (
     AdminFactory,
@@ -93,7 +93,7 @@ def test_ongoing_filters_by_sentiment_and_sorts_most_negative_first(login, setup
     calm = ConversationFactory(queue=setup["billing"], sentiment_level=1)
     worst = ConversationFactory(queue=setup["billing"], sentiment_level=-3)
     client = login(setup["sup"])
-    body = client.get(reverse("conversations:ongoing") + "?sentiment=negative").content.decode()
+    body = client.get(reverse("conversations:ongoing") + "?sentiment=slightly_negative").content.decode()
     assert f'<tr data-conversation="{calm.pk}"' not in body
     assert f'<tr data-conversation="{worst.pk}"' in body
     body = client.get(reverse("conversations:ongoing") + "?sort=sentiment").content.decode()
@@ -102,6 +102,24 @@ def test_ongoing_filters_by_sentiment_and_sorts_most_negative_first(login, setup
         < body.index(f'<tr data-conversation="{setup["conv"].pk}"')
         < body.index(f'<tr data-conversation="{calm.pk}"')
     )
+
+
+def test_ongoing_sentiment_filters_are_named_after_the_level_they_start_at(login, setup):
+    slightly = ConversationFactory(queue=setup["billing"], sentiment_level=-1)
+    negative = ConversationFactory(queue=setup["billing"], sentiment_level=-2)
+    unscored = ConversationFactory(queue=setup["billing"], sentiment_level=None)
+    client = login(setup["sup"])
+
+    def shown(key):
+        body = client.get(reverse("conversations:ongoing") + f"?sentiment={key}").content.decode()
+        return {c for c in (slightly, negative, unscored) if f'<tr data-conversation="{c.pk}"' in body}
+
+    assert shown(level_slug(-2)) == {negative}  # "negative": Negative or lower
+    assert shown(level_slug(-1)) == {slightly, negative}
+    assert shown(level_slug(None)) == {unscored}
+    body = client.get(reverse("conversations:ongoing")).content.decode()
+    assert '<option value="negative" data-lowest="" data-highest="-2"' in body
+    assert ">Negative or lower</option>" in body
 
 
 def test_representatives_cannot_open_the_supervisor_pages(login, setup):
