@@ -19,11 +19,11 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from conversations.models import ONGOING_STATUSES, Queue, Role, StaffMember
+from conversations.models import ONGOING_STATUSES, Queue, Role, Sender, StaffMember
 
 logger = logging.getLogger(__name__)
 
-C, R = "customer", "representative"
+C, R = Sender.CUSTOMER, Sender.REPRESENTATIVE
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ them after commit."""
 
 from __future__ import annotations
 
-from conversations.models import Message
+from conversations.models import ConversationStatus, Message
 from insights import for_conversations
 from insights.levels import level_fields
 from sentiment_admin import realtime
@@ -79,7 +79,7 @@ def chat_payload(conversation, *, position: int | None) -> dict:
     """``chat.updated``: what the customer's chat page says about the conversation: waiting
     (with its place in the queue), with an agent (their first name), or ended. No sentiment."""
     rep = conversation.representative
-    if conversation.status == "closed":
+    if conversation.status == ConversationStatus.CLOSED:
         state = CHAT_ENDED
     elif rep is not None:
         state = CHAT_WITH_AGENT

@@ -9,7 +9,7 @@ from __future__ import annotations
 from conversations.models import ScoringStatus, Sender
 from insights import rules
 from insights.levels import level_fields, level_label, level_slug
-from insights.models import AlertKind, NotificationRecipient, SentimentAlert
+from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
 from insights.scoring.language import language_name
 from insights.selectors import alert_states, alerts_holding, recent_scored
 from sentiment_admin import realtime
@@ -181,8 +181,7 @@ def alert_summary(conversation) -> dict:
         }
     return {
         "alert_state": {
-            audience: ("raised" if audience in raised else "clear")
-            for audience in ("representative", "supervisor")
+            audience: ("raised" if audience in raised else "clear") for audience in AlertAudience.values
         },
         "last_alert": last_alert,
     }
