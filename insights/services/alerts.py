@@ -42,7 +42,11 @@ MAX_SNOOZE_MINUTES = 24 * 60
 
 
 def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
-    """Supervisors who get a notification for this conversation right now."""
+    """Supervisors who get a notification for this conversation right now: those the gate
+    (``rules.supervisor_eligible``: presence and queue) lets through, less those who snoozed
+    the conversation. The query reads every supervisor and decides nothing itself, so the
+    gate stays written once (an organisation has tens of supervisors, and this runs only when
+    an alert is raised)."""
     now = timezone.now()
     snoozed = set(
         ConversationSnooze.objects.filter(conversation_id=conversation.pk, until__gt=now).values_list(
@@ -50,14 +54,11 @@ def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
         )
     )
     candidates = (
-        StaffMember.objects.filter(role=Role.SUPERVISOR, queues=conversation.queue_id)
-        .select_related("user")
-        .prefetch_related("queues")
-        .distinct()
+        StaffMember.objects.filter(role=Role.SUPERVISOR).select_related("user").prefetch_related("queues")
     )
     return [
         s
-        for s in candidates
+        for s in candidates.order_by("pk")
         if s.pk not in snoozed
         and rules.supervisor_eligible(s.presence, [q.pk for q in s.queues.all()], conversation.queue_id)
     ]

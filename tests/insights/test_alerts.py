@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from conversations.models import Presence
 from conversations.services.ingest import message_ingest
+from insights import rules
 from insights.levels import threshold_reached
 from insights.models import (
     AlertAudience,
@@ -197,6 +198,25 @@ def test_sharp_drop_off_by_default(setup):
     set_thresholds(-3, -3)
     score(conversation, 3, 3, 1)
     assert alerts(conversation, kind=AlertKind.SHARP_DROP) == []
+
+
+def test_the_supervisor_gate_rule_alone_decides_who_is_notified(setup):
+    """Every supervisor of every presence, in the queue, in another queue, in both or in none:
+    exactly those ``rules.supervisor_eligible`` lets through are notified (the query around it
+    decides nothing, so a change to the rule is a change to who is notified)."""
+    queue, _rep, available_in_queue, conversation = setup
+    other = QueueFactory()
+    supervisors = [available_in_queue]
+    for presence in Presence.values:
+        for queues in ([queue], [other], [other, queue], []):
+            supervisors.append(SupervisorFactory(queues=queues, presence=presence))
+    expected = [
+        s
+        for s in supervisors
+        if rules.supervisor_eligible(s.presence, [q.pk for q in s.queues.all()], conversation.queue_id)
+    ]
+    assert len(expected) == 2 * 2 + 1  # Available and Busy, in [queue] and [other, queue]; the fixture's
+    assert eligible_supervisors(conversation=conversation) == sorted(expected, key=lambda s: s.pk)
 
 
 def test_snoozed_supervisor_gets_no_notification_until_the_snooze_ends(setup):
