@@ -70,6 +70,41 @@ def conversation_payload(conversation) -> dict:
     return payload
 
 
+def assigned_payload(*, conversation_id: int, queue_id: int, representative_id: int | None) -> dict:
+    """``conversation.assigned``: open a session tab for the new representative."""
+    return {
+        "type": realtime.CONVERSATION_ASSIGNED,
+        "conversation": conversation_id,
+        "queue": queue_id,
+        "representative": representative_id,
+    }
+
+
+def presence_payload(*, staff_id: int, presence: str, label: str, name: str) -> dict:
+    """``presence.changed``."""
+    return {
+        "type": realtime.PRESENCE_CHANGED,
+        "staff": staff_id,
+        "presence": presence,
+        "label": label,
+        "name": name,
+    }
+
+
+# Server-internal group events: consumers act on them and never forward them as they are.
+
+
+def conversation_access_event(conversation_id: int) -> dict:
+    """``conversation.access_changed``: monitors of the conversation re-check they may see it."""
+    return {"type": realtime.CONVERSATION_ACCESS_CHANGED, "conversation": conversation_id}
+
+
+def staff_access_event(*, signed_out_session: str = "") -> dict:
+    """``staff.access_changed`` to a staff member's sockets: re-check access now (the socket then
+    sends the page ``access_changed_frame``). ``signed_out_session``: a signed-out session's digest."""
+    return {"type": realtime.STAFF_ACCESS_CHANGED, "signed_out_session": signed_out_session}
+
+
 CHAT_WAITING = "waiting"
 CHAT_WITH_AGENT = "with_agent"
 CHAT_ENDED = "ended"

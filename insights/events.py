@@ -3,7 +3,6 @@ inside ``transaction.on_commit`` so nobody hears of a change that was rolled bac
 
 from __future__ import annotations
 
-from conversations.events import conversation_audience
 from insights import frames
 from sentiment_admin import realtime
 from sentiment_admin.broadcast import group_send_many
@@ -18,7 +17,7 @@ def broadcast_conversation_scored(*, payload: dict, representative_id: int | Non
     it; the scoring outbox keeps it until then."""
     return group_send_many(
         [
-            *conversation_audience(
+            *realtime.conversation_audience(
                 conversation_id=payload["conversation"],
                 queue_id=payload["queue"],
                 representative_id=representative_id,

@@ -39,6 +39,14 @@ def staff_access_group(staff_id: int) -> str:
     return f"staff-access.{int(staff_id)}"
 
 
+def conversation_audience(*, conversation_id: int, queue_id: int, representative_id: int | None) -> list[str]:
+    """Staff who follow a conversation: its representative, its queue's supervisors, monitors."""
+    groups = [queue_group(queue_id), conversation_group(conversation_id)]
+    if representative_id:
+        groups.insert(0, staff_group(representative_id))
+    return groups
+
+
 PRESENCE_GROUP = "presence"
 INSIGHTS_GROUP = "insights.settings"
 # Integration event streams (``ws/integrations/events/``, a key with ``read_sentiment``):

@@ -55,10 +55,14 @@ class _SentLog:
         if kind not in (realtime.MESSAGE_CREATED, realtime.CONVERSATION_SCORED):
             return True
         try:
-            key, seq = (kind, int(frame["conversation"])), int(frame["seq"])
+            conversation_id, seq = int(frame["conversation"]), int(frame["seq"])
         except (KeyError, TypeError, ValueError):
             return True
-        seen = self._sent.setdefault(key, set())
+        return self.mark(kind, conversation_id, seq)
+
+    def mark(self, kind: str, conversation_id: int, seq: int) -> bool:
+        """Record ``kind`` ``seq`` of the conversation as sent; False when it already was."""
+        seen = self._sent.setdefault((kind, conversation_id), set())
         if seq in seen:
             return False
         seen.add(seq)

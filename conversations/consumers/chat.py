@@ -60,9 +60,8 @@ class CustomerChatConsumer(CatchUpMixin, BaseConsumer):
             ) from None
         except MessageRejected as exc:
             raise FrameError(exc.code, exc.message, client_id=client_id) from None
-        self.sent.first_time(
-            {"type": realtime.MESSAGE_CREATED, "conversation": self.conversation_id, "seq": message.seq}
-        )
+        # The customer's own message comes back live from the group: it is already shown.
+        self.sent.mark(realtime.MESSAGE_CREATED, self.conversation_id, message.seq)
         await self.send_json(frames.customer_message_ack(message, client_id=client_id))
 
     def catch_up_conversation(self, conversation_id: int) -> Conversation:
