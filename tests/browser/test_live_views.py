@@ -94,8 +94,10 @@ def test_an_angry_spanish_message_shows_negative_for_the_representative_and_the_
     for page in (rep, sup, chat):
         assert page.evaluate("window.__xss") is None
 
-    # The page's filter reads each option's level bounds: a scored row leaves "Not scored yet".
+    # The page's filter reads each option's level bounds (conversations.views.SentimentFilter).
     sentiment_filter = sup.locator("#filter-sentiment")
+    sentiment_filter.select_option(label="Slightly positive or higher")
+    expect(row(sup, customer)).to_be_hidden()
     sentiment_filter.select_option(label="Not scored yet")
     expect(row(sup, customer)).to_be_hidden()
     sentiment_filter.select_option(label="Slightly negative or lower")
