@@ -222,7 +222,7 @@ BUILDERS = {
 # Public functions of the frames modules that build parts of an answer, not a frame.
 NOT_FRAMES = {
     conversation_frames: {"sentiment_fields"},  # the sentiment fields of a row (page and frames)
-    insight_frames: {"alert_summary"},  # the REST detail's alert fields
+    insight_frames: {"alert_summary", "not_scored_reason"},  # REST alert fields; a frame's reason
 }
 
 # The scoring worker channel's message: between processes, never to a client.
