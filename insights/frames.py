@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from conversations.models import ScoringStatus, Sender
 from insights import rules
-from insights.levels import level_fields, level_label, level_slug
+from insights.levels import level_fields, level_label
 from insights.models import AlertAudience, AlertKind, NotificationRecipient, SentimentAlert
 from insights.scoring.language import language_name
 from insights.selectors import alert_states, alerts_holding, recent_scored
@@ -174,8 +174,7 @@ def alert_summary(conversation) -> dict:
             "alert": last.pk,
             "audience": last.audience,
             "kind": last.kind,
-            "level": level_slug(last.level),
-            "level_value": last.level,
+            **level_fields(last.level),
             "threshold": last.threshold,
             "created_at": last.created_at.isoformat() if last.created_at else None,
         }

@@ -321,6 +321,7 @@ def test_documented_nested_shapes(world):
         "kind",
         "level",
         "level_value",
+        "label",
         "threshold",
         "created_at",
     ]
