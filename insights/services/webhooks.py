@@ -12,9 +12,8 @@ Signature (Stripe-style, so receivers can reject replays):
 against replays); it answers False for any malformed header and never raises.
 
 Where a webhook may POST (``webhook_url_check`` when it is saved, ``webhook_address_refusal``
-again before each delivery, as DNS can change): only to public addresses. Loopback, private,
-link-local (cloud metadata at 169.254.169.254 included), shared, reserved and multicast
-addresses are refused unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES`` is set. A webhook without a
+again before each delivery, as DNS can change): only to public addresses, by the one rule of
+``insights.services.addresses``. A webhook without a
 signing secret cannot be turned on (``insights.services.settings``). Delivery runs in a background daemon thread (``webhook_dispatch``), so the
 scoring pipeline never waits on a customer's server: up to ``len(RETRY_DELAYS) + 1`` attempts
 with exponential backoff; every attempt is recorded as a ``WebhookDelivery`` row.
@@ -24,19 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -44,6 +39,7 @@ from conversations.models import Message
 from insights.levels import level_label, level_slug
 from insights.models import AlertKind, SentimentAlert, WebhookDelivery
 from insights.selectors import sentiment_settings_get
+from insights.services.addresses import address_check, address_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -96,46 +92,14 @@ _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _MAC_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def _address_refused(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
 def webhook_address_refusal(url: str, *, resolve_failure_refuses: bool = True) -> str | None:
-    """Why a webhook may not POST to ``url`` (None when it may). Every address the host name
-    resolves to must be public, unless ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "The webhook URL is not valid."
-    if parts.scheme not in ("http", "https") or not host:
-        return "The webhook URL must be http:// or https:// with a host."
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return None
-    try:
-        infos = socket.getaddrinfo(
-            host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
-        )
-    except (socket.gaierror, UnicodeError, OSError):
-        return f"The webhook host {host[:80]!r} does not resolve." if resolve_failure_refuses else None
-    if any(_address_refused(info[4][0]) for info in infos):
-        return (
-            f"The webhook host {host[:80]!r} is a private, loopback, link-local or metadata address "
-            "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to allow it)."
-        )
-    return None
+    """Why a webhook may not POST to ``url`` (None when it may): ``insights.services.addresses``."""
+    return address_refusal(url, what="webhook", resolve_failure_refuses=resolve_failure_refuses)
 
 
 def webhook_url_check(url: str) -> None:
-    """Raise ValidationError when a webhook may not be saved with ``url``. A host that does not
-    resolve now is accepted here (it is checked again before every delivery)."""
-    if url:
-        refusal = webhook_address_refusal(url, resolve_failure_refuses=False)
-        if refusal:
-            raise ValidationError({"webhook_url": refusal})
+    """Raise ValidationError when a webhook may not be saved with ``url``."""
+    address_check(url, field="webhook_url", what="webhook")
 
 
 def webhook_body(alert: SentimentAlert) -> dict:

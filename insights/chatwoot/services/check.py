@@ -9,6 +9,7 @@ import httpx
 
 from conversations.models import Queue, StaffMember
 from insights.chatwoot.models import ChatwootConnection
+from insights.services.addresses import address_refusal
 
 
 class ChatwootUnreachable(Exception):
@@ -26,6 +27,9 @@ class AccountCheck:
 
 def _get(client: httpx.Client, connection: ChatwootConnection, tail: str):
     url = f"{connection.base_url.rstrip('/')}/api/v1/accounts/{connection.account_id}/{tail}"
+    refusal = address_refusal(connection.base_url, what="Chatwoot")  # DNS may have changed
+    if refusal:
+        raise ChatwootUnreachable(refusal)
     try:
         response = client.get(url, headers={"api_access_token": connection.api_access_token})
     except httpx.HTTPError as exc:

@@ -30,6 +30,7 @@ from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnectio
 from insights.levels import level_label, level_slug
 from insights.models import SentimentAlert
 from insights.selectors import alert_states
+from insights.services.addresses import address_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ def _url(call: ChatwootCall, tail: str) -> str:
 
 
 def _perform(call: ChatwootCall, client: httpx.Client) -> httpx.Response:
+    refusal = address_refusal(call.connection.base_url, what="Chatwoot")  # checked before each call
+    if refusal:
+        raise ValueError(refusal)
     headers = {"api_access_token": call.connection.api_access_token}
     if call.kind == "labels":
         current = client.get(_url(call, "labels"), headers=headers)

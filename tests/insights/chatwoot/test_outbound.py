@@ -108,6 +108,17 @@ def test_a_timeout_is_recorded_and_retried(fake, connection, monkeypatch):
     assert call.status == CallStatus.PENDING and "Timeout" in call.last_error
 
 
+def test_a_call_to_a_private_address_is_refused_before_it_is_sent(fake, connection, monkeypatch, settings):
+    monkeypatch.setattr("insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
+    score(chatwoot_conversation(connection), "level:-2")
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False  # the fake runs on 127.0.0.1
+    assert send_now(fake) == 0
+    assert fake.calls == []
+    calls = list(ChatwootCall.objects.all())
+    assert calls and all(c.status == CallStatus.PENDING for c in calls)
+    assert all("private, loopback" in c.last_error for c in calls)
+
+
 def test_conversations_not_from_chatwoot_and_opted_out_ones_send_nothing(fake, connection):
     score(ConversationFactory(), "level:-3")
     score(chatwoot_conversation(connection, 77, scoring_opt_out=True), "level:-3")
