@@ -17,9 +17,9 @@ from conversations.display import sentiment_view
 from conversations.models import IntegrationScope, Message, Queue, Role
 from conversations.selectors import integration_tokens_list, user_is_admin
 from conversations.web import after_action, conversation_for_staff, error_text, staff_required
-from insights.chatwoot.selectors import chatwoot_connections_summary
 from insights.dashboard import DashboardFilters, dashboard_build, dashboard_csv, dashboard_queues
 from insights.forms import QueueOverrideForm, SentimentSettingsForm, WebhookSettingsForm
+from insights.integration_pages import integration_pages
 from insights.levels import RepresentativeThreshold, SupervisorThreshold
 from insights.selectors import (
     effective_thresholds,
@@ -141,15 +141,7 @@ def integrations(request):
             "scopes": IntegrationScope.choices,
             "deliveries": webhook_deliveries_recent(),
             "stream_path": "/ws/integrations/events/",
-            "chatwoot": [
-                (
-                    summary,
-                    request.build_absolute_uri(
-                        reverse("chatwoot:webhook", args=[summary.connection.endpoint_secret])
-                    ),
-                )
-                for summary in chatwoot_connections_summary()
-            ],
+            "adapters": [(page, reverse(page.url_name)) for page in integration_pages()],
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -10,7 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("insights.urls")),
     path("api/", include("conversations.api_urls")),
-    path("integrations/chatwoot/", include("insights.chatwoot.urls")),
+    path("", include("insights.chatwoot.urls")),
     path("", include("conversations.urls")),
     path("django-admin/", admin.site.urls),
 ]

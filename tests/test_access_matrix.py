@@ -114,6 +114,10 @@ POLICIES: dict[str, Policy] = {
     "api:not-found": Policy("nobody", ("GET",)),
     # Chatwoot's webhook: the connection's secret in the URL is the credential.
     "chatwoot:webhook": Policy("token", ("POST",), scoped=True),
+    # Its setup pages (Insights → Integrations → Chatwoot): administrators only.
+    "chatwoot:setup": Policy("admin", ("GET", "POST")),
+    "chatwoot:connection": Policy("admin", ("GET", "POST")),
+    "chatwoot:check": Policy("admin", ("POST",)),
     # Django's admin site: only administrators (is_staff) get in; the rest go to its login.
     "admin:*": Policy("admin"),
 }
@@ -378,6 +382,7 @@ def world(settings):
         "other_notification": other_notification,
         "key": key,
         "chatwoot_secret": chatwoot.endpoint_secret,
+        "chatwoot_id": chatwoot.pk,
     }
 
 
@@ -396,6 +401,8 @@ def _kwargs(world, name: str, kwargs_names, principal: str, target: str) -> dict
             out[k] = mine if target == "own" else world["other_notification"]
         elif k == "secret":
             out[k] = world["chatwoot_secret"] if target == "own" else "no-such-secret-" + "x" * 20
+        elif k == "connection_id":
+            out[k] = world["chatwoot_id"]
         elif k == "app_label":
             out[k] = "conversations"
         else:

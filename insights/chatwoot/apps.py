@@ -11,5 +11,13 @@ class ChatwootConfig(AppConfig):
     def ready(self) -> None:
         from insights.alert_sinks import alert_sink_register
         from insights.chatwoot.services.outbound import chatwoot_alert_enqueue
+        from insights.integration_pages import IntegrationPage, integration_page_register
 
         alert_sink_register(chatwoot_alert_enqueue)
+        integration_page_register(
+            IntegrationPage(
+                title="Chatwoot",
+                url_name="chatwoot:setup",
+                description="Score Chatwoot conversations live and label them in Chatwoot on an alert.",
+            )
+        )

@@ -1,10 +1,11 @@
-"""What the Insights → Integrations page shows about each Chatwoot connection."""
+"""What the Chatwoot setup pages show about a connection."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from insights.chatwoot.models import ChatwootCall, ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent
+from insights.models import SettingsAuditEntry
 
 
 @dataclass
@@ -15,13 +16,17 @@ class ConnectionSummary:
     unknown_agents: list[ChatwootUnknownAgent]
 
 
-def chatwoot_connections_summary(*, last: int = 10) -> list[ConnectionSummary]:
-    return [
-        ConnectionSummary(
-            connection=c,
-            inbound=list(c.deliveries.all()[:last]),
-            outbound=list(c.calls.order_by("-created_at", "-id")[:last]),
-            unknown_agents=list(c.unknown_agents.order_by("-last_seen")),
-        )
-        for c in ChatwootConnection.objects.select_related("default_queue").order_by("pk")
-    ]
+def chatwoot_connection_summary(*, connection: ChatwootConnection, last: int = 10) -> ConnectionSummary:
+    return ConnectionSummary(
+        connection=connection,
+        inbound=list(connection.deliveries.all()[:last]),
+        outbound=list(connection.calls.order_by("-created_at", "-id")[:last]),
+        unknown_agents=list(connection.unknown_agents.order_by("-last_seen")),
+    )
+
+
+def chatwoot_audit_list(*, limit: int = 50):
+    """The change history of every Chatwoot connection (``services.setup`` writes it)."""
+    return SettingsAuditEntry.objects.filter(scope__startswith="Chatwoot connection ").select_related(
+        "actor"
+    )[:limit]

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         connections = list(ChatwootConnection.objects.filter(active=True).select_related("default_queue"))
         if not connections:
-            raise CommandError("No active Chatwoot connection: add one in Django admin (Chatwoot adapter).")
+            raise CommandError(
+                "No active Chatwoot connection: add one on Insights → Integrations → Chatwoot."
+            )
         failed = 0
         for connection in connections:
             self.stdout.write(f"{connection} at {connection.base_url}")
