@@ -8,6 +8,7 @@ from insights.models import (
     SentimentSettings,
     SettingsAuditEntry,
     WebhookDelivery,
+    WebhookEvent,
 )
 
 
@@ -81,3 +82,20 @@ class SentimentCorrectionAdmin(admin.ModelAdmin):
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "alert", "url", "attempt", "status_code", "succeeded"]
     list_filter = ["succeeded"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """The webhook outbox: what waits, what was sent, what was given up."""
+
+    list_display = [
+        "created_at",
+        "delivery_id",
+        "event",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    ]
+    list_filter = ["status", "event"]
+    search_fields = ["delivery_id"]

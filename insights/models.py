@@ -158,9 +158,58 @@ class SentimentCorrection(models.Model):
         ordering = ["-created_at"]
 
 
-class WebhookDelivery(models.Model):
-    """One attempt to POST one event to the organisation's webhook."""
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Given up")
 
+
+class OutboxEntry(models.Model):
+    """A delivery stored before it is tried, in the transaction that caused it, and sent by the
+    process's outbox sender (``insights.sender``), which reads and writes these fields by name:
+    ``lease_until`` is set while one sender holds the row, ``attempts`` counts at the claim."""
+
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class WebhookEvent(OutboxEntry):
+    """One event for the organisation's webhook (the outbox row): its body is fixed when it is
+    stored, its ``delivery_id`` is the id the receiver de-duplicates on, the same on every
+    attempt. Sent to the webhook URL set at the time of each attempt."""
+
+    delivery_id = models.CharField(max_length=64, unique=True)
+    event = models.CharField(max_length=40)
+    body = models.JSONField()
+    alert = models.ForeignKey(
+        SentimentAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_events"
+    )
+    message = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST one event (``delivery_id``) to the organisation's webhook."""
+
+    delivery_id = models.CharField(max_length=64, blank=True, db_index=True)
     event = models.CharField(max_length=40, default="sentiment.alert")
     alert = models.ForeignKey(
         SentimentAlert, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"

@@ -18,11 +18,13 @@ from insights.models import (
     AlertKind,
     ConversationSnooze,
     NotificationRecipient,
+    OutboxStatus,
     QueueSentimentOverride,
     SentimentAlert,
     SentimentSettings,
     SettingsAuditEntry,
     WebhookDelivery,
+    WebhookEvent,
 )
 
 
@@ -103,6 +105,29 @@ def alert_states(conversation_ids: Iterable[int]) -> dict[int, set[str]]:
 def webhook_deliveries_recent(*, limit: int = 20):
     """The last webhook attempts, newest first (the Integrations page)."""
     return WebhookDelivery.objects.select_related("alert", "message")[:limit]
+
+
+@dataclass(frozen=True)
+class WebhookOutboxSummary:
+    """The webhook outbox for the Integrations page: what waits for a retry, what was given up."""
+
+    waiting: int
+    next_attempt_at: object  # datetime | None
+    given_up: int
+    last_given_up: list[WebhookEvent]
+    max_attempts: int
+
+
+def webhook_outbox_summary(*, last: int = 5) -> WebhookOutboxSummary:
+    pending = WebhookEvent.objects.filter(status=OutboxStatus.PENDING)
+    failed = WebhookEvent.objects.filter(status=OutboxStatus.FAILED)
+    return WebhookOutboxSummary(
+        waiting=pending.count(),
+        next_attempt_at=pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first(),
+        given_up=failed.count(),
+        last_given_up=list(failed.order_by("-created_at", "-id")[:last]),
+        max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+    )
 
 
 def alerts_holding(conversation_ids: Iterable[int]) -> dict[int, list[SentimentAlert]]:

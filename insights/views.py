@@ -27,6 +27,7 @@ from insights.selectors import (
     settings_audit_list,
     threshold_reach_guide,
     webhook_deliveries_recent,
+    webhook_outbox_summary,
 )
 from insights.services.corrections import corrections_csv, corrections_list, sentiment_correction_create
 from insights.services.settings import queue_override_set, sentiment_settings_update
@@ -140,6 +141,7 @@ def integrations(request):
             "tokens": integration_tokens_list(),
             "scopes": IntegrationScope.choices,
             "deliveries": webhook_deliveries_recent(),
+            "outbox": webhook_outbox_summary(),
             "stream_path": "/ws/integrations/events/",
             "adapters": [(page, reverse(page.url_name)) for page in integration_pages()],
         },

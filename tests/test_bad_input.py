@@ -371,30 +371,45 @@ def test_webhooks_refuse_private_loopback_link_local_and_metadata_addresses(db, 
 def test_a_webhook_saved_before_its_address_turned_private_is_not_delivered(db, settings):
     import httpx
 
-    from insights.models import AlertAudience, AlertKind, SentimentAlert, WebhookDelivery
-    from insights.services.webhooks import webhook_deliver
+    from insights.models import OutboxStatus, WebhookDelivery, WebhookEvent
+    from insights.sender import outbox_send_due
 
     SentimentSettings.objects.update_or_create(
         pk=SentimentSettings.SINGLETON_PK,
         defaults={"webhook_url": "http://169.254.169.254/latest/meta-data/", "webhook_secret": "s3cret"},
     )
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
-    alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(),
-        audience=AlertAudience.SUPERVISOR,
-        kind=AlertKind.THRESHOLD,
-        level=-2,
-        threshold=-2,
-    )
+    _stored_webhook_alert()
     seen = []
     client = httpx.Client(
         transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200))
     )
-    assert webhook_deliver(alert_id=alert.pk, delays=(0.01,), client=client) is False
+    assert outbox_send_due(client=client) == 0
+    assert outbox_send_due(client=client) == 0  # given up at once: no retry
     assert seen == []
     delivery = WebhookDelivery.objects.get()
     assert (delivery.attempt, delivery.succeeded, delivery.status_code) == (1, False, None)
     assert "link-local or metadata" in delivery.error
+    assert WebhookEvent.objects.get().status == OutboxStatus.FAILED
+
+
+def _stored_webhook_alert():
+    """An alert and its webhook event, stored together as the scoring store does."""
+    from django.db import transaction
+
+    from insights.models import AlertAudience, AlertKind, SentimentAlert
+    from insights.services.webhooks import webhook_alert_enqueue
+
+    with transaction.atomic():
+        alert = SentimentAlert.objects.create(
+            conversation=ConversationFactory(),
+            audience=AlertAudience.SUPERVISOR,
+            kind=AlertKind.THRESHOLD,
+            level=-2,
+            threshold=-2,
+        )
+        webhook_alert_enqueue(alert=alert)
+    return alert
 
 
 def test_a_webhook_without_a_secret_cannot_be_turned_on(db):
@@ -415,32 +430,26 @@ def test_a_webhook_without_a_secret_cannot_be_turned_on(db):
     assert sentiment_settings_get().webhook_secret == "s"
 
 
-def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db):
+def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db, settings):
     import httpx
 
-    from insights.models import AlertAudience, AlertKind, SentimentAlert
-    from insights.services.webhooks import DELIVERY_HEADER, webhook_deliver
+    from insights.sender import outbox_send_due
+    from insights.services.webhooks import DELIVERY_HEADER
 
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.0
     SentimentSettings.objects.update_or_create(
         pk=SentimentSettings.SINGLETON_PK,
         defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "s"},
     )
-    alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(),
-        audience=AlertAudience.SUPERVISOR,
-        kind=AlertKind.THRESHOLD,
-        level=-2,
-        threshold=-2,
-    )
+    alert = _stored_webhook_alert()
     seen = []
 
     def handler(request):
         seen.append(request)
         return httpx.Response(500 if len(seen) < 3 else 200)
 
-    assert webhook_deliver(
-        alert_id=alert.pk, delays=(0.01, 0.01), client=httpx.Client(transport=httpx.MockTransport(handler))
-    )
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    assert [outbox_send_due(client=client) for _ in range(3)] == [0, 0, 1]
     ids = [(r.headers[DELIVERY_HEADER], json.loads(r.content)["id"]) for r in seen]
     assert ids == [(f"alert-{alert.pk}", f"alert-{alert.pk}")] * 3
 
@@ -448,33 +457,21 @@ def test_every_delivery_carries_an_id_that_stays_the_same_across_retries(db):
 def test_webhook_delivery_is_signed_so_receivers_can_verify_it(db):
     import httpx
 
-    from insights.models import AlertAudience, AlertKind, SentimentAlert
-    from insights.services.webhooks import (
-        SIGNATURE_HEADER,
-        webhook_deliver,
-        webhook_verify,
-    )
+    from insights.sender import outbox_send_due
+    from insights.services.webhooks import SIGNATURE_HEADER, webhook_verify
 
     SentimentSettings.objects.update_or_create(
         pk=SentimentSettings.SINGLETON_PK,
         defaults={"webhook_url": "http://127.0.0.1:9/hook", "webhook_secret": "receiver-secret"},
     )
-    alert = SentimentAlert.objects.create(
-        conversation=ConversationFactory(),
-        audience=AlertAudience.SUPERVISOR,
-        kind=AlertKind.THRESHOLD,
-        level=-2,
-        threshold=-2,
-    )
+    _stored_webhook_alert()
     seen = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(200)
 
-    assert webhook_deliver(
-        alert_id=alert.pk, delays=(), client=httpx.Client(transport=httpx.MockTransport(handler))
-    )
+    assert outbox_send_due(client=httpx.Client(transport=httpx.MockTransport(handler))) == 1
     request = seen[0]
     assert webhook_verify(
         secret="receiver-secret", header=request.headers[SIGNATURE_HEADER], body=request.content

@@ -4,7 +4,8 @@ ingest hands stored messages through.
 
 Started by ``sentiment_admin.asgi`` when a websocket opens on the serving loop (cheap after
 the first), by a scoring worker at its first channel message, and by ``scoring_enqueue`` from
-a sync view under the server's loop.
+a sync view under the server's loop. The process's outbox sender (``insights.sender``: webhook
+events, calls to Chatwoot) starts and stops with it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.conf import settings
 from insights.pipeline.batcher import ScoringBatcher, sweep_forever
 from insights.pipeline.claim import pending_message_ids
 from insights.pipeline.transport import send_to_workers
+from insights.sender import outbox_sender_start, outbox_sender_stop
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ async def scoring_runtime_start() -> ScoringBatcher | None:
     """Make sure this process scores: called on the serving loop whenever a websocket opens
     (``StartScoringRuntime``; cheap after the first). In worker mode a Daphne process only
     re-queues what was left pending, once per loop; workers do the scoring."""
+    outbox_sender_start(owner_loop=asyncio.get_running_loop())
     if scoring_mode() == "worker":
         loop = asyncio.get_running_loop()
         if loop not in _requeued_loops:
@@ -70,15 +73,17 @@ async def scoring_runtime_start() -> ScoringBatcher | None:
 
 async def scoring_worker_batcher() -> ScoringBatcher:
     """The batcher of a ``runworker sentiment-scoring`` process (whatever the mode setting)."""
+    outbox_sender_start(owner_loop=asyncio.get_running_loop())
     return _batcher_for_running_loop()
 
 
 async def scoring_runtime_stop() -> None:
-    """Cancel this process's batcher (tests, shutdown)."""
+    """Cancel this process's batcher and stop its outbox sender (tests, shutdown)."""
     global _batcher
     batcher = _batcher
     _batcher = None
     loop = asyncio.get_running_loop()
+    await asyncio.to_thread(outbox_sender_stop, owner_loop=loop)
     if batcher is not None and batcher.loop is loop:
         await batcher.stop()
     for task in list(_worker_mode_sweepers):

@@ -12,7 +12,8 @@ Delivery:
   eligible supervisor (Available or Busy, assigned to the queue, not snoozed on that
   conversation), plus ``alert.raised`` / ``alert.recovered`` to them and to monitors. With no
   eligible supervisor the alert is stored with ``delivered=False`` for the dashboard.
-- a webhook, when the organisation configured one (``insights.services.webhooks``);
+- a webhook event, when the organisation configured one, stored with the alert
+  (``insights.services.webhooks``) and sent by the outbox sender (``insights.sender``);
 - every registered alert sink (``insights.alert_sinks``, e.g. the Chatwoot adapter).
 """
 
@@ -36,6 +37,7 @@ from insights.models import (
     SentimentSettings,
 )
 from insights.selectors import EffectiveThresholds, alert_states, effective_thresholds, sentiment_settings_get
+from insights.services.webhooks import webhook_alert_enqueue
 from sentiment_admin.inputs import InvalidInput, parse_int
 
 MAX_SNOOZE_MINUTES = 24 * 60
@@ -194,22 +196,15 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
         alert.delivered = False
         alert.save(update_fields=["delivered"])
     payload = frames.alert_payload(alert, seq=seq)
-    alert_sinks_notify(alert=alert)  # e.g. an adapter's outbox, stored with the alert
-    webhook = bool(org.webhook_url) and alert.kind in (
-        AlertKind.THRESHOLD,
-        AlertKind.RECOVERED,
-        AlertKind.SHARP_DROP,
-    )
-    alert_id = alert.pk
+    # Stored with the alert (outboxes), sent after commit by the process's outbox sender.
+    alert_sinks_notify(alert=alert)
+    if alert.kind in (AlertKind.THRESHOLD, AlertKind.RECOVERED, AlertKind.SHARP_DROP):
+        webhook_alert_enqueue(alert=alert, org=org)
 
     def after_commit() -> None:
         events.broadcast_alert(payload=payload, staff_ids=staff_ids)
         if notifications:
             events.broadcast_notification_created(payloads_by_staff=notifications)
-        if webhook:
-            from insights.services.webhooks import webhook_dispatch
-
-            webhook_dispatch(alert_id=alert_id)
 
     transaction.on_commit(after_commit)
 

@@ -13,10 +13,16 @@ against replays); it answers False for any malformed header and never raises.
 
 Where a webhook may POST (``webhook_url_check`` when it is saved, ``webhook_address_refusal``
 again before each delivery, as DNS can change): only to public addresses, by the one rule of
-``insights.services.addresses``. A webhook without a
-signing secret cannot be turned on (``insights.services.settings``). Delivery runs in a background daemon thread (``webhook_dispatch``), so the
-scoring pipeline never waits on a customer's server: up to ``len(RETRY_DELAYS) + 1`` attempts
-with exponential backoff; every attempt is recorded as a ``WebhookDelivery`` row.
+``insights.services.addresses``. A webhook without a signing secret cannot be turned on
+(``insights.services.settings``).
+
+Delivery goes through a stored outbox: each event is a ``WebhookEvent`` row stored in the
+transaction of the alert or score that caused it (``webhook_alert_enqueue``,
+``webhook_scored_enqueue``), with its body and delivery id fixed then; the commit only wakes
+the process's outbox sender (``insights.sender``), which sends it to the webhook URL set at
+that time, a bounded number at a time, retried with backoff (``webhook_backoff_seconds``) up
+to ``WEBHOOK_MAX_ATTEMPTS`` attempts, then given up (``failed``). Rows survive a restart; every
+attempt is recorded as a ``WebhookDelivery`` row (the Integrations page).
 """
 
 from __future__ import annotations
@@ -26,24 +32,25 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Message
 from insights.levels import level_label, level_slug
-from insights.models import AlertKind, SentimentAlert, WebhookDelivery
+from insights.models import AlertKind, SentimentAlert, SentimentSettings, WebhookDelivery, WebhookEvent
 from insights.selectors import sentiment_settings_get
+from insights.sender import OutboxKind, SendOutcome, outbox_send_now, outbox_wake
 from insights.services.addresses import address_check, address_refusal
 
 logger = logging.getLogger(__name__)
 
-RETRY_DELAYS = (1.0, 4.0, 16.0)
 SIGNATURE_HEADER = "X-Sentiment-Signature"
 TIMESTAMP_HEADER = "X-Sentiment-Timestamp"
 DELIVERY_HEADER = "X-Sentiment-Delivery"
@@ -150,129 +157,137 @@ def _post_signed(
     return ok, response.status_code, "" if ok else f"HTTP {response.status_code}"
 
 
-def _delivery_id(record: dict) -> str:
-    """The event's id, the same on every attempt and after a restart: receivers de-duplicate
-    by it (an alert or a scored message is one event; a test-send is always a new one)."""
-    if record.get("alert") is not None:
-        return f"alert-{record['alert'].pk}"
-    if record.get("message_id") is not None:
-        return f"scored-{record['message_id']}"
-    return f"test-{uuid.uuid4().hex}"
+def webhook_backoff_seconds(failed_attempts: int) -> float:
+    """The wait after the n-th failed attempt: base * 4^(n-1), at most 15 minutes."""
+    return min(settings.WEBHOOK_RETRY_BASE_SECONDS * 4 ** max(0, failed_attempts - 1), 900.0)
 
 
-def _deliver(*, body: dict, record: dict, delays: tuple[float, ...], client: httpx.Client | None) -> bool:
-    """POST one event with retries; each attempt is a ``WebhookDelivery`` (``record`` names
-    the alert or message). True on a 2xx answer."""
+def _event_row(*, delivery_id: str, body: dict, **links) -> WebhookEvent:
+    return WebhookEvent(
+        delivery_id=delivery_id,
+        event=body["event"],
+        body={"id": delivery_id, **body},
+        next_attempt_at=timezone.now(),
+        **links,
+    )
+
+
+def webhook_alert_enqueue(
+    *, alert: SentimentAlert, org: SentimentSettings | None = None
+) -> WebhookEvent | None:
+    """Store the alert's webhook event (``alert-<alert id>``) in the caller's transaction and
+    wake the sender on commit. Nothing when no webhook is set."""
+    if not (org or sentiment_settings_get()).webhook_url:
+        return None
+    row = _event_row(delivery_id=f"alert-{alert.pk}", body=webhook_body(alert), alert=alert)
+    row.save()
+    transaction.on_commit(outbox_wake)
+    return row
+
+
+def webhook_scored_enqueue(*, payloads: list[dict]) -> int:
+    """Store one ``sentiment.scored`` event (``scored-<message id>``) per ``conversation.scored``
+    payload and wake the sender on commit. A message deleted meanwhile (retention) is skipped,
+    one already stored is not stored twice. Returns how many were stored."""
+    if not payloads:
+        return 0
+    keys = Q()
+    for payload in payloads:
+        keys |= Q(conversation_id=payload["conversation"], seq=payload["seq"])
+    ids = {
+        (c, seq): pk
+        for pk, c, seq in Message.objects.filter(keys).values_list("pk", "conversation_id", "seq")
+    }
+    rows = [
+        _event_row(
+            delivery_id=f"scored-{ids[(p['conversation'], p['seq'])]}",
+            body=scored_webhook_body(p),
+            message_id=ids[(p["conversation"], p["seq"])],
+        )
+        for p in payloads
+        if (p["conversation"], p["seq"]) in ids
+    ]
+    WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+    transaction.on_commit(outbox_wake)
+    return len(rows)
+
+
+# The scoring store hands its batch's payloads over after its commit (insights.pipeline.store).
+webhook_dispatch_scored = webhook_scored_enqueue
+
+
+@dataclass(frozen=True)
+class _WebhookRequest:
+    url: str
+    secret: str
+    body: bytes
+    delivery_id: str
+    retry: bool
+
+
+def _webhook_prepare(event: WebhookEvent) -> _WebhookRequest | SendOutcome:
     org = sentiment_settings_get()
     if not org.webhook_url:
-        return False
-    body = {"id": _delivery_id(record), **body}
-    raw = _encode(body)
-    refusal = webhook_address_refusal(org.webhook_url)
-    if refusal:  # no retries: the address will not become allowed by waiting
-        logger.warning("webhook %s %s refused: %s", body["event"], record, refusal)
-        WebhookDelivery.objects.create(
-            event=body["event"],
-            url=org.webhook_url,
-            attempt=1,
-            error=refusal[:255],
-            succeeded=False,
-            **record,
-        )
-        return False
-    own_client = client is None
-    client = client or httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
-    try:
-        for attempt, delay in enumerate((*delays, None), start=1):
-            ok, status_code, error = _post_signed(
-                client=client,
-                url=org.webhook_url,
-                secret=org.webhook_secret,
-                body=raw,
-                delivery_id=body["id"],
-            )
-            WebhookDelivery.objects.create(
-                event=body["event"],
-                url=org.webhook_url,
-                attempt=attempt,
-                status_code=status_code,
-                error=error,
-                succeeded=ok,
-                **record,
-            )
-            if ok:
-                return True
-            if delay is None:
-                logger.warning(
-                    "webhook %s %s failed after %d attempts: %s", body["event"], record, attempt, error
-                )
-                return False
-            time.sleep(delay)
-    finally:
-        if own_client:
-            client.close()
-    return False
+        return SendOutcome(ok=False, error="The webhook was turned off.", retry=False)
+    return _WebhookRequest(
+        url=org.webhook_url,
+        secret=org.webhook_secret,
+        body=_encode(event.body),
+        delivery_id=event.delivery_id,
+        retry=event.event != EVENT_TEST,
+    )
 
 
-def webhook_deliver(
-    *, alert_id: int, delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None
-) -> bool:
-    """Deliver one alert (blocking, with retries). Returns True on a 2xx answer."""
-    if not sentiment_settings_get().webhook_url:
-        return False
-    alert = SentimentAlert.objects.select_related("conversation__queue", "message").get(pk=alert_id)
-    return _deliver(body=webhook_body(alert), record={"alert": alert}, delays=delays, client=client)
+def _webhook_perform(request: _WebhookRequest, client: httpx.Client) -> SendOutcome:
+    """One signed POST. A refused address is given up at once; a host that does not resolve
+    now may later, so that is retried like a connection error."""
+    refusal = webhook_address_refusal(request.url, resolve_failure_refuses=False)
+    if refusal:
+        return SendOutcome(ok=False, error=refusal, retry=False)
+    ok, status_code, error = _post_signed(
+        client=client,
+        url=request.url,
+        secret=request.secret,
+        body=request.body,
+        delivery_id=request.delivery_id,
+    )
+    return SendOutcome(ok=ok, status_code=status_code, error=error, retry=request.retry)
 
 
-def webhook_deliver_scored(
-    *, payloads: list[dict], delays: tuple[float, ...] = RETRY_DELAYS, client: httpx.Client | None = None
-) -> int:
-    """Deliver scored messages (``conversation.scored`` payloads), in order. Returns how many
-    were accepted. A message deleted meanwhile (retention) is skipped."""
-    accepted = 0
-    for payload in payloads:
-        message_id = (
-            Message.objects.filter(conversation_id=payload["conversation"], seq=payload["seq"])
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if message_id is None:
-            continue
-        body = scored_webhook_body(payload)
-        accepted += _deliver(body=body, record={"message_id": message_id}, delays=delays, client=client)
-    return accepted
+def _webhook_record(event: WebhookEvent, request: _WebhookRequest, outcome: SendOutcome) -> None:
+    WebhookDelivery.objects.create(
+        delivery_id=event.delivery_id,
+        event=event.event,
+        alert_id=event.alert_id,
+        message_id=event.message_id,
+        url=request.url,
+        attempt=event.attempts,
+        status_code=outcome.status_code,
+        error=outcome.error[:255],
+        succeeded=outcome.ok,
+    )
+
+
+WEBHOOK_OUTBOX = OutboxKind(
+    name="webhook",
+    model=WebhookEvent,
+    prepare=_webhook_prepare,
+    perform=_webhook_perform,
+    record=_webhook_record,
+    max_attempts=lambda: settings.WEBHOOK_MAX_ATTEMPTS,
+    backoff_seconds=webhook_backoff_seconds,
+    timeout_seconds=lambda: settings.WEBHOOK_TIMEOUT_SECONDS,
+)
 
 
 def webhook_test_send(*, client: httpx.Client | None = None) -> WebhookDelivery | None:
-    """Send one ``sentiment.test`` event now (one attempt, no retries), signed like the real
-    ones, and return its recorded delivery (None when no URL is set). For the Insights page."""
-    org = sentiment_settings_get()
-    if not org.webhook_url:
+    """Send one ``sentiment.test`` event now, in the caller's thread (one attempt, no retry),
+    signed like the real ones, and return its recorded delivery (None when no URL is set).
+    For the Insights page."""
+    if not sentiment_settings_get().webhook_url:
         return None
     body = {"event": EVENT_TEST, "created_at": timezone.now().isoformat()}
-    _deliver(body=body, record={}, delays=(), client=client)
-    return WebhookDelivery.objects.filter(event=EVENT_TEST).order_by("-created_at", "-id").first()
-
-
-def _in_background(name: str, work) -> threading.Thread:
-    def run() -> None:
-        try:
-            work()
-        except Exception:
-            logger.exception("webhook delivery %s crashed", name)
-        finally:
-            close_old_connections()
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-def webhook_dispatch(*, alert_id: int) -> threading.Thread:
-    """Deliver an alert in a daemon thread (call after commit)."""
-    return _in_background(f"webhook-{alert_id}", lambda: webhook_deliver(alert_id=alert_id))
-
-
-def webhook_dispatch_scored(*, payloads: list[dict]) -> threading.Thread:
-    """Deliver a scoring batch's scored messages in one daemon thread (call after commit)."""
-    return _in_background("webhook-scored", lambda: webhook_deliver_scored(payloads=list(payloads)))
+    row = _event_row(delivery_id=f"test-{uuid.uuid4().hex}", body=body)
+    row.save()
+    outbox_send_now(WEBHOOK_OUTBOX.name, row.pk, client=client)
+    return WebhookDelivery.objects.filter(delivery_id=row.delivery_id).order_by("-id").first()

@@ -183,6 +183,18 @@ PRESENCE_OFFLINE_GRACE_SECONDS = env_float("PRESENCE_OFFLINE_GRACE_SECONDS", 10.
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 # Webhooks POST only to public addresses unless this is set (a receiver on a private network).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# A webhook event is tried up to this many times, the n-th retry after
+# WEBHOOK_RETRY_BASE_SECONDS * 4^(n-1) seconds (at most 15 minutes): 1 s, 4 s, 16 s, 64 s, ...
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 1.0)
+
+# --- Outbox sender (webhook events, calls to Chatwoot; insights.sender) -----------------------
+# At most this many deliveries in flight per process; a claimed row is leased to its sender
+# for OUTBOX_LEASE_SECONDS (longer than any send takes), and due rows (retries, and rows a
+# stopped process left leased) are looked for at least every OUTBOX_SWEEP_SECONDS.
+OUTBOX_SENDER_CONCURRENCY = env_int("OUTBOX_SENDER_CONCURRENCY", 4)
+OUTBOX_LEASE_SECONDS = env_float("OUTBOX_LEASE_SECONDS", 120.0)
+OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 10.0)
 
 # --- Demo traffic ------------------------------------------------------------------------
 DEMO_TRAFFIC = env_bool("DEMO_TRAFFIC", False)

@@ -36,6 +36,7 @@ from insights.models import (
     SentimentAlert,
     SentimentCorrection,
     WebhookDelivery,
+    WebhookEvent,
 )
 from insights.selectors import sentiment_settings_get
 
@@ -50,6 +51,7 @@ class PurgeCounts:
     alerts: int
     notifications: int
     webhook_deliveries: int
+    webhook_events: int
     corrections: int
 
 
@@ -94,18 +96,21 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int 
     conversations = _conversations(cutoff)
     alerts = SentimentAlert.objects.filter(created_at__lt=cutoff)
     corrections = SentimentCorrection.objects.filter(created_at__lt=cutoff)
+    webhook_events = WebhookEvent.objects.filter(created_at__lt=cutoff)  # their bodies carry scores
     counts = PurgeCounts(
         messages=messages.count(),
         conversations=conversations.count(),
         alerts=alerts.count(),
         notifications=NotificationRecipient.objects.filter(alert__in=alerts).count(),
         webhook_deliveries=WebhookDelivery.objects.filter(alert__in=alerts).count(),
+        webhook_events=webhook_events.count(),
         corrections=corrections.count(),
     )
     if dry_run:
         return counts
     # Corrections point at messages, alerts at messages and conversations: delete them first.
     _in_batches(corrections, lambda pks: SentimentCorrection.objects.filter(pk__in=pks).delete(), batch=batch)
+    _in_batches(webhook_events, lambda pks: WebhookEvent.objects.filter(pk__in=pks).delete(), batch=batch)
     # Deleting an alert cascades to its notification recipients and webhook deliveries.
     _in_batches(alerts, lambda pks: SentimentAlert.objects.filter(pk__in=pks).delete(), batch=batch)
     _in_batches(
