@@ -320,6 +320,11 @@ class OutboxSender:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the loop to end (a sender that is not persistent ends once idle)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def adopt(self, owner_loop: asyncio.AbstractEventLoop | None) -> None:
         """A runtime or a command asked for this process's sender: keep it running."""
         self.owner_loop = owner_loop

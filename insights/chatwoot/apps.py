@@ -10,10 +10,12 @@ class ChatwootConfig(AppConfig):
 
     def ready(self) -> None:
         from insights.alert_sinks import alert_sink_register
-        from insights.chatwoot.services.outbound import chatwoot_alert_enqueue
+        from insights.chatwoot.services.outbound import CHATWOOT_OUTBOX, chatwoot_alert_enqueue
         from insights.integration_pages import IntegrationPage, integration_page_register
+        from insights.sender import outbox_kind_register
 
         alert_sink_register(chatwoot_alert_enqueue)
+        outbox_kind_register(CHATWOOT_OUTBOX)
         integration_page_register(
             IntegrationPage(
                 title="Chatwoot",

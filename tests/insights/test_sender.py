@@ -79,8 +79,10 @@ def run_sender(**kwargs) -> OutboxSender:
     return OutboxSender(persistent=True, **kwargs).start()
 
 
-def test_the_webhook_outbox_is_registered_with_the_sender():
-    assert WEBHOOK_OUTBOX in outbox_kinds()
+def test_the_webhook_and_chatwoot_outboxes_are_registered_with_the_sender():
+    from insights.chatwoot.services.outbound import CHATWOOT_OUTBOX
+
+    assert outbox_kinds() == [WEBHOOK_OUTBOX, CHATWOOT_OUTBOX]
 
 
 def test_rows_left_by_a_stopped_process_are_sent_by_the_next_sender(receiver, settings, stored_events):

@@ -8,21 +8,19 @@ Chatwoot, tell Chatwoot through its REST API (``api_access_token``):
 
 Calls are stored first (``ChatwootCall``, the outbox) in the transaction that stores the alert
 (``insights.services.alerts`` calls ``chatwoot_alert_enqueue``), then sent after the commit by
-a daemon thread; a failure (Chatwoot down, a 5xx, a timeout) is retried with backoff
-(``RETRY_BACKOFF_SECONDS``) until ``MAX_ATTEMPTS``; nothing is lost while Chatwoot is down, and
-every attempt's outcome is on the row. Never sent: scores of individual agents, anything about
-a conversation opted out of scoring (it has no alerts).
+the process's outbox sender (``insights.sender``, the kind ``CHATWOOT_OUTBOX``: leased, a
+bounded number at a time); a failure (Chatwoot down, a 5xx, a timeout) is retried with backoff
+(``RETRY_BACKOFF_SECONDS``) until ``MAX_ATTEMPTS``; nothing is lost while Chatwoot is down or
+the center restarts, and every attempt's outcome is on the row. Never sent: scores of
+individual agents, anything about a conversation opted out of scoring (it has no alerts).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from datetime import timedelta
 
 import httpx
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Message, ScoringStatus, Sender
@@ -30,6 +28,7 @@ from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnectio
 from insights.levels import level_label, level_slug
 from insights.models import SentimentAlert
 from insights.selectors import alert_states
+from insights.sender import OutboxKind, SendOutcome, outbox_send_due, outbox_wake
 from insights.services.addresses import address_refusal
 
 logger = logging.getLogger(__name__)
@@ -138,88 +137,48 @@ def _perform(call: ChatwootCall, client: httpx.Client) -> httpx.Response:
     if call.kind == "custom_attributes":
         return client.post(_url(call, "custom_attributes"), json=call.payload, headers=headers)
     if call.kind == "private_note":
-        body = {"content": _note_text(call), "message_type": "outgoing", "private": True}
+        body = {"content": call.note_text, "message_type": "outgoing", "private": True}
         return client.post(_url(call, "messages"), json=body, headers=headers)
     raise ValueError(f"unknown call kind {call.kind!r}")
 
 
-def chatwoot_outbox_send_due(*, client: httpx.Client | None = None) -> int:
-    """Try every pending call whose time has come, oldest first. Returns how many were sent."""
-    own = client is None
-    client = client or httpx.Client(timeout=TIMEOUT_SECONDS)
-    sent = 0
+def _prepare(call: ChatwootCall) -> ChatwootCall:
+    """The database part of a send (the connection comes with the claimed row)."""
+    if call.kind == "private_note":
+        call.note_text = _note_text(call)
+    return call
+
+
+def _send(call: ChatwootCall, client: httpx.Client) -> SendOutcome:
     try:
-        due = ChatwootCall.objects.select_related("connection").filter(
-            status=CallStatus.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        for call in list(due[:200]):
-            call.attempts += 1
-            try:
-                response = _perform(call, client)
-                call.last_status_code = response.status_code
-                ok = 200 <= response.status_code < 300
-                call.last_error = "" if ok else f"HTTP {response.status_code}"
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                ok = False
-                call.last_status_code = getattr(getattr(exc, "response", None), "status_code", None)
-                call.last_error = f"{type(exc).__name__}: {exc}"[:255]
-            if ok:
-                call.status, call.sent_at = CallStatus.SENT, timezone.now()
-                sent += 1
-            elif call.attempts >= MAX_ATTEMPTS:
-                call.status = CallStatus.FAILED
-                logger.warning(
-                    "chatwoot call %s failed after %d attempts: %s", call.pk, call.attempts, call.last_error
-                )
-            else:
-                call.next_attempt_at = timezone.now() + timedelta(
-                    seconds=RETRY_BACKOFF_SECONDS[call.attempts - 1]
-                )
-            call.save(
-                update_fields=[
-                    "attempts",
-                    "status",
-                    "sent_at",
-                    "next_attempt_at",
-                    "last_status_code",
-                    "last_error",
-                ]
-            )
-    finally:
-        if own:
-            client.close()
-    return sent
+        response = _perform(call, client)
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        status_code = getattr(getattr(exc, "response", None), "status_code", None)
+        return SendOutcome(ok=False, status_code=status_code, error=f"{type(exc).__name__}: {exc}"[:255])
+    ok = 200 <= response.status_code < 300
+    return SendOutcome(
+        ok=ok, status_code=response.status_code, error="" if ok else f"HTTP {response.status_code}"
+    )
 
 
-_sender_lock = threading.Lock()
-_sender: list[threading.Thread] = []
+CHATWOOT_OUTBOX = OutboxKind(
+    name="chatwoot",
+    model=ChatwootCall,
+    prepare=_prepare,
+    perform=_send,
+    max_attempts=lambda: MAX_ATTEMPTS,
+    backoff_seconds=lambda failed: RETRY_BACKOFF_SECONDS[min(failed, len(RETRY_BACKOFF_SECONDS)) - 1],
+    timeout_seconds=lambda: TIMEOUT_SECONDS,
+    select_related=("connection",),
+)
+
+
+def chatwoot_outbox_send_due(*, client: httpx.Client | None = None) -> int:
+    """Try every pending call whose time has come, oldest first, in the calling thread.
+    Returns how many were sent."""
+    return outbox_send_due(client=client, kinds=[CHATWOOT_OUTBOX.name])
 
 
 def chatwoot_outbox_kick() -> None:
-    """Make sure this process's sender thread runs: it sends what is due, sleeps until the next
-    retry, and stops when nothing is pending."""
-    with _sender_lock:
-        if _sender and _sender[0].is_alive():
-            return
-        thread = threading.Thread(target=_sender_loop, name="chatwoot-outbox", daemon=True)
-        _sender[:] = [thread]
-        thread.start()
-
-
-def _sender_loop() -> None:
-    try:
-        while True:
-            chatwoot_outbox_send_due()
-            upcoming = (
-                ChatwootCall.objects.filter(status=CallStatus.PENDING)
-                .order_by("next_attempt_at")
-                .values_list("next_attempt_at", flat=True)
-                .first()
-            )
-            if upcoming is None:
-                return
-            time.sleep(min(60.0, max(0.2, (upcoming - timezone.now()).total_seconds())))
-    except Exception:
-        logger.exception("the chatwoot outbox sender stopped; the next alert restarts it")
-    finally:
-        close_old_connections()
+    """Calls were committed: wake this process's outbox sender."""
+    outbox_wake()

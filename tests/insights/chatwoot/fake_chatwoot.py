@@ -83,10 +83,22 @@ class FakeChatwoot:
 
 
 def outbox_sender_join(timeout: float = 30.0) -> None:
-    """Wait for this process's outbox sender thread to finish (it stops once nothing is
-    pending), so that it holds no database connection when the test's database is flushed."""
-    from insights.chatwoot.services import outbound
+    """Wait until no call to Chatwoot is pending, and for a sender started by a commit (one
+    that stops when idle) until it stopped, so that it holds no database connection when the
+    test's database is flushed. A scoring runtime's sender stops with the runtime."""
+    from django.db import close_old_connections
 
-    for thread in list(outbound._sender):
-        thread.join(timeout)
-        assert not thread.is_alive(), "the Chatwoot outbox sender is still running"
+    from insights.chatwoot.models import CallStatus, ChatwootCall
+    from insights.sender import outbox_sender_current
+
+    deadline = time.monotonic() + timeout
+    try:
+        while ChatwootCall.objects.filter(status=CallStatus.PENDING).exists():
+            assert time.monotonic() < deadline, "calls to Chatwoot are still pending"
+            time.sleep(0.05)
+    finally:
+        close_old_connections()
+    sender = outbox_sender_current()
+    if sender is not None and not sender.persistent:
+        sender.join(max(0.0, deadline - time.monotonic()))
+        assert not sender.alive(), "the outbox sender is still running"
