@@ -38,7 +38,7 @@ def test_an_admin_sets_up_a_chatwoot_connection_and_sees_the_webhook_url(actors,
     admin = actors.staff("admin", "/insights/integrations/")
     admin.get_by_role("link", name="Chatwoot").click()
     name = f"Helpdesk {secrets.token_hex(3)}"
-    admin.get_by_label("Name").fill(name)
+    admin.get_by_label("Name", exact=True).fill(name)
     admin.get_by_label("Chatwoot base URL").fill(fake.url)
     admin.get_by_label("Account id").fill("7")
     admin.get_by_label("API access token").fill("cw-browser-token")
@@ -81,9 +81,10 @@ def test_an_angry_spanish_chatwoot_message_alerts_live_and_labels_the_chatwoot_c
     conv_id = 40_000 + secrets.randbelow(50_000)
     agent = {**cw.AGENT, "email": "rita@example.com", "name": "Rita Rep"}
     created = cw.conversation_event("conversation_created", conv_id, assignee=agent)
-    created["meta"]["sender"]["name"] = customer
-    message = cw.message(conv_id * 10, cw.ANGRY_ES, conv_id=conv_id, assignee=agent)
-    message["sender"]["name"] = message["conversation"]["meta"]["sender"]["name"] = customer
+    contact = {**cw.CONTACT, "id": conv_id, "name": customer, "email": f"{conv_id}@example.com"}
+    created["meta"]["sender"] = dict(contact)
+    message = cw.message(conv_id * 10, cw.ANGRY_ES, conv_id=conv_id, assignee=agent, sender=contact)
+    message["conversation"]["meta"]["sender"] = dict(contact)
     url = f"{server.url}/integrations/chatwoot/{secret}/"
 
     assert httpx.post(url, json=created, timeout=10).json()["outcome"] == "assigned to Rita Rep"
