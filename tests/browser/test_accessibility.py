@@ -1,7 +1,7 @@
 """axe-core (bundled by the pinned axe-playwright-python) on every page, as every role would see
 it: the sign-in page and the customer's chat, the representative's workspace, the supervisor's
 Ongoing report with a notification waiting, Monitor, Assign / Transfer, the dashboard, and the
-administrator's Insights, settings, integrations and corrections pages.
+administrator's Insights, settings, integrations (Chatwoot's setup too) and corrections pages.
 
 The rules are WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices; a page fails on
 any violation, whatever its impact (the pages have none: keep it so).
@@ -55,7 +55,27 @@ def a_conversation(live_server_proc):
     return int(out.splitlines()[-1])
 
 
-def pages_for(role: str, conversation: int) -> list[str]:
+@pytest.fixture(scope="module")
+def a_chatwoot_connection(live_server_proc):
+    """A Chatwoot connection with a queue map, a delivery each way and an unknown agent, so its
+    page shows every table."""
+    out = live_server_proc.orm(
+        "from django.utils import timezone\n"
+        "from conversations.models import Queue\n"
+        "from insights.chatwoot.models import ChatwootCall, ChatwootConnection, ChatwootDelivery, ChatwootUnknownAgent\n"
+        "q = Queue.objects.get(name='Billing')\n"
+        "c = ChatwootConnection.objects.create(name='Axe desk', base_url='https://chat.example.com', account_id=7,"
+        " api_access_token='t', default_queue=q, inbox_queues={'3': q.pk})\n"
+        "ChatwootDelivery.objects.create(connection=c, event='message_created', outcome='stored as seq 1 (customer)')\n"
+        "ChatwootCall.objects.create(connection=c, chatwoot_conversation=42, kind='labels', payload={},"
+        " next_attempt_at=timezone.now(), status='failed', attempts=7, last_error='HTTP 500')\n"
+        "ChatwootUnknownAgent.objects.create(connection=c, agent_id=9, email='temp@x.example', name='Temp')\n"
+        "print(c.pk)\n"
+    )
+    return int(out.splitlines()[-1])
+
+
+def pages_for(role: str, conversation: int, chatwoot: int = 0) -> list[str]:
     monitor = f"/conversations/{conversation}/monitor/"
     return {
         "representative": ["/workspace/", monitor],
@@ -64,6 +84,8 @@ def pages_for(role: str, conversation: int) -> list[str]:
             "/insights/",
             "/insights/sentiment/",
             "/insights/integrations/",
+            "/insights/integrations/chatwoot/",
+            f"/insights/integrations/chatwoot/{chatwoot}/",
             "/dashboard/",
             "/corrections/",
             "/ongoing/",
@@ -74,10 +96,12 @@ def pages_for(role: str, conversation: int) -> list[str]:
 @pytest.mark.parametrize(
     ("role", "username"), [("representative", "rita"), ("supervisor", "sam"), ("admin", "admin")]
 )
-def test_axe_finds_no_violation_on_any_page_of_a_role(actors, a_conversation, role, username):
+def test_axe_finds_no_violation_on_any_page_of_a_role(
+    actors, a_conversation, a_chatwoot_connection, role, username
+):
     found = []
     page = actors.staff(username, "/")
-    for path in pages_for(role, a_conversation):
+    for path in pages_for(role, a_conversation, a_chatwoot_connection):
         page.goto(path)
         if page.locator("#conn-status, #staff-conn").count():
             page.locator('[data-state="live"]').first.wait_for(timeout=10_000)
