@@ -34,13 +34,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.cpu_accounting import ProcessSampler, cpu_description, model_cpu, per_message  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/sentiment_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -92,109 +93,6 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-class ProcessSampler:
-    """Samples CPU times and RSS of the center's processes (and PostgreSQL, Redis, this client)."""
-
-    def __init__(self, interval: float = 0.5) -> None:
-        import psutil
-
-        self.psutil = psutil
-        self.interval = interval
-        self.named: dict[int, str] = {}
-        self.first: dict[int, float] = {}
-        self.last: dict[int, float] = {}
-        self.peak_rss: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.started_at: float | None = None
-
-    def track(self, pid: int, name: str) -> None:
-        self.named[pid] = name
-
-    def discover(self, root_pid: int | None) -> None:
-        """Name the center's processes from their command lines; add services and this client."""
-        psutil = self.psutil
-        self.track(os.getpid(), "bench-client")
-        if root_pid is not None:
-            try:
-                children = psutil.Process(root_pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                children = []
-            workers = 0
-            for child in sorted(children, key=lambda p: p.pid):
-                try:
-                    cmd = child.cmdline()
-                except psutil.Error:
-                    continue
-                joined = " ".join(cmd)
-                if "daphne" in joined and "-p" in cmd:
-                    self.track(child.pid, f"web:{cmd[cmd.index('-p') + 1]}")
-                elif "runworker" in joined:
-                    workers += 1
-                    self.track(child.pid, f"scoring-worker.{workers}")
-        for proc in psutil.process_iter(["name", "cmdline"]):
-            name = proc.info.get("name") or ""
-            if name.startswith("redis-server"):
-                self.track(proc.pid, "redis-server")
-        self._discover_postgresql()
-
-    def _discover_postgresql(self) -> None:
-        # Backends live as long as a connection (persistent ones for the whole run) and start
-        # whenever a process first connects: looked for at every sample, counted from zero.
-        for proc in self.psutil.process_iter(["name", "create_time"]):
-            if proc.pid in self.named or (proc.info.get("name") or "") not in ("postgres", "postmaster"):
-                continue
-            self.track(proc.pid, "postgresql")
-            if self.started_at is not None and (proc.info.get("create_time") or 0) >= self.started_at:
-                self.first[proc.pid] = 0.0
-
-    def _sample(self) -> None:
-        self._discover_postgresql()
-        for pid, _name in list(self.named.items()):
-            try:
-                proc = self.psutil.Process(pid)
-                with proc.oneshot():
-                    times = proc.cpu_times()
-                    rss = proc.memory_info().rss
-            except self.psutil.Error:
-                continue
-            cpu = times.user + times.system
-            self.first.setdefault(pid, cpu)
-            self.last[pid] = cpu
-            self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        self.started_at = time.time()
-        self._sample()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> dict:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-        self._sample()
-        grouped: dict[str, dict] = {}
-        for pid, name in self.named.items():
-            if pid not in self.last:
-                continue
-            entry = grouped.setdefault(name, {"cpu_seconds": 0.0, "peak_rss_mb": 0.0, "processes": 0})
-            entry["cpu_seconds"] += self.last[pid] - self.first[pid]
-            rss = self.peak_rss[pid] / 2**20
-            # A service made of many processes (PostgreSQL) reports the sum of their peaks.
-            entry["peak_rss_mb"] += rss
-            entry["processes"] += 1
-        for entry in grouped.values():
-            entry["cpu_seconds"] = round(entry["cpu_seconds"], 2)
-            entry["peak_rss_mb"] = round(entry["peak_rss_mb"], 1)
-        return dict(sorted(grouped.items()))
-
-
 def _wait_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -240,6 +138,12 @@ def recreate_postgres_database(url: str) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(cfg["NAME"])))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg["NAME"])))
+
+
+def _database_name(url: str) -> str:
+    import dj_database_url
+
+    return dj_database_url.parse(url)["NAME"]
 
 
 def flush_redis(url: str) -> None:
@@ -402,6 +306,7 @@ async def drive(
     drain: float,
     warmup_seconds: float,
     seed: int,
+    on_measure_start=None,
 ) -> tuple[Observed, dict]:
     import websockets
 
@@ -467,6 +372,8 @@ async def drive(
         log(f"warm-up: {len(got)} of {warm_keys_wanted} messages scored")
 
     # Measured load: message i goes at start + i / rate to conversation i % C.
+    if on_measure_start is not None:
+        on_measure_start()
     total = int(rate * duration)
     start = time.perf_counter()
     obs.first_send = start
@@ -644,11 +551,12 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             run=run,
         )
         load_before = os.getloadavg()
-        sampler = ProcessSampler()
+        sampler = ProcessSampler(database=None if embedded else _database_name(center_env["DATABASE_URL"]))
         sampler.discover(center.pid)
         if embedded:
             sampler.track(center.pid, f"web:{args.port} (scoring in-process)")
-        # CPU is sampled over the whole drive, the short warm-up (model loading) included.
+        # CPU is sampled over the whole drive, the short warm-up (model loading) included;
+        # the per-message figures count from the first measured message (sampler.mark).
         sampler.start()
         _obs, obs_result = asyncio.run(
             drive(
@@ -659,13 +567,29 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
                 drain=args.drain,
                 warmup_seconds=args.warmup,
                 seed=args.seed + run,
+                on_measure_start=sampler.mark,
             )
         )
-        processes = sampler.stop()
+        processes, measured_cpu = sampler.stop()
         load_after = os.getloadavg()
         counts = database_counts([cid for cid, _ in fixture.conversations])
     finally:
         _stop_group(center)
+    cpu = per_message(measured_cpu, obs_result["delivered_representative"])
+    model = None
+    if args.model_messages > 0:
+        # The model alone, in this process, once the center is down: the same cores, minutes
+        # apart, under the same outside load (recorded next to it).
+        model = model_cpu(TEXTS, batch_sizes=args.model_batch, messages=args.model_messages, seed=args.seed)
+        model["load_average_1min"] = round(os.getloadavg()[0], 2)
+        headline = model["by_batch_size"][str(args.model_batch[-1])]["cpu_ms_per_message"]
+        model["cpu_ms_per_message"] = headline
+        cpu["model"] = headline
+        cpu["ratio_pipeline_to_model"] = round(cpu["pipeline"] / headline, 2) if headline else None
+        if "one_thread_by_batch_size" in model:
+            alone = model["one_thread_by_batch_size"][str(args.model_batch[-1])]["cpu_ms_per_message"]
+            cpu["model_one_thread"] = alone
+            cpu["ratio_pipeline_to_model_one_thread"] = round(cpu["pipeline"] / alone, 2) if alone else None
     stored = sum(counts.values())
     scored = counts.get("scored", 0) + counts.get("not_scored", 0)
     return {
@@ -684,6 +608,11 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         "pending_after_drain": counts.get("pending", 0),
         **{k: v for k, v in obs_result.items() if k not in ("sent", "acked")},
         "processes": processes,
+        # Per message on a representative's screen, from the first measured message to the
+        # end of the drain; "model": the scorer alone at the largest --model-batch.
+        "cpu_ms_per_message": cpu,
+        "model_alone": model,
+        "cpu": cpu_description(),
         # Other work on the machine skews every figure: the 1-minute load before and after.
         "load_average_1min": [round(load_before[0], 2), round(load_after[0], 2)],
         "cpu_cores": os.cpu_count(),
@@ -720,6 +649,18 @@ def main(argv: list[str] | None = None) -> int:
         help="CUSTOMER_RATE_LIMIT_PER_MINUTE in the center (default 600: the bench's "
         "customers send faster than a person types)",
     )
+    parser.add_argument(
+        "--model-batch",
+        default="8,32",
+        help="batch sizes at which the model alone is measured after each run; the last one "
+        "gives the ratio (default 8,32: a typical micro-batch, and SENTIMENT_MAX_BATCH)",
+    )
+    parser.add_argument(
+        "--model-messages",
+        type=int,
+        default=256,
+        help="messages the model alone scores per batch size (default 256; 0: not measured)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--settings",
@@ -728,10 +669,13 @@ def main(argv: list[str] | None = None) -> int:
         "tests.fault_settings measures the pipeline without the model)",
     )
     args = parser.parse_args(argv)
+    args.model_batch = [int(b) for b in str(args.model_batch).split(",") if b.strip()]
     if args.duration <= 0 or args.duration > 600 or args.rate <= 0 or args.rate > 5000:
         parser.error("--duration must be in (0, 600] and --rate in (0, 5000]")
     if args.reps < 1 or args.conversations < 1:
         parser.error("--reps and --conversations must be at least 1")
+    if not args.model_batch or min(args.model_batch) < 1:
+        parser.error("--model-batch takes batch sizes of at least 1, e.g. 8,32")
 
     env = dict(os.environ)
     if not args.embedded:
