@@ -243,6 +243,22 @@ def database_counts(conversation_ids: list[int]) -> dict:
     return by_status
 
 
+def mean_scoring_batch(conversation_ids: list[int]) -> float | None:
+    """Messages per scoring batch: a batch's messages share one ``scored_at`` (set once per
+    stored batch), so scored messages ÷ distinct ``scored_at``."""
+    from django.db import connections
+
+    from conversations.models import Message, Sender
+
+    stamps = list(
+        Message.objects.filter(
+            conversation_id__in=conversation_ids, sender=Sender.CUSTOMER, scored_at__isnull=False
+        ).values_list("scored_at", flat=True)
+    )
+    connections.close_all()
+    return round(len(stamps) / len(set(stamps)), 2) if stamps else None
+
+
 # --------------------------------------------------------------------------- the load
 
 
@@ -476,6 +492,21 @@ async def drive(
 # --------------------------------------------------------------------------- one run
 
 
+def _ratios(pipeline: float, model: dict, prefix: str, *, best: int, formed: int | None) -> dict:
+    """The pipeline's CPU per message against the model's at its best batch size, and at the
+    batch size the pipeline formed."""
+    by_size = model[f"{prefix}by_batch_size"]
+    suffix = f"_{prefix.rstrip('_')}" if prefix else ""
+    out = {}
+    for label, size in (("", best), ("_at_pipeline_batch", formed)):
+        if size is None:
+            continue
+        ms = by_size[str(size)]["cpu_ms_per_message"]
+        out[f"model{label}{suffix}"] = ms
+        out[f"ratio_pipeline_to_model{label}{suffix}"] = round(pipeline / ms, 2) if ms else None
+    return out
+
+
 def run_once(args, *, workers: int, run: int, env: dict) -> dict:
     embedded = args.embedded
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{run}-"))
@@ -573,6 +604,7 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         processes, measured_cpu = sampler.stop()
         load_after = os.getloadavg()
         counts = database_counts([cid for cid, _ in fixture.conversations])
+        batch = mean_scoring_batch([cid for cid, _ in fixture.conversations])
     finally:
         _stop_group(center)
     cpu = per_message(measured_cpu, obs_result["delivered_representative"])
@@ -580,16 +612,18 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
     if args.model_messages > 0:
         # The model alone, in this process, once the center is down: the same cores, minutes
         # apart, under the same outside load (recorded next to it).
-        model = model_cpu(TEXTS, batch_sizes=args.model_batch, messages=args.model_messages, seed=args.seed)
+        # Also at the batch size the pipeline formed: a quiet center scores one message at a
+        # time, where the model costs most per message.
+        formed = max(1, round(batch)) if batch else None
+        sizes = sorted({*args.model_batch, *([formed] if formed else [])})
+        model = model_cpu(TEXTS, batch_sizes=sizes, messages=args.model_messages, seed=args.seed)
         model["load_average_1min"] = round(os.getloadavg()[0], 2)
-        headline = model["by_batch_size"][str(args.model_batch[-1])]["cpu_ms_per_message"]
-        model["cpu_ms_per_message"] = headline
-        cpu["model"] = headline
-        cpu["ratio_pipeline_to_model"] = round(cpu["pipeline"] / headline, 2) if headline else None
+        cpu.update(_ratios(cpu["pipeline"], model, "", best=args.model_batch[-1], formed=formed))
         if "one_thread_by_batch_size" in model:
-            alone = model["one_thread_by_batch_size"][str(args.model_batch[-1])]["cpu_ms_per_message"]
-            cpu["model_one_thread"] = alone
-            cpu["ratio_pipeline_to_model_one_thread"] = round(cpu["pipeline"] / alone, 2) if alone else None
+            cpu.update(
+                _ratios(cpu["pipeline"], model, "one_thread_", best=args.model_batch[-1], formed=formed)
+            )
+        model["cpu_ms_per_message"] = cpu["model"]
     stored = sum(counts.values())
     scored = counts.get("scored", 0) + counts.get("not_scored", 0)
     return {
@@ -611,6 +645,7 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         # Per message on a representative's screen, from the first measured message to the
         # end of the drain; "model": the scorer alone at the largest --model-batch.
         "cpu_ms_per_message": cpu,
+        "mean_scoring_batch": batch,
         "model_alone": model,
         "cpu": cpu_description(),
         # Other work on the machine skews every figure: the 1-minute load before and after.
@@ -651,9 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--model-batch",
-        default="8,32",
+        default="1,8,32",
         help="batch sizes at which the model alone is measured after each run; the last one "
-        "gives the ratio (default 8,32: a typical micro-batch, and SENTIMENT_MAX_BATCH)",
+        "gives the ratio (default 1,8,32: a quiet center's batches, a busy one's, and "
+        "SENTIMENT_MAX_BATCH)",
     )
     parser.add_argument(
         "--model-messages",
