@@ -23,6 +23,18 @@ _AUXILIARY = re.compile(
 )
 
 
+def postgresql_counts(title: str, database: str) -> bool | None:
+    """Whether a PostgreSQL process (by its title) works for the bench's database: the server
+    itself and its background processes do, a backend does if it serves that database. None:
+    a backend that has not named its database yet."""
+    backend = _BACKEND.match(title)
+    if backend:
+        return backend.group(1) == database
+    if title.startswith("postgres:") and not _AUXILIARY.match(title):
+        return None
+    return True
+
+
 class ProcessSampler:
     """Samples CPU times and RSS of the center's processes (and PostgreSQL, Redis, this client).
 
@@ -89,14 +101,12 @@ class ProcessSampler:
                 continue
             if (proc.info.get("name") or "") not in ("postgres", "postmaster"):
                 continue
-            title = " ".join(proc.info.get("cmdline") or [])
-            backend = _BACKEND.match(title)
-            if backend:
-                if backend.group(1) != self.database:
-                    self.ignored.add(pid)
-                    continue
-            elif title.startswith("postgres:") and not _AUXILIARY.match(title):
+            counted = postgresql_counts(" ".join(proc.info.get("cmdline") or []), self.database)
+            if counted is None:
                 continue  # a backend still starting: its title names its database shortly
+            if not counted:
+                self.ignored.add(pid)
+                continue
             self.track(pid, "postgresql")
             created = proc.info.get("create_time") or 0
             if self.started_at is not None and created >= self.started_at:
@@ -224,24 +234,3 @@ def model_cpu(texts: list[str], *, batch_sizes: list[int], messages: int, seed: 
         finally:
             torch.set_num_threads(threads)
     return result
-
-
-def cpu_description() -> dict:
-    """The CPU's model name and the instruction set torch uses (figures differ several-fold
-    between AVX2 and AVX-512 VNNI machines)."""
-    name = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        import torch
-
-        capability = torch.backends.cpu.get_cpu_capability()
-    except Exception:  # noqa: BLE001 - a description, never a reason to fail a run
-        capability = None
-    return {"model_name": name, "torch_cpu_capability": capability, "cores": os.cpu_count()}

@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu_accounting import ProcessSampler, cpu_description, model_cpu, per_message  # noqa: E402
+from bench.cpu_accounting import ProcessSampler, model_cpu, per_message  # noqa: E402
+from bench.model import cpu_description  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/sentiment_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
