@@ -202,7 +202,8 @@ def test_the_webhook_is_set_on_the_integrations_page_with_a_write_only_secret(lo
 
 
 def test_a_test_event_is_sent_signed_and_its_delivery_shown(login):
-    from tests.insights.test_webhooks import SECRET, Receiver, configure
+    from tests.insights.test_webhooks import SECRET, configure
+    from tests.insights.webhook_receiver import Receiver
 
     receiver = Receiver()
     try:
