@@ -22,7 +22,7 @@ from insights.selectors import (
     sentiment_settings_get,
 )
 from insights.services.alerts import alerts_evaluate
-from insights.services.webhooks import webhook_dispatch_scored
+from insights.services.webhooks import webhook_scored_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,8 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
     for conversation in moved.values():
         conversation.save(update_fields=CONVERSATION_SENTIMENT_FIELDS)
     if org.webhook_url and org.webhook_scored_messages:
-        transaction.on_commit(partial(webhook_dispatch_scored, payloads=webhook_payloads))
+        # In the scores' own transaction: a crash after the commit cannot lose these events.
+        webhook_scored_enqueue(payloads=webhook_payloads)
     return len(messages)
 
 

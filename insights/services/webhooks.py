@@ -212,10 +212,6 @@ def webhook_scored_enqueue(*, payloads: list[dict]) -> int:
     return len(rows)
 
 
-# The scoring store hands its batch's payloads over after its commit (insights.pipeline.store).
-webhook_dispatch_scored = webhook_scored_enqueue
-
-
 @dataclass(frozen=True)
 class _WebhookRequest:
     url: str
