@@ -172,6 +172,20 @@ async def close_all(*comms) -> None:
             await comm.disconnect()
         except Exception:
             pass
+    await offline_tasks_done()
+
+
+async def offline_tasks_done() -> None:
+    """Wait for the staff sockets' "offline after grace" tasks. One still running when the test's
+    event loop closes leaves its database thread calling into that closed loop, and the next
+    async test that touches the database hangs."""
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not asyncio.current_task() and task.get_coro().__name__ == "_offline_after_grace"
+    ]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 _scorer_ready: list[bool] = []
