@@ -14,7 +14,6 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from insights.models import AlertAudience, OutboxStatus, SentimentAlert, WebhookDelivery, WebhookEvent
-from insights.selectors import sentiment_settings_get
 from insights.sender import (
     OutboxSender,
     outbox_claim,
@@ -24,30 +23,9 @@ from insights.sender import (
 )
 from insights.services.webhooks import WEBHOOK_OUTBOX, webhook_alert_enqueue
 from tests.conversations.factories import ConversationFactory
-from tests.insights.webhook_receiver import Receiver
+from tests.insights.webhook_receiver import configure_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(**kwargs):
-        r = Receiver(**kwargs)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def configure(url: str) -> None:
-    org = sentiment_settings_get()
-    org.webhook_url = url
-    org.webhook_secret = "s3cret"
-    org.save()
 
 
 @pytest.fixture
@@ -88,13 +66,13 @@ def test_the_webhook_and_chatwoot_outboxes_are_registered_with_the_sender():
 def test_rows_left_by_a_stopped_process_are_sent_by_the_next_sender(receiver, settings, stored_events):
     settings.OUTBOX_LEASE_SECONDS = 0.5
     settings.OUTBOX_SWEEP_SECONDS = 0.1
-    configure("http://127.0.0.1:9/down")  # stored while the receiver is down, sent after a restart
+    configure_webhook("http://127.0.0.1:9/down")  # stored while the receiver is down, sent after a restart
     first, second = stored_events(2)
     # The stopped process had claimed the first (its lease runs) and never sent it.
     [claimed] = outbox_claim(WEBHOOK_OUTBOX, limit=1)
     assert claimed.delivery_id == first and claimed.lease_until > timezone.now()
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     sender = run_sender(concurrency=2)
     try:
         r.wait_for(1)
@@ -111,7 +89,7 @@ def test_rows_left_by_a_stopped_process_are_sent_by_the_next_sender(receiver, se
 
 def test_a_leased_row_is_not_claimed_again_until_its_lease_ran_out(receiver, stored_events, settings):
     settings.OUTBOX_LEASE_SECONDS = 0.3
-    configure(receiver().url)
+    configure_webhook(receiver().url)
     [delivery_id] = stored_events(1)
     [row] = outbox_claim(WEBHOOK_OUTBOX, limit=5)
     assert outbox_claim(WEBHOOK_OUTBOX, limit=5) == [] and outbox_send_due() == 0
@@ -129,7 +107,7 @@ postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'")
 @postgresql_only
 def test_two_concurrent_sweeps_never_send_one_row_twice(receiver, stored_events):
     r = receiver(delay=0.01)
-    configure(r.url)
+    configure_webhook(r.url)
     ids = stored_events(30)
     start = threading.Barrier(2)
     delivered: list[int] = []
@@ -153,7 +131,7 @@ def test_two_concurrent_sweeps_never_send_one_row_twice(receiver, stored_events)
 
 @postgresql_only
 def test_a_due_row_is_claimed_by_one_of_two_racing_senders(receiver, stored_events):
-    configure(receiver().url)
+    configure_webhook(receiver().url)
     stored_events(20)
     winners: list[list[int]] = [[], []]
 
@@ -177,7 +155,7 @@ def test_a_due_row_is_claimed_by_one_of_two_racing_senders(receiver, stored_even
 
 def test_at_most_the_configured_number_of_sends_are_in_flight(receiver, stored_events):
     r = receiver(delay=0.3)
-    configure(r.url)
+    configure_webhook(r.url)
     ids = stored_events(12)
     began = time.monotonic()
     sender = run_sender(concurrency=3)
@@ -198,7 +176,7 @@ def test_at_most_the_configured_number_of_sends_are_in_flight(receiver, stored_e
 
 def test_a_sender_started_by_a_commit_stops_once_nothing_is_pending(receiver):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     with transaction.atomic():
         alert = SentimentAlert.objects.create(
             conversation=ConversationFactory(),
@@ -238,7 +216,7 @@ async def test_the_scoring_runtime_runs_one_sender_per_process_and_stops_it(sett
 
 def test_outbox_send_once_sends_what_is_due(receiver, stored_events):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     stored_events(2)
     out = StringIO()
     call_command("outbox_send", "--once", stdout=out)
@@ -248,7 +226,7 @@ def test_outbox_send_once_sends_what_is_due(receiver, stored_events):
 
 @postgresql_only
 def test_on_postgresql_the_losing_claim_waits_for_the_winner_and_finds_the_row_taken(receiver, stored_events):
-    configure(receiver().url)
+    configure_webhook(receiver().url)
     [delivery_id] = stored_events(1)
     taken: list[int] = []
     with transaction.atomic():

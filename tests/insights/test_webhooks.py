@@ -27,9 +27,7 @@ from insights.services.webhooks import (
     webhook_verify,
 )
 from tests.conversations.factories import AdminFactory, ConversationFactory
-from tests.insights.webhook_receiver import Receiver
-
-SECRET = "s3cret"
+from tests.insights.webhook_receiver import SECRET, configure_webhook
 
 
 def test_signature_round_trip_and_rejections():
@@ -42,27 +40,6 @@ def test_signature_round_trip_and_rejections():
     old = webhook_signature(secret=SECRET, timestamp=now - 3600, body=body)
     assert not webhook_verify(secret=SECRET, header=old, body=body)  # replayed later
     assert not webhook_verify(secret=SECRET, header="garbage", body=body)
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(**kwargs):
-        r = Receiver(**kwargs)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
-def configure(url: str) -> None:
-    org = sentiment_settings_get()
-    org.webhook_url = url
-    org.webhook_secret = SECRET
-    org.save()
 
 
 def stored_alert(**kwargs) -> SentimentAlert:
@@ -92,7 +69,7 @@ def test_the_backoff_grows_fourfold_up_to_fifteen_minutes(settings):
 
 @pytest.mark.django_db
 def test_an_alerts_event_is_stored_in_the_alerts_transaction_or_not_at_all(receiver):
-    configure(receiver().url)
+    configure_webhook(receiver().url)
     conversation = ConversationFactory()
     with pytest.raises(RuntimeError), transaction.atomic():
         score(conversation, "level:-3")
@@ -108,7 +85,7 @@ def test_an_alerts_event_is_stored_in_the_alerts_transaction_or_not_at_all(recei
 @pytest.mark.django_db
 def test_an_event_is_sent_signed_with_its_delivery_id_and_recorded(receiver):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     alert = stored_alert()
     assert outbox_send_due() == 1
     headers, body = r.requests[0]
@@ -141,7 +118,7 @@ def test_an_event_is_sent_signed_with_its_delivery_id_and_recorded(receiver):
 def test_a_failed_attempt_is_retried_after_its_backoff_under_the_same_delivery_id(receiver, settings):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0.2
     r = receiver(failures=2)
-    configure(r.url)
+    configure_webhook(r.url)
     alert = stored_alert()
     before = timezone.now()
     assert outbox_send_due() == 0
@@ -170,7 +147,7 @@ def test_a_failed_attempt_is_retried_after_its_backoff_under_the_same_delivery_i
 def test_an_event_is_given_up_after_the_last_attempt_and_the_page_shows_it(settings, login):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0.0
     settings.WEBHOOK_MAX_ATTEMPTS = 3
-    configure("http://127.0.0.1:9/unreachable")
+    configure_webhook("http://127.0.0.1:9/unreachable")
     alert = stored_alert(audience=AlertAudience.REPRESENTATIVE, kind="recovered", level=0, threshold=-1)
     for _ in range(5):
         outbox_send_due()
@@ -186,7 +163,7 @@ def test_an_event_is_given_up_after_the_last_attempt_and_the_page_shows_it(setti
 
 @pytest.mark.django_db
 def test_an_event_waiting_for_its_retry_is_shown_on_the_page(login, settings):
-    configure("http://127.0.0.1:9/unreachable")
+    configure_webhook("http://127.0.0.1:9/unreachable")
     stored_alert()
     outbox_send_due()
     body = login(AdminFactory()).get(reverse("insights:integrations")).content.decode()
@@ -196,7 +173,7 @@ def test_an_event_waiting_for_its_retry_is_shown_on_the_page(login, settings):
 @pytest.mark.django_db
 def test_a_webhook_turned_off_meanwhile_gives_its_events_up(receiver):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     stored_alert()
     org = sentiment_settings_get()
     org.webhook_url = ""
@@ -210,7 +187,7 @@ def test_a_webhook_turned_off_meanwhile_gives_its_events_up(receiver):
 @pytest.mark.django_db
 def test_the_test_send_is_one_attempt_now_and_never_retried(receiver):
     r = receiver(failures=1)
-    configure(r.url)
+    configure_webhook(r.url)
     delivery = webhook_test_send()
     assert (delivery.attempt, delivery.status_code, delivery.succeeded) == (1, 500, False)
     assert delivery.delivery_id.startswith("test-") and r.delivery_ids() == [delivery.delivery_id]
@@ -229,7 +206,7 @@ def _join_sender() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_crossing_wakes_the_sender_which_sends_both_audiences_events(receiver):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     try:
         score(ConversationFactory(), "level:-3")
         r.wait_for(2)
@@ -243,7 +220,7 @@ def test_a_crossing_wakes_the_sender_which_sends_both_audiences_events(receiver)
 @pytest.mark.django_db(transaction=True)
 def test_every_scored_message_is_sent_when_the_setting_asks_for_it(receiver):
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     conversation = ConversationFactory()
     try:
         score(conversation, "level:1")  # off by default: nothing stored for a calm message
@@ -286,7 +263,7 @@ def _documented_verify():
 def test_the_documented_standalone_receiver_sample_verifies_a_real_delivery(receiver):
     verify = _documented_verify()
     r = receiver()
-    configure(r.url)
+    configure_webhook(r.url)
     stored_alert()
     assert outbox_send_due() == 1
     headers, body = r.requests[0]

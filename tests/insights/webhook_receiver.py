@@ -8,6 +8,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
+from insights.selectors import sentiment_settings_get
+
+SECRET = "s3cret"
+
 
 class Receiver:
     def __init__(self, *, failures: int = 0, delay: float = 0.0) -> None:
@@ -61,3 +67,26 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def configure_webhook(url: str, secret: str = SECRET) -> None:
+    """Point the center's webhook at ``url``, signed with ``secret``."""
+    org = sentiment_settings_get()
+    org.webhook_url = url
+    org.webhook_secret = secret
+    org.save()
+
+
+@pytest.fixture
+def receiver():
+    """Make receivers (``receiver(failures=1, delay=0.3)``); all are closed after the test."""
+    made = []
+
+    def make(**kwargs):
+        r = Receiver(**kwargs)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()

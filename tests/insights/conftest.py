@@ -1,0 +1,1 @@
+from tests.insights.webhook_receiver import receiver  # noqa: F401  (a fixture)
