@@ -202,12 +202,11 @@ def test_the_webhook_is_set_on_the_integrations_page_with_a_write_only_secret(lo
 
 
 def test_a_test_event_is_sent_signed_and_its_delivery_shown(login):
-    from tests.insights.test_webhooks import SECRET, configure
-    from tests.insights.webhook_receiver import Receiver
+    from tests.insights.webhook_receiver import SECRET, Receiver, configure_webhook
 
     receiver = Receiver()
     try:
-        configure(receiver.url)
+        configure_webhook(receiver.url)
         client = login(AdminFactory())
         response = client.post(reverse("insights:webhook_test"), follow=True)
         body = response.content.decode()
