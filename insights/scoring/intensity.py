@@ -18,8 +18,8 @@ disappointed". Two things make the score follow intensity (docs/model.md, "Inten
    score and so the level are.
 
 Half of ``data/intensity.tsv`` (the first and third of each language and level) and all of
-``data/intensity_fit.tsv`` train the head and fit the exponent; the other half of
-``intensity.tsv`` measures the levels (bench/model.py).
+``data/intensity_fit.tsv`` and ``data/customer_moods_fit.tsv`` train the head and fit the
+exponent; the other half of ``intensity.tsv`` measures the levels (bench/model.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ INTENSITY_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity.tsv"
 # More graded messages, only ever fitted on: near translations of each other across languages,
 # so holding some out would measure the model on messages it has seen in another language.
 INTENSITY_FIT_EXAMPLES = Path(__file__).resolve().parent / "data" / "intensity_fit.tsv"
+# More angry messages, calm problem reports and neutral requests (with please/thanks), 11 per
+# language entry and Hinglish, so that the head learns where anger ends and a calm report or a
+# polite question begins. Fit-only for the same reason as intensity_fit.tsv: languages share
+# their situations.
+CUSTOMER_MOODS_FIT_EXAMPLES = Path(__file__).resolve().parent / "data" / "customer_moods_fit.tsv"
+FIT_ONLY_EXAMPLES = (INTENSITY_FIT_EXAMPLES, CUSTOMER_MOODS_FIT_EXAMPLES)
 # Graded messages split in halves like intensity.tsv: neutral requests, calm problem reports and
 # mixed messages in the 41 entries and Hinglish (requests_reports.tsv), and the 7 levels in
 # Hinglish (hinglish.tsv).
@@ -68,19 +74,20 @@ class GradedExample:
 def load_intensity_examples(
     part: str = "all",
     path: Path = INTENSITY_EXAMPLES,
-    fit_only_path: Path | None = INTENSITY_FIT_EXAMPLES,
+    fit_only_paths: Sequence[Path] = FIT_ONLY_EXAMPLES,
     more_paths: Sequence[Path] = MORE_GRADED_EXAMPLES,
 ) -> list[GradedExample]:
-    """The graded messages: ``"fit"`` (the first and third of each language and level in
-    ``path`` and ``more_paths``, and all of ``fit_only_path``), ``"holdout"`` (the second and
-    fourth in ``path`` and ``more_paths``) or ``"all"``."""
+    """The graded messages: ``"fit"`` (the first, third, fifth... of each language and level
+    in ``path`` and ``more_paths``, and all of ``fit_only_paths``), ``"holdout"`` (the second,
+    fourth... in ``path`` and ``more_paths``) or ``"all"``."""
     if part not in ("fit", "holdout", "all"):
         raise ValueError(f"part must be fit, holdout or all, not {part!r}")
     out = _read_graded(path, part)
     for more in more_paths:
         out += _read_graded(more, part)
-    if fit_only_path is not None and part != "holdout":
-        out += _read_graded(fit_only_path, "all")
+    if part != "holdout":
+        for fit_only in fit_only_paths:
+            out += _read_graded(fit_only, "all")
     return out
 
 

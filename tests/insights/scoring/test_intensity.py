@@ -10,6 +10,7 @@ import pytest
 from insights.levels import SentimentLevel
 from insights.scoring.engine import make_result
 from insights.scoring.intensity import (
+    CUSTOMER_MOODS_FIT_EXAMPLES,
     HINGLISH_EXAMPLES,
     INTENSITY_EXAMPLES,
     INTENSITY_FIT_EXAMPLES,
@@ -84,15 +85,18 @@ def test_the_graded_messages_cover_every_language_and_level_in_two_halves():
     for path in (INTENSITY_EXAMPLES, INTENSITY_FIT_EXAMPLES):
         counts = Counter(
             (e.language, e.level)
-            for e in load_intensity_examples(path=path, fit_only_path=None, more_paths=())
+            for e in load_intensity_examples(path=path, fit_only_paths=(), more_paths=())
         )
         assert {language for language, _ in counts} == set(SUPPORTED_LANGUAGES), path
         assert set(counts.values()) == {4} and len(counts) == 7 * len(SUPPORTED_LANGUAGES), path
     everything = load_intensity_examples("all")
     fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
-    more = 7 * 4 + 10 * (len(SUPPORTED_LANGUAGES) + 1)  # hinglish.tsv, requests_reports.tsv
+    more = 7 * 8 + 10 * (len(SUPPORTED_LANGUAGES) + 1)  # hinglish.tsv, requests_reports.tsv
+    moods = 11 * (len(SUPPORTED_LANGUAGES) + 1)  # customer_moods_fit.tsv: fitted on only
     assert len(holdout) == 2 * 7 * len(SUPPORTED_LANGUAGES) + more // 2
-    assert len(fit) == len(everything) - len(holdout) == 3 * 2 * 7 * len(SUPPORTED_LANGUAGES) + more // 2
+    assert (
+        len(fit) == len(everything) - len(holdout) == 3 * 2 * 7 * len(SUPPORTED_LANGUAGES) + more // 2 + moods
+    )
     assert not {e.text for e in fit} & {e.text for e in holdout}
     assert len({e.text for e in everything}) == len(everything)
 
@@ -106,12 +110,27 @@ def test_requests_reports_and_anger_are_written_in_every_language_entry_and_hing
         for level, n in ((0, 4), (-1, 4), (-3, 2))
     }
     hinglish = Counter(e.level for e in _read_graded(HINGLISH_EXAMPLES, "all") if e.language == "hi-Latn")
-    assert hinglish == {level: 4 for level in range(-3, 4)}
+    assert hinglish == {level: 8 for level in range(-3, 4)}
+
+
+def test_customer_moods_are_written_in_every_language_entry_and_hinglish_and_never_held_out():
+    moods = _read_graded(CUSTOMER_MOODS_FIT_EXAMPLES, "all")
+    assert Counter((e.language, e.level) for e in moods) == {
+        (language, level): n
+        for language in [*SUPPORTED_LANGUAGES, "hi-Latn"]
+        for level, n in ((-3, 3), (-2, 1), (-1, 3), (0, 3), (1, 1))
+    }
+    texts = {e.text for e in moods}
+    assert texts <= {e.text for e in load_intensity_examples("fit")}
+    assert not texts & {e.text for e in load_intensity_examples("holdout")}
 
 
 def test_every_hinglish_message_is_detected_as_hindi_in_latin_letters():
     texts = [
-        e.text for path in MORE_GRADED_EXAMPLES for e in _read_graded(path, "all") if e.language == "hi-Latn"
+        e.text
+        for path in (*MORE_GRADED_EXAMPLES, CUSTOMER_MOODS_FIT_EXAMPLES)
+        for e in _read_graded(path, "all")
+        if e.language == "hi-Latn"
     ]
     assert texts and detect_languages(texts) == ["hi-Latn"] * len(texts)
 
@@ -129,10 +148,10 @@ def test_a_malformed_graded_file_is_refused(tmp_path):
     bad = tmp_path / "graded.tsv"
     bad.write_text("en\t-4\tway too angry\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not in -3..3"):
-        load_intensity_examples(path=bad, fit_only_path=None)
+        load_intensity_examples(path=bad, fit_only_paths=())
     bad.write_text("en\tonly two fields\n", encoding="utf-8")
     with pytest.raises(ValueError, match="language<TAB>level<TAB>text"):
-        load_intensity_examples(path=bad, fit_only_path=None)
+        load_intensity_examples(path=bad, fit_only_paths=())
 
 
 def test_threshold_reach_counts_each_grade_at_or_below_each_threshold():
