@@ -6,7 +6,9 @@ directly), so nobody hears of a change that was rolled back. Payloads are built 
 dicts), so sending does no database work. Group names and event types come from
 ``sentiment_admin.realtime``; the payload fields are the contract in ``docs/events.md``.
 
-Sending goes through ``sentiment_admin.broadcast.group_send_many``.
+Sending goes through ``sentiment_admin.broadcast``: ``message.created`` is scheduled on the
+event loop without waiting (``group_send_soon``), in order per conversation
+(``realtime.conversation_order``); the rarer events wait for their sends.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 
 from conversations import frames
 from sentiment_admin import realtime
-from sentiment_admin.broadcast import group_send_many
+from sentiment_admin.broadcast import group_send_many, group_send_soon
 
 # --- broadcasts (called inside transaction.on_commit) ---------------------------------------
 
@@ -23,17 +25,20 @@ from sentiment_admin.broadcast import group_send_many
 def broadcast_message_created(
     *, payload: dict, customer_payload: dict | None, representative_id: int | None
 ) -> None:
-    """A stored message: to its staff audience, and to the customer for replies."""
-    group_send_many(
+    """A stored message: to its staff audience, and to the customer for replies. Scheduled,
+    not waited for; a screen that misses it catches up by sequence number."""
+    order = realtime.conversation_order(payload["conversation"])
+    group_send_soon(
         realtime.conversation_audience(
             conversation_id=payload["conversation"],
             queue_id=payload["queue"],
             representative_id=representative_id,
         ),
         payload,
+        order_key=order,
     )
     if customer_payload is not None:
-        group_send_many([realtime.customer_group(payload["conversation"])], customer_payload)
+        group_send_soon([realtime.customer_group(payload["conversation"])], customer_payload, order_key=order)
 
 
 def broadcast_conversation_updated(*, payload: dict, extra_groups: Iterable[str] = ()) -> None:

@@ -6,7 +6,8 @@ and in ``insights.levels`` (the shared 7-level vocabulary), so the arrows run on
 
 Scoring
     ``should_score(conversation)``      stored as ``pending`` (True) or ``skipped``
-    ``scoring_enqueue(message_ids)``    hand stored messages to the pipeline (after commit)
+    ``scoring_enqueue(message_ids, conversation_id=)``
+                                        hand stored messages to the pipeline (after commit)
 Frames and pages
     ``scored_catch_up(conversation=, messages=, after_seq=)``
                                         the ``conversation.scored`` frames of a catch-up, by seq

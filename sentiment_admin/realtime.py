@@ -39,6 +39,13 @@ def staff_access_group(staff_id: int) -> str:
     return f"staff-access.{int(staff_id)}"
 
 
+def conversation_order(conversation_id: int) -> tuple[str, int]:
+    """The order key of a conversation's scheduled sends (``broadcast.send_soon``): its
+    ``message.created``, hand-over to scoring, ``conversation.scored`` and alert frames leave
+    a process in the order they were scheduled."""
+    return ("conversation", int(conversation_id))
+
+
 def conversation_audience(*, conversation_id: int, queue_id: int, representative_id: int | None) -> list[str]:
     """Staff who follow a conversation: its representative, its queue's supervisors, monitors."""
     groups = [queue_group(queue_id), conversation_group(conversation_id)]

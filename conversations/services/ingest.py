@@ -322,7 +322,7 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     def after_commit() -> None:
         events.broadcast_message_created(payload=payload, customer_payload=None, representative_id=rep_id)
         if status == ScoringStatus.PENDING:
-            for_conversations.scoring_enqueue([message.pk])
+            for_conversations.scoring_enqueue([message.pk], conversation_id=conv.pk)
 
     transaction.on_commit(after_commit)
     return message

@@ -30,9 +30,9 @@ Flow
    (up to ``SENTIMENT_MAX_BATCH`` per forward pass), then:
    ``scoring_claim`` (DB, via ``database_sync_to_async``) → ``scorer.score`` **in a worker
    thread** (``asyncio.to_thread``; never on the event loop) → ``scoring_results_store`` (DB).
-   Events are sent by ``transaction.on_commit`` callbacks in the ``database_sync_to_async``
-   thread; ``async_to_sync`` runs them on the batcher's own loop, so the in-memory layer is
-   only ever used from its loop.
+   Events are scheduled by ``transaction.on_commit`` callbacks in the ``database_sync_to_async``
+   thread onto the batcher's own loop (``sentiment_admin.broadcast.send_soon``: the thread does
+   not wait for them, and the in-memory layer is only ever used from its loop).
 4. Where and when the runtime starts: ``sentiment_admin.asgi`` starts it on the serving loop
    when a websocket opens (cheap after the first); a scoring worker starts its batcher at its
    first channel message; a sync view's ``scoring_enqueue`` starts it on the server's loop.
@@ -44,7 +44,8 @@ Flow
    messages are taken over when its lease expires. Storing is still conditional on the
    message being ``pending`` (under the conversation's row lock), so a message scored twice
    (a holder slower than its lease) is stored once and announced once.
-6. Announcements: the sweepers send again, every 2 s, what is still in the outbox after 3 s:
+6. Announcements: a score leaves the outbox once its send succeeded (one UPDATE for the
+   scores that succeeded meanwhile, on the database thread). The sweepers send again, every 2 s, what is still in the outbox after 3 s:
    a send that failed while Redis restarted, or a process that died between commit and send.
    A screen that caught up in between still gets the score; one that already has it drops the
    repeat (per-socket ``(conversation, seq)`` log in ``conversations.consumers``).

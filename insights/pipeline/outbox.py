@@ -4,9 +4,14 @@ reached the channel layer. Screens drop a score they already have: the same (con
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+import threading
 from datetime import timedelta
+from functools import partial
 
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from conversations.models import Message
@@ -21,9 +26,44 @@ ANNOUNCE_RETRY_AGE_SECONDS = 3.0
 def announce_scored(
     payload: dict, representative_id: int | None, message_id: int, delivered: list[int]
 ) -> None:
-    """Send one ``conversation.scored`` (an ``on_commit`` callback); note it when it went out."""
-    if events.broadcast_conversation_scored(payload=payload, representative_id=representative_id):
+    """Schedule one ``conversation.scored`` (an ``on_commit`` callback) and return; it leaves
+    the outbox once it reached the layer. Without a serving loop it is sent at once and noted
+    in ``delivered``, which the caller clears."""
+    events.broadcast_conversation_scored_soon(
+        payload=payload,
+        representative_id=representative_id,
+        on_delivered=partial(_note_announced, message_id, delivered),
+    )
+
+
+# Scores announced on the loop, not yet cleared from the outbox (appended on the loop's
+# thread, taken on the database thread).
+_announced_lock = threading.Lock()
+_announced: list[int] = []
+_clearing: set[asyncio.Task] = set()
+
+
+def _note_announced(message_id: int, delivered: list[int]) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # sent at once, on the storing thread
         delivered.append(message_id)
+        return
+    with _announced_lock:
+        _announced.append(message_id)
+        if len(_announced) > 1:
+            return  # a clear is on its way and takes this one too
+    # The batch's other scores arrive while this waits for the database thread: one UPDATE for all.
+    task = loop.create_task(database_sync_to_async(_clear_announced)(), context=contextvars.Context())
+    _clearing.add(task)
+    task.add_done_callback(_clearing.discard)
+
+
+def _clear_announced() -> None:
+    with _announced_lock:
+        ids = _announced[:]
+        _announced.clear()
+    outbox_clear(ids)
 
 
 def outbox_clear(message_ids: list[int]) -> None:

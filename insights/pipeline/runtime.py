@@ -25,6 +25,8 @@ from insights.pipeline.batcher import ScoringBatcher, sweep_forever
 from insights.pipeline.claim import pending_message_ids
 from insights.pipeline.transport import send_to_workers
 from insights.sender import outbox_sender_start, outbox_sender_stop
+from sentiment_admin import realtime
+from sentiment_admin.broadcast import send_soon
 
 logger = logging.getLogger(__name__)
 
@@ -116,16 +118,28 @@ async def _start_and_submit(message_ids: list[int]) -> None:
         batcher.submit_nowait(message_ids)
 
 
-def scoring_enqueue(message_ids: Sequence[int]) -> None:
-    """Hand stored messages to the scoring runtime. Sync; call after commit."""
+def scoring_enqueue(message_ids: Sequence[int], *, conversation_id: int | None = None) -> None:
+    """Hand stored messages to the scoring runtime. Sync; call after commit.
+
+    In worker mode the channel send is scheduled on the serving loop, not waited for (after
+    the conversation's ``message.created`` when ``conversation_id`` is given); a send that
+    fails leaves the messages pending, and the sweepers queue them again."""
     ids = [int(i) for i in message_ids]
     if not ids:
         return
     if scoring_mode() == "worker":
-        try:
-            async_to_sync(send_to_workers)(ids)
-        except Exception:
-            logger.exception("could not reach the scoring workers; %d message(s) stay pending", len(ids))
+
+        async def send() -> None:
+            try:
+                await send_to_workers(ids)
+            except Exception:
+                logger.exception("could not reach the scoring workers; %d message(s) stay pending", len(ids))
+
+        send_soon(
+            send,
+            order_key=None if conversation_id is None else realtime.conversation_order(conversation_id),
+            what="messages to the scoring workers",
+        )
         return
     batcher = _batcher
     if batcher is not None and batcher.alive():

@@ -49,7 +49,9 @@ def scoring_results_store(results: Iterable[tuple[int, object]]) -> int:
     by_message = {int(message_id): _as_dict(result) for message_id, result in results}
     if not by_message:
         return 0
-    delivered: list[int] = []  # filled by the on_commit sends, then cleared from the outbox at once
+    # Scores sent at once (no serving loop) are noted here and cleared from the outbox after
+    # commit; on a loop they clear themselves once sent (outbox.announce_scored).
+    delivered: list[int] = []
     try:
         with transaction.atomic():
             return _store_batch(by_message, delivered)

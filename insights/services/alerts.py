@@ -204,7 +204,9 @@ def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org
     def after_commit() -> None:
         events.broadcast_alert(payload=payload, staff_ids=staff_ids)
         if notifications:
-            events.broadcast_notification_created(payloads_by_staff=notifications)
+            events.broadcast_notification_created(
+                payloads_by_staff=notifications, conversation_id=conversation.pk
+            )
 
     transaction.on_commit(after_commit)
 

@@ -311,6 +311,46 @@ def test_scores_announced_to_the_layer_leave_the_outbox():
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_scores_sent_from_the_event_loop_leave_the_outbox_once_sent_and_only_then():
+    """A scoring worker stores on its database thread and its announcements go out on the
+    loop afterwards: what reached the layer leaves the outbox, what did not stays."""
+    from channels.layers import get_channel_layer
+
+    def ingest(texts):
+        return [
+            message_ingest(
+                conversation=ConversationFactory(representative=RepresentativeFactory()), text=text
+            )
+            for text in texts
+        ]
+
+    def still_pending(messages):
+        return Message.objects.filter(pk__in=[m.pk for m in messages], announce_pending=True).count()
+
+    async def settled(messages, expected):
+        for _ in range(100):
+            if await database_sync_to_async(still_pending)(messages) == expected:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    sent = await database_sync_to_async(ingest)(["level:-3", "level:1"])
+    assert (
+        await database_sync_to_async(scoring_results_store)([(m.pk, result_for(m.text)) for m in sent]) == 2
+    )
+    assert await settled(sent, 0)
+
+    unsent = await database_sync_to_async(ingest)(["level:2"])
+    with _LayerDown(get_channel_layer()) as layer:
+        assert (
+            await database_sync_to_async(scoring_results_store)([(unsent[0].pk, result_for("level:2"))]) == 1
+        )
+        await asyncio.sleep(0.2)
+        assert layer.failed
+        assert await database_sync_to_async(still_pending)(unsent) == 1
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_caught_up():
     """Redis restarting: the score is stored but its send fails; the representative's screen
     has already caught up, so only the outbox can bring the score to it."""
