@@ -6,6 +6,7 @@ and in ``insights.levels`` (the shared 7-level vocabulary), so the arrows run on
 
 Scoring
     ``should_score(conversation)``      stored as ``pending`` (True) or ``skipped``
+    ``settings_changed_heard()``        ``settings.changed`` reached this process
     ``scoring_enqueue(message_ids, conversation_id=)``
                                         hand stored messages to the pipeline (after commit)
 Frames and pages
@@ -36,7 +37,13 @@ from insights.frames import alert_state_frame, alert_summary, scored_catch_up
 from insights.models import NotificationRecipient
 from insights.pipeline.runtime import scoring_enqueue
 from insights.scoring.language import language_name
-from insights.selectors import sentiment_settings_get, snoozed_until, unacknowledged_notifications
+from insights.selectors import (
+    sentiment_settings_cache_clear,
+    sentiment_settings_cached,
+    sentiment_settings_get,
+    snoozed_until,
+    unacknowledged_notifications,
+)
 from insights.services.alerts import (
     RESOLVED_CLOSED,
     RESOLVED_MOVED,
@@ -51,10 +58,17 @@ NotificationNotFound = NotificationRecipient.DoesNotExist
 
 def should_score(conversation) -> bool:
     """Whether a new customer message of ``conversation`` is scored: monitoring is on and the
-    conversation did not opt out (the same rule the pipeline's claim applies)."""
+    conversation did not opt out (the same rule the pipeline's claim applies, afresh). The
+    settings as this process last read them: ``sentiment_settings_cached``."""
     return rules.should_score(
-        monitoring_enabled=sentiment_settings_get().monitoring_enabled, opted_out=conversation.scoring_opt_out
+        monitoring_enabled=sentiment_settings_cached().monitoring_enabled,
+        opted_out=conversation.scoring_opt_out,
     )
+
+
+def settings_changed_heard() -> None:
+    """A ``settings.changed`` event reached this process: read the settings again."""
+    sentiment_settings_cache_clear()
 
 
 __all__ = [
@@ -71,6 +85,7 @@ __all__ = [
     "scored_catch_up",
     "scoring_enqueue",
     "sentiment_settings_get",
+    "settings_changed_heard",
     "should_score",
     "snoozed_until",
     "unacknowledged_notifications",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,34 @@ def sentiment_settings_get() -> SentimentSettings:
     """The organisation's settings row, created with the spec's defaults on first use."""
     obj, _created = SentimentSettings.objects.get_or_create(pk=SentimentSettings.SINGLETON_PK)
     return obj
+
+
+# Ingest reads the settings for every customer message (a statement of its own, in the web
+# process's one database thread); a copy of them per process, at most this old, saves it.
+# Cleared in this process when they are saved, and in every process with a staff socket when
+# ``settings.changed`` reaches it; other processes see a change within this age. The claim
+# reads them afresh, so a message stored ``pending`` just after monitoring was turned off is
+# still skipped there.
+SETTINGS_CACHE_SECONDS = 2.0
+_settings_cached: tuple[float, SentimentSettings] | None = None
+
+
+def sentiment_settings_cached() -> SentimentSettings:
+    """The organisation's settings as this process last read them (at most
+    ``SETTINGS_CACHE_SECONDS`` ago). For reading only."""
+    global _settings_cached
+    cached = _settings_cached
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < SETTINGS_CACHE_SECONDS:
+        return cached[1]
+    obj = sentiment_settings_get()
+    _settings_cached = (now, obj)
+    return obj
+
+
+def sentiment_settings_cache_clear(**_signal) -> None:
+    global _settings_cached
+    _settings_cached = None
 
 
 @dataclass(frozen=True)

@@ -28,3 +28,14 @@ def _empty_throttles():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings_copy():
+    """The process's copy of the organisation's settings: a test's rolled-back rows must not
+    outlive it."""
+    from insights.selectors import sentiment_settings_cache_clear
+
+    sentiment_settings_cache_clear()
+    yield
+    sentiment_settings_cache_clear()

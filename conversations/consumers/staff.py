@@ -189,6 +189,7 @@ class StaffConsumer(CatchUpMixin, StaffAccessMixin, SentimentEventsMixin, BaseCo
         await self.send_json(event)
 
     async def settings_changed(self, event):
+        for_conversations.settings_changed_heard()
         await self.send_json(event)
 
 

@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations import events, frames
@@ -216,9 +216,11 @@ def _rate_limit_check(conversation: Conversation) -> None:
         conversation__customer_id=conversation.customer_id, sender=Sender.CUSTOMER, created_at__gte=since
     ).count()
     if recent >= limit:
-        raise RateLimited(
-            f"Too many messages: at most {limit} per minute. Please wait a moment and try again."
-        )
+        raise _rate_limited(limit)
+
+
+def _rate_limited(limit: int) -> RateLimited:
+    return RateLimited(f"Too many messages: at most {limit} per minute. Please wait a moment and try again.")
 
 
 def _locked(conversation_id: int) -> Conversation:
@@ -274,6 +276,10 @@ def _replayed(conversation_id: int, client_key: str, *, text: str, sender: str) 
     already = Message.objects.filter(conversation_id=conversation_id, client_id=client_key).first()
     if already is None:
         return None
+    return _replay_checked(already, client_key, text=text, sender=sender)
+
+
+def _replay_checked(already: Message, client_key: str, *, text: str, sender: str) -> Message:
     if already.text != text or already.sender != sender:
         raise MessageRejected(
             "client_id_conflict",
@@ -284,7 +290,14 @@ def _replayed(conversation_id: int, client_key: str, *, text: str, sender: str) 
     return already
 
 
-@transaction.atomic
+class _Replay(Exception):
+    """Rolls back an ingest that found its client_id already stored (the seq it took back)."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
 def message_ingest(*, conversation: Conversation | int, text, client_id: str | int | None = None) -> Message:
     """Store a customer message and queue it for scoring (after commit).
 
@@ -293,19 +306,109 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     as ``skipped``. With a ``client_id`` the call is idempotent: sending the same message again
     (after a lost acknowledgement) returns the stored one, with its sequence number, and stores
     nothing; the same ``client_id`` with another text is refused (``client_id_conflict``).
+
+    Two statements in the usual case (the web process's one database thread runs every
+    ingest): ``_take_seq``'s UPDATE … RETURNING, and the INSERT. Anything unusual (a closed
+    or missing conversation, a copy racing in with the same client_id) takes the
+    row-lock-first path, ``_message_ingest_locked``.
     """
     conversation_id = conversation if isinstance(conversation, int) else conversation.pk
     client_key = client_id_clean(client_id)
     cleaned = clean_text(text)
-    conv = None
+    try:
+        with transaction.atomic():
+            taken = _take_seq(conversation_id, client_key)
+            if taken is None:
+                return _message_ingest_locked(conversation_id, client_key, cleaned)
+            return _store_customer_message(taken, client_key, cleaned)
+    except _Replay as replay:  # the seq it took is rolled back
+        return _replayed_message(replay.message_id, client_key, text=cleaned, sender=Sender.CUSTOMER)
+    except IntegrityError:
+        if not client_key:
+            raise
+        # A copy with the same client_id committed while this one waited for the row: the
+        # locked path finds it.
+        with transaction.atomic():
+            return _message_ingest_locked(conversation_id, client_key, cleaned)
+
+
+def _take_seq(conversation_id: int, client_key: str) -> Conversation | None:
+    """One statement: lock the open conversation's row and take its next seq, and read what
+    the ingest needs beside (the stored message with this client_id, the customer's messages
+    of the last minute for the rate limit). None when the row is missing or closed.
+
+    PostgreSQL (and SQLite ≥ 3.35) ``UPDATE … RETURNING``. The subqueries read as of the
+    statement's start: a copy of the same client_id committed while this one waited for the
+    lock is caught by the unique constraint instead, and the rate limit may miss messages of
+    the same instant, as a COUNT outside the transaction would."""
+    conv_table = connection.ops.quote_name(Conversation._meta.db_table)
+    msg_table = connection.ops.quote_name(Message._meta.db_table)
+    now = timezone.now()
+    limit = settings.CUSTOMER_RATE_LIMIT_PER_MINUTE
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = [adapt(now), conversation_id, ConversationStatus.CLOSED]
+    if client_key:
+        replay_sql = (
+            f"(SELECT m.id FROM {msg_table} m WHERE m.conversation_id = {conv_table}.id AND m.client_id = %s)"
+        )
+        params.append(client_key)
+    else:
+        replay_sql = "NULL"
+    if limit:
+        recent_sql = (
+            f"(SELECT COUNT(*) FROM {msg_table} m INNER JOIN {conv_table} c ON m.conversation_id = c.id"
+            f" WHERE c.customer_id = {conv_table}.customer_id AND m.sender = %s AND m.created_at >= %s)"
+        )
+        params += [Sender.CUSTOMER, adapt(now - timedelta(seconds=60))]
+    else:
+        recent_sql = "0"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {conv_table} SET last_seq = last_seq + 1, last_message_at = %s"
+            f" WHERE id = %s AND status <> %s"
+            f" RETURNING last_seq, queue_id, representative_id, customer_id, scoring_opt_out,"
+            f" {replay_sql}, {recent_sql}",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    last_seq, queue_id, representative_id, customer_id, opted_out, replayed_id, recent = row
+    if replayed_id is not None:
+        raise _Replay(replayed_id)
+    if limit and recent >= limit:
+        raise _rate_limited(limit)
+    return Conversation(
+        pk=conversation_id,
+        queue_id=queue_id,
+        representative_id=representative_id,
+        customer_id=customer_id,
+        scoring_opt_out=bool(opted_out),
+        status=ConversationStatus.OPEN,
+        last_seq=last_seq,
+        last_message_at=now,
+    )
+
+
+def _replayed_message(message_id: int, client_key: str, *, text: str, sender: str) -> Message:
+    already = Message.objects.get(pk=message_id)
+    return _replay_checked(already, client_key, text=text, sender=sender)
+
+
+def _message_ingest_locked(conversation_id: int, client_key: str, cleaned: str) -> Message:
+    """The row lock first, then the replay lookup and the seq: one statement each."""
+    conv = _locked(conversation_id)
     if client_key:
         # Under the conversation's row lock, so two copies racing in cannot both be stored.
-        conv = _locked(conversation_id)
         already = _replayed(conversation_id, client_key, text=cleaned, sender=Sender.CUSTOMER)
         if already is not None:
             return already
-    conv = _next_seq(conv or _locked(conversation_id))
+    conv = _next_seq(conv)
     _rate_limit_check(conv)
+    return _store_customer_message(conv, client_key, cleaned)
+
+
+def _store_customer_message(conv: Conversation, client_key: str, cleaned: str) -> Message:
     status = ScoringStatus.PENDING if for_conversations.should_score(conv) else ScoringStatus.SKIPPED
     message = Message.objects.create(
         conversation=conv,
@@ -318,11 +421,12 @@ def message_ingest(*, conversation: Conversation | int, text, client_id: str | i
     message.conversation = conv
     payload = frames.message_payload(message)
     rep_id = conv.representative_id
+    conversation_id = conv.pk
 
     def after_commit() -> None:
         events.broadcast_message_created(payload=payload, customer_payload=None, representative_id=rep_id)
         if status == ScoringStatus.PENDING:
-            for_conversations.scoring_enqueue([message.pk], conversation_id=conv.pk)
+            for_conversations.scoring_enqueue([message.pk], conversation_id=conversation_id)
 
     transaction.on_commit(after_commit)
     return message

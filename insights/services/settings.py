@@ -12,7 +12,7 @@ from conversations.models import Queue
 from insights import events
 from insights.levels import VALID_THRESHOLDS
 from insights.models import QueueSentimentOverride, SentimentSettings, SettingsAuditEntry
-from insights.selectors import sentiment_settings_get
+from insights.selectors import sentiment_settings_cache_clear, sentiment_settings_get
 from insights.services.webhooks import webhook_url_check
 
 EDITABLE_FIELDS = (
@@ -86,7 +86,12 @@ def sentiment_settings_update(*, actor: AbstractBaseUser, **changes: Any) -> Sen
     obj.full_clean()
     obj.save()
     SettingsAuditEntry.objects.bulk_create(audit)
-    transaction.on_commit(lambda: events.broadcast_settings_changed(obj))
+
+    def after_commit() -> None:
+        sentiment_settings_cache_clear()  # a read between the save and the commit kept the old ones
+        events.broadcast_settings_changed(obj)
+
+    transaction.on_commit(after_commit)
     return obj
 
 

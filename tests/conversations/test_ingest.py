@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations.models import ConversationStatus, Message, ScoringStatus, Sender
 from conversations.services.ingest import (
@@ -215,3 +216,94 @@ def test_a_conversation_created_twice_with_one_external_id_is_created_once():
         and again.queue_id == queue.pk
     )
     assert conversation_create(queue=queue, customer_name="Bo").pk != first.pk  # no id: always new
+
+
+def _statements(queries) -> list[str]:
+    """What an ingest ran, without the savepoints of the test's own transaction."""
+    return [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.mark.django_db
+def test_a_customer_message_is_stored_in_two_statements(settings):
+    """The web process runs every ingest on its one database thread: the row lock, the seq,
+    the replay lookup and the rate-limit count are one UPDATE … RETURNING, then the INSERT;
+    the settings come from the process's copy."""
+    settings.CUSTOMER_RATE_LIMIT_PER_MINUTE = 30
+    conversation = ConversationFactory()
+    message_ingest(conversation=conversation.pk, text="first", client_id="s-1")  # reads the settings
+    with CaptureQueriesContext(connection) as queries:
+        message = message_ingest(conversation=conversation.pk, text="second", client_id="s-2")
+        plain = message_ingest(conversation=conversation.pk, text="third")
+    assert (message.seq, plain.seq) == (2, 3)
+    statements = _statements(queries.captured_queries)
+    assert len(statements) == 4, statements
+    assert [sql.split()[0] for sql in statements] == ["UPDATE", "INSERT", "UPDATE", "INSERT"]
+
+
+@pytest.mark.django_db
+def test_a_replay_found_by_the_one_statement_takes_no_sequence_number():
+    conversation = ConversationFactory()
+    first = message_ingest(conversation=conversation.pk, text="where is my refund?", client_id="r-1")
+    again = message_ingest(conversation=conversation.pk, text="where is my refund?", client_id="r-1")
+    assert again.replayed and again.pk == first.pk
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 1
+    assert message_ingest(conversation=conversation.pk, text="next").seq == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_copies_of_one_message_racing_in_are_stored_once():
+    """On PostgreSQL: copies that wait for the row while the first commits find it through
+    the unique client_id, not a second row."""
+    if connection.vendor == "sqlite":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    conversation = ConversationFactory()
+    results: list = []
+    errors: list[Exception] = []
+    start = threading.Barrier(4)
+
+    def send() -> None:
+        try:
+            start.wait()
+            results.append(message_ingest(conversation=conversation.pk, text="hello?", client_id="race-1"))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {m.pk for m in results} == {Message.objects.get(conversation=conversation).pk}
+    assert sum(not m.replayed for m in results) == 1
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 1
+
+
+@pytest.mark.django_db
+def test_monitoring_turned_off_in_another_process_is_seen_once_the_copy_is_old(monkeypatch):
+    from insights import selectors
+    from insights.models import SentimentSettings
+
+    conversation = ConversationFactory()
+    assert message_ingest(conversation=conversation.pk, text="one").scoring_status == ScoringStatus.PENDING
+    # Another process saved it: no signal here, only settings.changed on the staff sockets.
+    SentimentSettings.objects.update(monitoring_enabled=False)
+    assert message_ingest(conversation=conversation.pk, text="two").scoring_status == ScoringStatus.PENDING
+    monkeypatch.setattr(selectors, "SETTINGS_CACHE_SECONDS", 0)
+    assert message_ingest(conversation=conversation.pk, text="three").scoring_status == ScoringStatus.SKIPPED
+
+
+@pytest.mark.django_db
+def test_settings_changed_heard_by_a_socket_clears_the_process_copy():
+    from insights import for_conversations
+    from insights.models import SentimentSettings
+
+    conversation = ConversationFactory()
+    message_ingest(conversation=conversation.pk, text="one")
+    SentimentSettings.objects.update(monitoring_enabled=False)
+    for_conversations.settings_changed_heard()
+    assert message_ingest(conversation=conversation.pk, text="two").scoring_status == ScoringStatus.SKIPPED
