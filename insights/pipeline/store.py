@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, ScoringStatus, Sender
@@ -177,15 +177,46 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
                 thresholds=thresholds[conversation.queue_id],
                 in_alert=in_alert.setdefault(conversation.pk, set()),
             )
-    # One UPDATE a row: Django's bulk_update (CASE WHEN per field) measured 3x slower for 8 rows.
-    for message in messages:
-        message.save(update_fields=MESSAGE_SCORE_FIELDS)
-    for conversation in moved.values():
-        conversation.save(update_fields=CONVERSATION_SENTIMENT_FIELDS)
+    rows_update(Message, messages, MESSAGE_SCORE_FIELDS)
+    rows_update(Conversation, list(moved.values()), CONVERSATION_SENTIMENT_FIELDS)
     if org.webhook_url and org.webhook_scored_messages:
         # In the scores' own transaction: a crash after the commit cannot lose these events.
         webhook_scored_enqueue(payloads=webhook_payloads)
     return len(messages)
+
+
+def rows_update(model, instances: list, fields: Iterable[str]) -> None:
+    """Write ``fields`` of each instance to its row, all rows in one statement:
+    ``WITH v(…) AS (VALUES …) UPDATE … FROM v`` (PostgreSQL; SQLite ≥ 3.33). A batch's messages
+    were one UPDATE each, a third of the store's time; Django's ``bulk_update`` (CASE WHEN per
+    field) measured 3x slower than that for 8 rows."""
+    if not instances:
+        return
+    if len(instances) == 1:
+        instances[0].save(update_fields=list(fields))
+        return
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    pk = model._meta.pk
+    columns = [pk, *(model._meta.get_field(name) for name in fields)]
+    names = [f"c{i}" for i in range(len(columns))]
+    if connection.vendor == "postgresql":  # VALUES has no column types of its own there
+        row_sql = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in columns) + ")"
+    else:  # SQLite: its CASTs would turn a datetime's text into a number
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    params: list = []
+    for instance in instances:
+        for field in columns:
+            params.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
+    assignments = ", ".join(
+        f"{qn(field.column)} = v.{name}" for field, name in zip(columns[1:], names[1:], strict=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(instances))}) "
+            f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{qn(pk.column)} = v.{names[0]}",
+            params,
+        )
 
 
 def _apply_result(message: Message, result: dict, now) -> bool:

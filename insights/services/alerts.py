@@ -66,17 +66,6 @@ def eligible_supervisors(*, conversation: Conversation) -> list[StaffMember]:
     ]
 
 
-def _create_alert(*, conversation, message, audience, kind, level, threshold) -> SentimentAlert:
-    return SentimentAlert.objects.create(
-        conversation=conversation,
-        message=message,
-        audience=audience,
-        kind=kind,
-        level=level,
-        threshold=threshold,
-    )
-
-
 def alerts_evaluate(
     *,
     conversation: Conversation,
@@ -120,15 +109,16 @@ def alerts_evaluate(
             alert_level = message_levels[-1]
         if kind is None:
             continue
-        alert = _create_alert(
+        alert = _raise(
             conversation=conversation,
             message=message,
             audience=audience,
             kind=kind,
             level=alert_level,
             threshold=threshold,
+            seq=message.seq,
+            org=org,
         )
-        _deliver(alert=alert, conversation=conversation, seq=message.seq, org=org)
         created.append(alert)
     return created
 
@@ -167,34 +157,56 @@ def alerts_handover(
         )
         if action is None:
             continue
-        alert = _create_alert(
+        alert = _raise(
             conversation=conversation,
             message=message,
             audience=audience,
             kind=AlertKind.THRESHOLD if action == rules.RAISE else AlertKind.RECOVERED,
             level=conversation.sentiment_level,
             threshold=threshold,
+            seq=message.seq if message else None,
+            org=org,
         )
-        _deliver(alert=alert, conversation=conversation, seq=message.seq if message else None, org=org)
         created.append(alert)
     return created
 
 
-def _deliver(*, alert: SentimentAlert, conversation: Conversation, seq: int, org: SentimentSettings) -> None:
-    if alert.audience == AlertAudience.REPRESENTATIVE:
+def _raise(
+    *,
+    conversation: Conversation,
+    message: Message | None,
+    audience: str,
+    kind: str,
+    level: int,
+    threshold: int,
+    seq: int | None,
+    org: SentimentSettings,
+) -> SentimentAlert:
+    """Store an alert with its recipients and announce it after commit. Its recipients are
+    known before it is stored (one INSERT, ``delivered`` included), and the supervisors'
+    notification rows are one INSERT together."""
+    if audience == AlertAudience.REPRESENTATIVE:
+        supervisors: list[StaffMember] = []
         staff_ids = [conversation.representative_id] if conversation.representative_id else []
-        notifications: dict[int, dict] = {}
     else:
         supervisors = eligible_supervisors(conversation=conversation)
         staff_ids = [s.pk for s in supervisors]
-        notifications = {}
-        if alert.kind != AlertKind.RECOVERED:
-            for supervisor in supervisors:
-                row = NotificationRecipient.objects.create(alert=alert, staff=supervisor)
-                notifications[supervisor.pk] = frames.notification_payload(row, alert, conversation)
-    if not staff_ids:
-        alert.delivered = False
-        alert.save(update_fields=["delivered"])
+    alert = SentimentAlert.objects.create(
+        conversation=conversation,
+        message=message,
+        audience=audience,
+        kind=kind,
+        level=level,
+        threshold=threshold,
+        delivered=bool(staff_ids),
+    )
+    notifications: dict[int, dict] = {}
+    if supervisors and kind != AlertKind.RECOVERED:
+        rows = NotificationRecipient.objects.bulk_create(
+            [NotificationRecipient(alert=alert, staff=supervisor) for supervisor in supervisors]
+        )
+        for supervisor, row in zip(supervisors, rows, strict=True):
+            notifications[supervisor.pk] = frames.notification_payload(row, alert, conversation)
     payload = frames.alert_payload(alert, seq=seq)
     # Stored with the alert (outboxes), sent after commit by the process's outbox sender.
     alert_sinks_notify(alert=alert)

@@ -249,3 +249,36 @@ def test_acknowledge_refused_to_a_representative(setup):
     row = NotificationRecipient.objects.get()
     with pytest.raises(PermissionDenied):
         notification_acknowledge(notification_id=row.pk, staff=rep)
+
+
+def test_an_alert_and_its_supervisors_notifications_are_stored_in_one_insert_each(setup):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    queue, _rep, supervisor, conversation = setup
+    others = [SupervisorFactory(queues=[queue], presence=Presence.AVAILABLE) for _ in range(2)]
+    set_thresholds(-2, -2)
+    message = message_ingest(conversation=conversation, text="level:-3")
+    jobs, _options = scoring_claim([message.pk])
+    with CaptureQueriesContext(connection) as queries:
+        scoring_results_store([(job.message_id, result_for("level:-3")) for job in jobs])
+    (alert,) = alerts(conversation, AlertAudience.SUPERVISOR)
+    assert alert.delivered is True
+    assert sorted(alert.recipients.values_list("staff_id", flat=True)) == sorted(
+        [supervisor.pk, *(s.pk for s in others)]
+    )
+    recipient_table = NotificationRecipient._meta.db_table
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert sum(recipient_table in sql for sql in inserts) == 1
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert not any(SentimentAlert._meta.db_table in sql for sql in updates)  # delivered set on INSERT
+
+
+def test_a_supervisor_alert_nobody_can_receive_is_stored_undelivered(setup):
+    _queue, _rep, supervisor, conversation = setup
+    supervisor.presence = Presence.OFFLINE
+    supervisor.save()
+    set_thresholds(-2, -2)
+    score(conversation, -3)
+    (alert,) = alerts(conversation, AlertAudience.SUPERVISOR)
+    assert alert.delivered is False and not alert.recipients.exists()
