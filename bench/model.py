@@ -306,11 +306,15 @@ def customer_service_check(scorer) -> dict:
     rows = customer_service_holdout()
     results = scorer.score([text for _, _, text in rows])
     names = ("negative", "neutral", "positive")
-    wrong_class, wrong_language = [], []
+    wrong_class, wrong_level, wrong_language = [], [], []
     for (language, label, text), result in zip(rows, results, strict=False):
         top = max(result.probabilities, key=result.probabilities.get) if result.probabilities else None
         if top != names[int(label)]:
             wrong_class.append(f"{language} {names[int(label)]}->{top} ({result.score:+.2f}): {text}")
+        # what a representative sees is the level: Neutral, or a negative or positive one
+        shown = names[1 + (result.level > 0) - (result.level < 0)] if result.level is not None else None
+        if shown != names[int(label)]:
+            wrong_level.append(f"{language} {names[int(label)]}->{shown} ({result.score:+.2f}): {text}")
         if result.language != language:
             wrong_language.append(f"{language}->{result.language}: {text}")
     return {
@@ -318,6 +322,8 @@ def customer_service_check(scorer) -> dict:
         "messages": len(rows),
         "languages": len({language for language, _, _ in rows}),
         "wrong_class": wrong_class,
+        "right_level_side": len(rows) - len(wrong_level),
+        "wrong_level_side": wrong_level,
         "right_language": len(rows) - len(wrong_language),
         "wrong_language": wrong_language,
     }
@@ -518,10 +524,11 @@ def main() -> None:
         print("UMSAB val macro-F1:", json.dumps(d["umsab_val_macro_f1"]))
     check = d["customer_service_holdout"]
     print(
-        f"customer-service check: right class {check['right_class']}/{check['messages']} "
+        f"customer-service check: right class {check['right_class']}/{check['messages']}, "
+        f"level on the right side {check['right_level_side']}/{check['messages']} "
         f"in {check['languages']} languages, right language {check['right_language']}/{check['messages']}"
     )
-    for line in check["wrong_class"] + check["wrong_language"]:
+    for line in check["wrong_class"] + check["wrong_level_side"] + check["wrong_language"]:
         print("  ", line)
     for name, figures in ((k, v) for k, v in d["intensity_holdout"].items() if k != "targets"):
         print(

@@ -15,6 +15,13 @@ from sentiment_admin.exports import csv_text_unquote
 
 LABEL_NAMES = ("negative", "neutral", "positive")
 CUSTOMER_SERVICE_EXAMPLES = Path(__file__).resolve().parent / "data" / "customer_service.tsv"
+# UMSAB training groups left out by default. Hindi's labels teach nothing the model can use on
+# Hindi (models trained on them alone score at chance in the XLM-T paper), and they hurt: the
+# head retrained over the same encoder without them read our own held-out graded Hinglish at
+# the exact level 33% of the time instead of 21% (right direction 48% instead of 39%) and
+# Devanagari Hindi 74% instead of 68%, the other seven languages' val within noise. Hindi is
+# still scored: the encoder and the graded Hindi and Hinglish messages carry it.
+LEFT_OUT_TRAIN_GROUPS = frozenset({"hindi"})
 _LABEL_ALIASES = {
     "0": 0,
     "negative": 0,

@@ -8,6 +8,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from insights.scoring.intensity import EXPONENT_GRID
+
 NEGATIVE = [
     "this is terrible",
     "I hate waiting",
@@ -123,7 +125,7 @@ def test_fit_intensity_refits_only_the_score_exponent(labelled_csv, tmp_path, ca
     head = (out / "head.safetensors").read_bytes()
     call_command("sentiment_train", output=str(out), fit_intensity=True)
     refitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert 0 < refitted["score_exponent"] <= 1.5
+    assert refitted["score_exponent"] in EXPONENT_GRID
     assert refitted["intensity_holdout_plain"]["exponent"] == 1.0
     assert (out / "head.safetensors").read_bytes() == head
 
@@ -157,3 +159,36 @@ def test_keep_encoder_refuses_to_fine_tune_layers_too(labelled_csv, tmp_path):
 def test_calibrate_only_needs_trained_weights(labelled_csv, tmp_path):
     with pytest.raises(CommandError, match="no trained head"):
         call_command("sentiment_train", data=[str(labelled_csv)], output=str(tmp_path), calibrate_only=True)
+
+
+@pytest.fixture
+def umsab_with_hindi(tmp_path):
+    root = tmp_path / "umsab"
+    texts = {
+        "english": [(t, k) for k, group in enumerate((NEGATIVE, NEUTRAL, POSITIVE)) for t in group],
+        "hindi": [("bahut bura", 0), ("theek hai", 1), ("bahut accha", 2)],
+    }
+    for language, rows in texts.items():
+        (root / language).mkdir(parents=True)
+        for split in ("train", "val"):
+            (root / language / f"{split}_text.txt").write_text("\n".join(t for t, _ in rows) + "\n", "utf-8")
+            (root / language / f"{split}_labels.txt").write_text(
+                "\n".join(str(k) for _, k in rows) + "\n", "utf-8"
+            )
+    return root
+
+
+@pytest.mark.model
+def test_umsab_hindi_training_labels_are_left_out_unless_all_groups_are_asked_for(
+    umsab_with_hindi, tmp_path, capsys, bundled_model_dir
+):
+    options = dict(epochs=1, members=1, graded_weight=0)
+    meta = _train(umsab_with_hindi, tmp_path / "default", capsys, **options)
+    assert meta["train_examples"] == len(NEGATIVE + NEUTRAL + POSITIVE)
+    assert meta["left_out_groups"] == ["hindi"]
+    # Hindi val still counts: the head is still measured on it
+    assert "hindi" in meta["val_per_group"]
+
+    meta = _train(umsab_with_hindi, tmp_path / "all", capsys, all_groups=True, **options)
+    assert meta["train_examples"] == len(NEGATIVE + NEUTRAL + POSITIVE) + 3
+    assert meta["left_out_groups"] == []
