@@ -519,8 +519,9 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             "DEMO_TRAFFIC": "0",
             "LOG_LEVEL": "WARNING",
             "CUSTOMER_RATE_LIMIT_PER_MINUTE": str(args.customer_rate_limit),
+            # Embedded: the center's default (one thread; two spin on busy cores).
             "SENTIMENT_TORCH_THREADS": str(
-                args.torch_threads or max(1, (os.cpu_count() or 2) // max(1, workers))
+                args.torch_threads or (1 if embedded else max(1, (os.cpu_count() or 2) // max(1, workers)))
             ),
             "PYTHONUNBUFFERED": "1",
         }
@@ -676,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         "--torch-threads",
         type=int,
         default=0,
-        help="SENTIMENT_TORCH_THREADS per process (default: cores / workers)",
+        help="SENTIMENT_TORCH_THREADS per process (default: cores / workers; 1 with --embedded, the center's default)",
     )
     parser.add_argument(
         "--customer-rate-limit",

@@ -266,7 +266,7 @@ def build_backend(model: str | None = None, model_dir: str | Path | None = None)
 def _threads() -> int:
     value = setting("SENTIMENT_TORCH_THREADS", None)
     if value is None:
-        return max(1, min(2, os.cpu_count() or 1))
+        return 1  # the settings' default, and why: sentiment_admin/settings/base.py
     return max(1, int(value))
 
 

@@ -167,7 +167,10 @@ SENTIMENT_PRECISION = env_str("SENTIMENT_PRECISION", "int8")
 SENTIMENT_MAX_BATCH = env_int("SENTIMENT_MAX_BATCH", 32)
 SENTIMENT_MAX_BATCH_TOKENS = env_int("SENTIMENT_MAX_BATCH_TOKENS", 1024)
 SENTIMENT_BATCH_WINDOW_MS = env_int("SENTIMENT_BATCH_WINDOW_MS", 20)
-SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 2)
+# One: two torch threads on cores other processes use spin while they wait for each other (on
+# 2 cores the embedded center fell from 40 msg/s to 8 with two); raise it where a scoring
+# process has cores of its own (docs/benchmarks.md).
+SENTIMENT_TORCH_THREADS = env_int("SENTIMENT_TORCH_THREADS", 1)
 # "inprocess": a scoring thread inside each Daphne process (embedded default).
 # "worker": messages go to the Channels "sentiment-scoring" channel, served by
 # `manage.py runworker sentiment-scoring` processes (needs the Redis channel layer).

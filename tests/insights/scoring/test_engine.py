@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 
 import numpy as np
@@ -198,3 +199,21 @@ def test_score_result_is_frozen():
     result = ScoreResult("en", False, None, None, None, None, "v")
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.score = 1.0  # type: ignore[misc]
+
+
+def test_a_scoring_process_uses_one_torch_thread_unless_told_otherwise(monkeypatch, settings):
+    """Two threads on cores other processes use spin while they wait for each other
+    (docs/benchmarks.md): one is the default, in the settings and without them."""
+    from django.conf import settings as django_settings
+
+    from insights.scoring import engine
+    from sentiment_admin.settings import base
+
+    if "SENTIMENT_TORCH_THREADS" not in os.environ:  # the settings read it when imported
+        assert base.SENTIMENT_TORCH_THREADS == 1
+    monkeypatch.delenv("SENTIMENT_TORCH_THREADS", raising=False)
+    del settings.SENTIMENT_TORCH_THREADS
+    assert not hasattr(django_settings, "SENTIMENT_TORCH_THREADS")
+    assert engine._threads() == 1
+    settings.SENTIMENT_TORCH_THREADS = 2
+    assert engine._threads() == 2
