@@ -165,7 +165,12 @@ def test_calibrate_only_needs_trained_weights(labelled_csv, tmp_path):
 def umsab_with_hindi(tmp_path):
     root = tmp_path / "umsab"
     texts = {
-        "english": [(t, k) for k, group in enumerate((NEGATIVE, NEUTRAL, POSITIVE)) for t in group],
+        "english": [
+            (variant, k)
+            for k, group in enumerate((NEGATIVE, NEUTRAL, POSITIVE))
+            for text in group
+            for variant in (text, text + "!")
+        ],
         "hindi": [("bahut bura", 0), ("theek hai", 1), ("bahut accha", 2)],
     }
     for language, rows in texts.items():
@@ -184,11 +189,12 @@ def test_umsab_hindi_training_labels_are_left_out_unless_all_groups_are_asked_fo
 ):
     options = dict(epochs=1, members=1, graded_weight=0)
     meta = _train(umsab_with_hindi, tmp_path / "default", capsys, **options)
-    assert meta["train_examples"] == len(NEGATIVE + NEUTRAL + POSITIVE)
+    english = 2 * len(NEGATIVE + NEUTRAL + POSITIVE)
+    assert meta["train_examples"] == english
     assert meta["left_out_groups"] == ["hindi"]
     # Hindi val still counts: the head is still measured on it
     assert "hindi" in meta["val_per_group"]
 
     meta = _train(umsab_with_hindi, tmp_path / "all", capsys, all_groups=True, **options)
-    assert meta["train_examples"] == len(NEGATIVE + NEUTRAL + POSITIVE) + 3
+    assert meta["train_examples"] == english + 3
     assert meta["left_out_groups"] == []
