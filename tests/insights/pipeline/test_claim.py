@@ -21,6 +21,7 @@ from insights.pipeline.claim import pending_message_ids, scoring_claim, scoring_
 from insights.pipeline.store import scoring_results_store
 from insights.selectors import sentiment_settings_get
 from tests.conversations.factories import ConversationFactory, MessageFactory
+from tests.insights.pipeline.lease_claimer import CHUNK
 from tests.insights.standin_scorer import result_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,14 +119,21 @@ def test_two_claimers_racing_over_the_same_pending_messages_never_both_get_one(t
     names = ("claimer-1", "claimer-2")
     procs = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "tests.insights.pipeline.lease_claimer", name, str(tmp_path)],
+            [
+                sys.executable,
+                "-m",
+                "tests.insights.pipeline.lease_claimer",
+                name,
+                str(tmp_path),
+                str(k * len(ids) // (CHUNK * len(names))),  # the claimers half-way apart
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in names
+        for k, name in enumerate(names)
     }
     try:
         deadline = time.monotonic() + 60
