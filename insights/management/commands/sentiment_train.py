@@ -56,10 +56,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--graded-weight",
             type=float,
-            default=8.0,
+            default=16.0,
             help="weight of the graded customer-service messages that are not held out (2,422), "
-            "which teach the head how strong a feeling is (the angry and dissatisfied ones weigh "
-            "more: intensity.GRADE_WEIGHTS); 0 leaves them out. "
+            "which teach the head how strong a feeling is (the negative grades weigh more: "
+            "intensity.GRADE_WEIGHTS); 0 leaves them out. "
             "Head-only training (without --finetune-layers) uses them",
         )
         parser.add_argument("--epochs", type=int, default=30)
@@ -130,7 +130,7 @@ class Command(BaseCommand):
         calibrate_only=False,
         keep_encoder=False,
         fit_intensity=False,
-        graded_weight=8.0,
+        graded_weight=16.0,
         all_groups=False,
         **options,
     ):
