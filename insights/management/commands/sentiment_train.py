@@ -57,7 +57,7 @@ class Command(BaseCommand):
             "--graded-weight",
             type=float,
             default=16.0,
-            help="weight of the graded customer-service messages that are not held out (2,422), "
+            help="weight of the graded customer-service messages that are not held out (2,501), "
             "which teach the head how strong a feeling is (the negative grades weigh more: "
             "intensity.GRADE_WEIGHTS); 0 leaves them out. "
             "Head-only training (without --finetune-layers) uses them",
