@@ -6,7 +6,8 @@
     SENTIMENT_PRECISION=fp32 .venv/bin/python bench/model.py   # the default model without int8
 
 Each model runs in its own subprocess (so load time and peak memory are its own) on the same
-texts, with the same torch thread count (SENTIMENT_TORCH_THREADS, default 2):
+texts, with the same torch thread count (SENTIMENT_TORCH_THREADS, default 1 since 3 Dec 2026;
+the figures before that date were taken with 2):
 - load: from nothing in memory to a first result;
 - single: one short customer message per call, p50/p99 over repeated calls, through the full
   ``score()`` path (language detection included) and the model alone;
