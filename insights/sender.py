@@ -78,7 +78,10 @@ class OutboxKind:
     - ``perform(request, client)``: the HTTP request(s), no database; must not raise for an
       expected failure (a refusal, a timeout, a 5xx);
     - ``record(row, request, outcome)``: what the kind stores of each attempt (optional);
-    - ``backoff_seconds(n)``: the wait after the n-th failed attempt."""
+    - ``backoff_seconds(n)``: the wait after the n-th failed attempt.
+
+    ``model`` has ``OutboxEntry``'s fields, ``created_at`` among them: ``manage.py
+    purge_sentiment`` deletes every kind's rows created before the retention's cut-off."""
 
     name: str
     model: Any

@@ -10,6 +10,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, ScoringStatus, Sender, Trend
+from insights.chatwoot.models import CallStatus, ChatwootCall, ChatwootConnection
+from insights.management.commands.purge_sentiment import sentiment_data_purge
 from insights.models import (
     AlertAudience,
     AlertKind,
@@ -17,11 +19,14 @@ from insights.models import (
     SentimentAlert,
     SentimentCorrection,
     SentimentSettings,
+    WebhookEvent,
 )
 from insights.selectors import sentiment_settings_get
+from insights.sender import outbox_kinds
 from tests.conversations.factories import (
     ConversationFactory,
     MessageFactory,
+    QueueFactory,
     SupervisorFactory,
 )
 
@@ -171,8 +176,6 @@ def test_purge_works_in_small_transactions(data):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from insights.management.commands.purge_sentiment import sentiment_data_purge
-
     old_c = data["old_c"]
     for seq in range(3, 10):
         _scored(old_c, seq, age_days=40)
@@ -187,3 +190,65 @@ def test_purge_works_in_small_transactions(data):
     assert len(savepoints) >= 4 + 1 + 1 + 1  # messages, conversations, alerts, corrections
     assert not Message.objects.filter(conversation=old_c, sentiment_level__isnull=False).exists()
     assert Message.objects.get(pk=data["new_msg"].pk).sentiment_level == -2
+
+
+def _chatwoot_call(connection, *, age_days, status=CallStatus.SENT, kind="custom_attributes"):
+    call = ChatwootCall.objects.create(
+        connection=connection,
+        chatwoot_conversation=42,
+        kind=kind,
+        payload={"custom_attributes": {"sentiment_level": "very_negative"}},
+        status=status,
+        next_attempt_at=timezone.now(),
+    )
+    ChatwootCall.objects.filter(pk=call.pk).update(created_at=timezone.now() - timedelta(days=age_days))
+    return call
+
+
+@pytest.fixture
+def chatwoot_calls(data):
+    connection = ChatwootConnection.objects.create(
+        base_url="https://chatwoot.example.com",
+        account_id=7,
+        api_access_token="t",
+        default_queue=QueueFactory(),
+    )
+    return {
+        "old_sent": _chatwoot_call(connection, age_days=40),
+        # Still waiting for a Chatwoot that was down: retention wins, it goes too.
+        "old_pending": _chatwoot_call(
+            connection, age_days=40, status=CallStatus.PENDING, kind="private_note"
+        ),
+        "new": _chatwoot_call(connection, age_days=1),
+    }
+
+
+def test_purge_deletes_chatwoot_calls_older_than_retention_and_keeps_newer_ones(chatwoot_calls):
+    output = _purge()
+
+    assert list(ChatwootCall.objects.values_list("pk", flat=True)) == [chatwoot_calls["new"].pk]
+    assert "2 chatwoot calls" in output
+    assert "0 chatwoot calls" in _purge()
+
+
+def test_dry_run_counts_chatwoot_calls_and_deletes_none(chatwoot_calls):
+    output = _purge("--dry-run")
+
+    assert "Would clear" in output and "2 chatwoot calls" in output
+    assert ChatwootCall.objects.count() == 3
+
+
+def test_every_registered_outbox_kind_is_purged(data, chatwoot_calls):
+    WebhookEvent.objects.create(
+        delivery_id="scored-1", event="sentiment.scored", body={"level": -2}, next_attempt_at=timezone.now()
+    )
+    WebhookEvent.objects.update(created_at=timezone.now() - timedelta(days=40))
+    cutoff = timezone.now() - timedelta(days=30)
+
+    counts = sentiment_data_purge(cutoff=cutoff, dry_run=True)
+    assert counts.outbox.keys() == {kind.name for kind in outbox_kinds()} >= {"webhook", "chatwoot"}
+    assert counts.webhook_events == 1 and counts.outbox["chatwoot"] == 2  # the old keys still read
+
+    sentiment_data_purge(cutoff=cutoff)
+    for kind in outbox_kinds():
+        assert not kind.model.objects.filter(created_at__lt=cutoff).exists(), kind.name

@@ -10,7 +10,10 @@ What "sentiment data" means here, for everything older than the cut-off:
   the text of the transcript itself is kept (transcripts have their own retention);
 - conversations whose last activity is older than the cut-off: their aggregate score, level,
   start level and trend are cleared;
-- alerts and supervisor notifications (with their webhook delivery records), and corrections.
+- alerts and supervisor notifications (with their webhook delivery records), and corrections;
+- the rows of every outbox kind (``insights.sender``: webhook events, an adapter's calls such as
+  Chatwoot's), sent, given up or still pending: what went or was to go out carries scores and
+  levels (webhook bodies, Chatwoot labels, custom attributes and private notes).
 
 A retention of 0 days keeps sentiment data forever (purging is off); run it from cron daily.
 
@@ -21,7 +24,7 @@ where an interrupted run stopped.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -36,9 +39,10 @@ from insights.models import (
     SentimentAlert,
     SentimentCorrection,
     WebhookDelivery,
-    WebhookEvent,
 )
 from insights.selectors import sentiment_settings_get
+from insights.sender import outbox_kinds
+from insights.services.webhooks import WEBHOOK_OUTBOX
 
 _SCORED_STATES = (ScoringStatus.SCORED, ScoringStatus.PENDING, ScoringStatus.NOT_SCORED, ScoringStatus.FAILED)
 PURGE_BATCH = 500
@@ -51,8 +55,19 @@ class PurgeCounts:
     alerts: int
     notifications: int
     webhook_deliveries: int
-    webhook_events: int
     corrections: int
+    # Rows of each registered outbox kind, by its name ("webhook", "chatwoot", ...).
+    outbox: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def webhook_events(self) -> int:
+        return self.outbox.get(WEBHOOK_OUTBOX.name, 0)
+
+    def report(self) -> list[tuple[str, int]]:
+        """(what, how many) for each kind of data, as the command prints them."""
+        labels = {kind.name: str(kind.model._meta.verbose_name_plural) for kind in outbox_kinds()}
+        counts = [(name.replace("_", " "), n) for name, n in asdict(self).items() if name != "outbox"]
+        return counts + [(labels.get(name, name), n) for name, n in self.outbox.items()]
 
 
 def _messages(cutoff: datetime):
@@ -96,21 +111,26 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int 
     conversations = _conversations(cutoff)
     alerts = SentimentAlert.objects.filter(created_at__lt=cutoff)
     corrections = SentimentCorrection.objects.filter(created_at__lt=cutoff)
-    webhook_events = WebhookEvent.objects.filter(created_at__lt=cutoff)  # their bodies carry scores
+    # Pending rows go too: the data must not outlive the retention, delivered or not (a sender
+    # holding one as it goes logs that its lease ran out).
+    outbox = {kind.name: kind.model.objects.filter(created_at__lt=cutoff) for kind in outbox_kinds()}
     counts = PurgeCounts(
         messages=messages.count(),
         conversations=conversations.count(),
         alerts=alerts.count(),
         notifications=NotificationRecipient.objects.filter(alert__in=alerts).count(),
         webhook_deliveries=WebhookDelivery.objects.filter(alert__in=alerts).count(),
-        webhook_events=webhook_events.count(),
         corrections=corrections.count(),
+        outbox={name: rows.count() for name, rows in outbox.items()},
     )
     if dry_run:
         return counts
     # Corrections point at messages, alerts at messages and conversations: delete them first.
     _in_batches(corrections, lambda pks: SentimentCorrection.objects.filter(pk__in=pks).delete(), batch=batch)
-    _in_batches(webhook_events, lambda pks: WebhookEvent.objects.filter(pk__in=pks).delete(), batch=batch)
+    for rows in outbox.values():
+        _in_batches(
+            rows, lambda pks, model=rows.model: model.objects.filter(pk__in=pks).delete(), batch=batch
+        )
     # Deleting an alert cascades to its notification recipients and webhook deliveries.
     _in_batches(alerts, lambda pks: SentimentAlert.objects.filter(pk__in=pks).delete(), batch=batch)
     _in_batches(
@@ -158,7 +178,7 @@ class Command(BaseCommand):
             return
         cutoff = timezone.now() - timedelta(days=retention)
         counts = sentiment_data_purge(cutoff=cutoff, dry_run=dry_run)
-        summary = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in asdict(counts).items())
+        summary = ", ".join(f"{n} {what}" for what, n in counts.report())
         verb = "Would clear" if dry_run else "Cleared"
         self.stdout.write(
             self.style.SUCCESS(
