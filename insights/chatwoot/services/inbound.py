@@ -14,7 +14,8 @@ Events (Chatwoot's account webhooks):
 - ``conversation_status_changed``: ``resolved`` closes the conversation.
 
 Events may come out of order: whichever arrives first creates the conversation. Every outcome
-is a short string (recorded as a ``ChatwootDelivery``).
+is a short string (recorded as a ``ChatwootDelivery``; each connection keeps its newest
+``DELIVERIES_KEPT``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from insights.chatwoot.models import ChatwootConnection, ChatwootDelivery, Chatw
 INCOMING, OUTGOING = "incoming", "outgoing"
 # Chatwoot's message_type as a number (older payloads) or a name.
 _MESSAGE_TYPES = {0: INCOMING, 1: OUTGOING, 2: "activity", 3: "template"}
+# The setup page shows the last 10 deliveries, the admin the rest. Outcomes name no customer and
+# no score (not sentiment data, so not the retention's), but the log must not grow forever.
+DELIVERIES_KEPT = 1000
+# Trimmed on every DELIVERIES_TRIM_STEP-th delivery (by id), not on each: a query more per
+# delivery would cost more than recording it. A connection holds about KEPT + STEP at most (an
+# id a rollback skipped only puts a trim off to the next step).
+DELIVERIES_TRIM_STEP = 100
 
 
 def conversation_external_id(connection: ChatwootConnection, chatwoot_conversation_id) -> str:
@@ -66,8 +74,29 @@ def chatwoot_event_handle(*, connection: ChatwootConnection, payload: dict) -> s
             outcome = f"ignored: {event[:40] or 'no event'}"
     except (ValidationError, MessageRejected, KeyError, TypeError, ValueError) as exc:
         outcome = f"refused: {type(exc).__name__}: {exc}"[:120]
-    ChatwootDelivery.objects.create(connection=connection, event=event[:60], outcome=outcome[:120])
+    _delivery_record(connection, event=event[:60], outcome=outcome[:120])
     return outcome
+
+
+def _delivery_record(connection: ChatwootConnection, *, event: str, outcome: str) -> None:
+    delivery = ChatwootDelivery.objects.create(connection=connection, event=event, outcome=outcome)
+    if delivery.pk % DELIVERIES_TRIM_STEP == 0:
+        chatwoot_deliveries_trim()
+
+
+def chatwoot_deliveries_trim() -> int:
+    """Delete all but each connection's newest ``DELIVERIES_KEPT`` deliveries (every
+    connection's: the one that reaches the step may not be the one that grew). Returns how
+    many were deleted."""
+    deleted = 0
+    for connection_id in ChatwootConnection.objects.values_list("pk", flat=True):
+        ours = ChatwootDelivery.objects.filter(connection_id=connection_id)
+        oldest_kept = list(
+            ours.order_by("-id").values_list("id", flat=True)[DELIVERIES_KEPT - 1 : DELIVERIES_KEPT]
+        )
+        if oldest_kept:
+            deleted += ours.filter(id__lt=oldest_kept[0]).delete()[0]
+    return deleted
 
 
 # --- conversations -----------------------------------------------------------------------------

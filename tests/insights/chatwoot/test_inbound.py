@@ -154,3 +154,39 @@ def test_a_non_json_body_is_a_400_and_an_unknown_event_is_recorded_as_ignored(se
     url = f"/integrations/chatwoot/{setup['connection'].endpoint_secret}/"
     assert Client().post(url, data="[1,", content_type="application/json").status_code == 400
     assert outcome(deliver(setup, {"event": "webwidget_triggered"})) == "ignored: webwidget_triggered"
+
+
+def test_each_connection_keeps_only_its_newest_deliveries(setup, monkeypatch):
+    monkeypatch.setattr("insights.chatwoot.services.inbound.DELIVERIES_KEPT", 3)
+    monkeypatch.setattr("insights.chatwoot.services.inbound.DELIVERIES_TRIM_STEP", 1)  # every delivery
+    other = ChatwootConnection.objects.create(
+        base_url="http://other.invalid", account_id=8, api_access_token="t", default_queue=setup["default"]
+    )
+    ChatwootDelivery.objects.bulk_create(
+        ChatwootDelivery(connection=other, event=f"other_{n}", outcome="up to date") for n in range(5)
+    )
+    for n in range(5):
+        deliver(setup, {"event": f"event_{n}"})
+    kept = ChatwootDelivery.objects.filter(connection=setup["connection"])
+    assert [d.event for d in kept] == ["event_4", "event_3", "event_2"]  # newest first, as the page shows
+    # Another connection's are trimmed too, to its own newest three.
+    assert [d.event for d in ChatwootDelivery.objects.filter(connection=other)] == [
+        "other_4",
+        "other_3",
+        "other_2",
+    ]
+
+
+def test_deliveries_are_trimmed_every_step_not_on_each(setup, monkeypatch):
+    monkeypatch.setattr("insights.chatwoot.services.inbound.DELIVERIES_KEPT", 2)
+    monkeypatch.setattr("insights.chatwoot.services.inbound.DELIVERIES_TRIM_STEP", 4)
+    ChatwootDelivery.objects.bulk_create(
+        ChatwootDelivery(connection=setup["connection"], event="earlier", outcome="up to date")
+        for _ in range(2)
+    )
+    counts = []
+    for n in range(8):
+        deliver(setup, {"event": f"event_{n}"})
+        counts.append(ChatwootDelivery.objects.count())
+    assert counts.count(2) == 2  # trimmed back to 2 twice in 8 deliveries, by the 4th id each time
+    assert max(counts) < 2 + 4
