@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 
 # "postgres: 15/main: user dbname 127.0.0.1(5432) idle" (a client's backend) as opposed to
 # "postgres: 15/main: checkpointer" (the server's own work, which serves every database).
@@ -40,9 +41,12 @@ class ProcessSampler:
 
     ``database``: the bench's PostgreSQL database; backends of other databases (other work on a
     shared server) are not counted. None: PostgreSQL and Redis are not part of the run
-    (embedded)."""
+    (embedded). ``connections``: counts the center's connections to that database now; the
+    sampler keeps the largest count (``peak_connections``)."""
 
-    def __init__(self, *, database: str | None, interval: float = 0.5) -> None:
+    def __init__(
+        self, *, database: str | None, interval: float = 0.5, connections: Callable[[], int] | None = None
+    ) -> None:
         import psutil
 
         self.psutil = psutil
@@ -59,6 +63,8 @@ class ProcessSampler:
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None
         self.marked_at: float | None = None
+        self.connections = connections
+        self.peak_connections: int | None = None
 
     def track(self, pid: int, name: str) -> None:
         self.named[pid] = name
@@ -115,6 +121,13 @@ class ProcessSampler:
                 self.at_mark[pid] = 0.0
 
     def _sample(self) -> None:
+        if self.connections is not None:
+            try:
+                now = self.connections()
+            except Exception:  # a sample lost to a busy server is not a failed run
+                now = None
+            if now is not None:
+                self.peak_connections = max(self.peak_connections or 0, now)
         with self._lock:
             self._discover_postgresql()
             for pid in list(self.named):

@@ -147,6 +147,36 @@ def _database_name(url: str) -> str:
     return dj_database_url.parse(url)["NAME"]
 
 
+def database_connections(url: str):
+    """A counter of the center's connections to the bench's database: its rows in
+    pg_stat_activity, less this client's own (found by their client ports). It queries from
+    the server's "postgres" database, so its own backend is not counted either."""
+    import dj_database_url
+    import psutil
+    import psycopg
+
+    cfg = dj_database_url.parse(url)
+    port = int(cfg["PORT"] or 5432)
+    params = {
+        k: v
+        for k, v in dict(host=cfg["HOST"], port=port, user=cfg["USER"], password=cfg["PASSWORD"]).items()
+        if v
+    }
+    conn = psycopg.connect(dbname="postgres", autocommit=True, **params)
+    me = psutil.Process()
+
+    def count() -> int:
+        own = [c.laddr.port for c in me.net_connections(kind="tcp") if c.raddr and c.raddr.port == port]
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
+            " AND coalesce(client_port, -1) <> ALL(%s)",
+            [cfg["NAME"], own],
+        ).fetchone()
+        return row[0]
+
+    return count
+
+
 def flush_redis(url: str) -> None:
     import redis
 
@@ -584,7 +614,10 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
             run=run,
         )
         load_before = os.getloadavg()
-        sampler = ProcessSampler(database=None if embedded else _database_name(center_env["DATABASE_URL"]))
+        sampler = ProcessSampler(
+            database=None if embedded else _database_name(center_env["DATABASE_URL"]),
+            connections=None if embedded else database_connections(center_env["DATABASE_URL"]),
+        )
         sampler.discover(center.pid)
         if embedded:
             sampler.track(center.pid, f"web:{args.port} (scoring in-process)")
@@ -648,6 +681,8 @@ def run_once(args, *, workers: int, run: int, env: dict) -> dict:
         # end of the drain; "model": the scorer alone at the largest --model-batch.
         "cpu_ms_per_message": cpu,
         "mean_scoring_batch": batch,
+        # The most connections the center's processes held to its database at once (sampled).
+        "peak_database_connections": sampler.peak_connections,
         "model_alone": model,
         "cpu": cpu_description(),
         # Other work on the machine skews every figure: the 1-minute load before and after.

@@ -1,11 +1,11 @@
-"""bench/pipeline.py's CPU accounting: per message by process kind, and only the bench's
-database counted on a shared PostgreSQL server."""
+"""bench/pipeline.py's CPU accounting: per message by process kind, only the bench's
+database counted on a shared PostgreSQL server, and the peak of the center's connections."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.cpu_accounting import per_message, postgresql_counts
+from bench.cpu_accounting import ProcessSampler, per_message, postgresql_counts
 
 
 def test_the_pipeline_is_every_process_kind_but_the_load_generator():
@@ -43,3 +43,24 @@ def test_the_pipeline_is_every_process_kind_but_the_load_generator():
 )
 def test_only_the_bench_databases_backends_and_the_servers_own_work_are_counted(title, counted):
     assert postgresql_counts(title, "sentiment_bench") is counted
+
+
+def test_the_sampler_keeps_the_largest_connection_count_and_survives_a_failed_count():
+    counts = iter([3, 7, None, 5])
+
+    def connections() -> int:
+        value = next(counts, 2)
+        if value is None:
+            raise OSError("server busy")
+        return value
+
+    sampler = ProcessSampler(database=None, connections=connections)
+    for _ in range(5):
+        sampler._sample()
+    assert sampler.peak_connections == 7
+
+
+def test_without_a_counter_the_sampler_reports_no_connection_peak():
+    sampler = ProcessSampler(database=None)
+    sampler._sample()
+    assert sampler.peak_connections is None
