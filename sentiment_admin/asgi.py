@@ -13,6 +13,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator, WebsocketDenier  # noqa: E402
 
 from insights.pipeline.runtime import StartScoringRuntime  # noqa: E402
+from sentiment_admin.connections import close_connections_after_each_request  # noqa: E402
 from sentiment_admin.origin import same_origin  # noqa: E402
 from sentiment_admin.routing import KEY_AUTHENTICATED_WS_PATHS, channel_routes, websocket_urlpatterns  # noqa: E402
 
@@ -34,6 +35,9 @@ class CenterOriginValidator(OriginValidator):
 def _origin_checked(app) -> CenterOriginValidator:
     return CenterOriginValidator(app, AllowedHostsOriginValidator(app).allowed_origins)
 
+
+# Each request runs on a thread of its own: its database connections end with it.
+close_connections_after_each_request()
 
 application = ProtocolTypeRouter(
     {

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sentiment_admin.settings.test import *
 
-# These processes are killed, not torn down: they keep their connections as production does.
-DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+# These processes are killed, not torn down: they keep their connections as production does
+# (the pool, or persistent connections with DB_POOL=0).
+DATABASES["default"] = PRODUCTION_DATABASE
 # A killed worker's leased batch is taken over within the tests' patience.
 SENTIMENT_SCORING_LEASE_SECONDS = 5.0
 

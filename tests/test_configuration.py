@@ -72,7 +72,15 @@ def test_production_refuses_weak_or_default_secret_keys(key):
     assert result.returncode != 0
 
 
-def test_check_deploy_passes_with_production_environment(tmp_path):
+@pytest.mark.parametrize(
+    "database",
+    [
+        {},
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/center"},
+        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/center", "DB_POOL": "1"},
+    ],
+)
+def test_check_deploy_passes_with_production_environment(tmp_path, database):
     result = _run(
         "sentiment_admin.settings.production",
         "check",
@@ -83,8 +91,49 @@ def test_check_deploy_passes_with_production_environment(tmp_path):
         DJANGO_ALLOWED_HOSTS="center.example.com",
         DJANGO_SECURE_HSTS_PRELOAD="1",
         SENTIMENT_VAR_DIR=str(tmp_path),
+        **database,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+POOL = "from django.conf import settings as s; d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('pool'))"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "300 None"),
+        ({"DB_CONN_MAX_AGE": "0"}, "0 None"),
+        ({"DB_POOL": "1"}, "0 {'min_size': 2, 'max_size': 10, 'timeout': 10.0}"),
+        (
+            {"DB_POOL": "1", "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "4", "DB_POOL_TIMEOUT": "3"},
+            "0 {'min_size': 1, 'max_size': 4, 'timeout': 3.0}",
+        ),
+    ],
+)
+def test_postgresql_connections_are_persistent_or_from_a_pool_when_asked(env, expected):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", POOL],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "sentiment_admin.settings.local",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/center",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_the_embedded_sqlite_database_has_no_pool(tmp_path):
+    result = _run("sentiment_admin.settings.local", "shell", "-c", POOL, SENTIMENT_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "300 None"
 
 
 @pytest.mark.parametrize(

@@ -72,11 +72,28 @@ if not DATABASE_URL:
 # Persistent connections: every database_sync_to_async call closes a connection older than
 # CONN_MAX_AGE, and at 0 each customer message paid a new PostgreSQL backend (fork, auth,
 # set_config) and a scoring worker one per step, which held the center at ~47 msg/s on 2 cores
-# (docs/benchmarks.md). Health checks replace a connection that the server dropped.
+# (docs/benchmarks.md). Health checks replace a connection that the server dropped. A request
+# served by Daphne closes its own at its end (sentiment_admin/connections.py).
+# DB_POOL=1: Django's psycopg 3 pool per process instead, at most DB_POOL_MAX_SIZE connections
+# (then CONN_MAX_AGE is 0). Off by default: a pool checkout per database_sync_to_async call
+# cost the web processes 17% more CPU per message and 7% of the throughput at 30 msg/s on
+# 2 cores (docs/benchmarks.md, "Connection pool").
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+# Seconds a request waits for a free connection before it fails (psycopg_pool.PoolTimeout).
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 10.0)
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 300)
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
-}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+DB_POOL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", False)
+if DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DB_POOL_MIN_SIZE,
+        "max_size": max(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+        "timeout": DB_POOL_TIMEOUT,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Websocket consumers and the scoring thread write concurrently: WAL plus a busy
     # timeout keeps SQLite from failing with "database is locked" under the demo load.

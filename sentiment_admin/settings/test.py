@@ -1,6 +1,8 @@
 """Settings for the test suite: the same database/channel-layer switches as production
 (DATABASE_URL, REDIS_URL), fast hashing, no demo traffic."""
 
+import copy
+
 from .base import *  # noqa: F401,F403
 
 DEBUG = False
@@ -19,7 +21,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 
 # The test database is dropped at the end of the run, which PostgreSQL refuses while a
 # connection kept open by asgiref's thread in the test process still uses it: connections
-# close after each use here. The processes that the fault tests start keep theirs, as in
-# production (tests/fault_settings.py); the setting's own behaviour is tested in
-# tests/sentiment_admin/test_database_connections.py.
+# close after each use here, without the pool. The processes that the live tests start keep
+# production's database settings (tests/fault_settings.py); the pool's and the persistent
+# connections' own behaviour is tested in tests/sentiment_admin/test_database_connections.py.
+PRODUCTION_DATABASE = copy.deepcopy(DATABASES["default"])  # noqa: F405
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
