@@ -76,8 +76,8 @@ if not DATABASE_URL:
 # served by Daphne closes its own at its end (sentiment_admin/connections.py).
 # DB_POOL=1: Django's psycopg 3 pool per process instead, at most DB_POOL_MAX_SIZE connections
 # (then CONN_MAX_AGE is 0). Off by default: a pool checkout per database_sync_to_async call
-# cost the web processes 17% more CPU per message and 7% of the throughput at 30 msg/s on
-# 2 cores (docs/benchmarks.md, "Connection pool").
+# cost the web processes 8-20% more CPU per message (and up to 7% of the throughput) at 30 msg/s on
+# 2 cores (docs/benchmarks.md, "Connection pool and per-request connections").
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 # Seconds a request waits for a free connection before it fails (psycopg_pool.PoolTimeout).
