@@ -319,18 +319,6 @@ def ort_backend(template, ort_session, label: str):
     return backend
 
 
-def padded(backend, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, mask) for ``texts`` as ``BundledBackend.hidden_states`` builds them."""
-    encodings = backend._encode(texts)
-    width = max(len(e.ids) for e in encodings)
-    ids = torch.full((len(texts), width), backend.pad_id, dtype=torch.long)
-    mask = torch.zeros((len(texts), width), dtype=torch.long)
-    for row, e in enumerate(encodings):
-        ids[row, : len(e.ids)] = torch.tensor(e.ids)
-        mask[row, : len(e.ids)] = 1
-    return ids, mask
-
-
 def build(fp32_backend, out: Path, threads: int, feeds_texts: list[str], log, *, fused: bool = False):
     """Export (cached in ``out``), quantise, open the sessions: ({label: backend}, diagnostics).
     ``fused``: also the fp32 export through onnxruntime.transformers' BERT fusions."""
@@ -339,7 +327,7 @@ def build(fp32_backend, out: Path, threads: int, feeds_texts: list[str], log, *,
 
     fp32_path, smoothed_path = out / "encoder-fp32.onnx", out / "encoder-smoothed-fp32.onnx"
     int8_path, dynamic_path = out / "encoder-int8-qdq.onnx", out / "encoder-int8-dynamic.onnx"
-    example = padded(fp32_backend, ["my order number is 48213", "thanks"])
+    example = fp32_backend.padded(["my order number is 48213", "thanks"])
     diagnostics: dict = {}
     if not fp32_path.exists():
         started = time.perf_counter()
@@ -351,7 +339,7 @@ def build(fp32_backend, out: Path, threads: int, feeds_texts: list[str], log, *,
         ranges = smooth_for_int8(encoder, load_calibration(WEIGHTS_DIR))
         export_encoder(encoder, fp32_backend.layers, smoothed_path, example)
         del encoder
-        feeds = [dict(zip(INPUTS, (x.numpy() for x in padded(fp32_backend, feeds_texts)), strict=True))]
+        feeds = [dict(zip(INPUTS, (x.numpy() for x in fp32_backend.padded(feeds_texts)), strict=True))]
         count = quantize_static_calibrated(smoothed_path, int8_path, ranges, feeds)
         smoothed_path.unlink()
         log(f"static QDQ int8 of {count} linear layers in {time.perf_counter() - started:.1f} s")
@@ -389,7 +377,7 @@ def build(fp32_backend, out: Path, threads: int, feeds_texts: list[str], log, *,
         ("padded", ["I've waited two hours, this is ridiculous", "thanks", "Where is my package?"]),
         ("unpadded", ["thanks, that fixed it"]),
     ):
-        ids, mask = padded(fp32_backend, texts)
+        ids, mask = fp32_backend.padded(texts)
         with torch.inference_mode():
             ref = eager(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
         got = backends["ort fp32"].encoder(ids, mask).hidden_states

@@ -218,8 +218,8 @@ class BundledBackend:
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._encode(texts)]
 
-    def hidden_states(self, texts: Sequence[str]):
-        """Every layer's token states for ``texts`` (padded to the longest) and the attention mask."""
+    def padded(self, texts: Sequence[str]):
+        """The token ids of ``texts``, padded to the longest, and their attention mask."""
         torch = self._torch
         encodings = self._encode(texts)
         width = max(len(e.ids) for e in encodings)
@@ -228,6 +228,12 @@ class BundledBackend:
         for row, e in enumerate(encodings):
             ids[row, : len(e.ids)] = torch.tensor(e.ids)
             mask[row, : len(e.ids)] = 1
+        return ids, mask
+
+    def hidden_states(self, texts: Sequence[str]):
+        """Every layer's token states for ``texts`` (padded to the longest) and the attention mask."""
+        torch = self._torch
+        ids, mask = self.padded(texts)
         with torch.inference_mode():
             out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         return out.hidden_states, mask
