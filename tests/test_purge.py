@@ -19,6 +19,7 @@ from insights.models import (
     SentimentAlert,
     SentimentCorrection,
     SentimentSettings,
+    WebhookDelivery,
     WebhookEvent,
 )
 from insights.selectors import sentiment_settings_get
@@ -252,3 +253,30 @@ def test_every_registered_outbox_kind_is_purged(data, chatwoot_calls):
     sentiment_data_purge(cutoff=cutoff)
     for kind in outbox_kinds():
         assert not kind.model.objects.filter(created_at__lt=cutoff).exists(), kind.name
+
+
+def _delivery(message, *, age_days):
+    delivery = WebhookDelivery.objects.create(
+        delivery_id=f"d-{message.pk}-{age_days}",
+        event="sentiment.scored",
+        message=message,
+        url="https://hooks.example.com/center",
+        status_code=200,
+        succeeded=True,
+    )
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(days=age_days)
+    )
+    return delivery
+
+
+def test_scored_message_deliveries_without_an_alert_follow_the_retention(data):
+    old = _delivery(data["old_msg"], age_days=40)
+    new = _delivery(data["new_msg"], age_days=1)
+
+    counts = sentiment_data_purge(cutoff=timezone.now() - timedelta(days=30), dry_run=True)
+    assert counts.webhook_deliveries == 1 and WebhookDelivery.objects.filter(pk=old.pk).exists()
+
+    sentiment_data_purge(cutoff=timezone.now() - timedelta(days=30))
+    assert not WebhookDelivery.objects.filter(pk=old.pk).exists()
+    assert WebhookDelivery.objects.filter(pk=new.pk).exists()

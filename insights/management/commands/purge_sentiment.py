@@ -114,12 +114,14 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int 
     # Pending rows go too: the data must not outlive the retention, delivered or not (a sender
     # holding one as it goes logs that its lease ran out).
     outbox = {kind.name: kind.model.objects.filter(created_at__lt=cutoff) for kind in outbox_kinds()}
+    # A delivery of a scored-message event names its message and has no alert to cascade from.
+    deliveries = WebhookDelivery.objects.filter(Q(alert__in=alerts) | Q(created_at__lt=cutoff))
     counts = PurgeCounts(
         messages=messages.count(),
         conversations=conversations.count(),
         alerts=alerts.count(),
         notifications=NotificationRecipient.objects.filter(alert__in=alerts).count(),
-        webhook_deliveries=WebhookDelivery.objects.filter(alert__in=alerts).count(),
+        webhook_deliveries=deliveries.count(),
         corrections=corrections.count(),
         outbox={name: rows.count() for name, rows in outbox.items()},
     )
@@ -131,7 +133,12 @@ def sentiment_data_purge(*, cutoff: datetime, dry_run: bool = False, batch: int 
         _in_batches(
             rows, lambda pks, model=rows.model: model.objects.filter(pk__in=pks).delete(), batch=batch
         )
-    # Deleting an alert cascades to its notification recipients and webhook deliveries.
+    _in_batches(
+        WebhookDelivery.objects.filter(created_at__lt=cutoff),
+        lambda pks: WebhookDelivery.objects.filter(pk__in=pks).delete(),
+        batch=batch,
+    )
+    # Deleting an alert cascades to its notification recipients and (newer) webhook deliveries.
     _in_batches(alerts, lambda pks: SentimentAlert.objects.filter(pk__in=pks).delete(), batch=batch)
     _in_batches(
         messages,
