@@ -18,6 +18,9 @@ Two ways to send:
   before it, so that a rarer event never overtakes a busy one scheduled earlier.
 
 Without a serving loop (a management command, a sync test) both send at once, as before.
+
+Sends go to the screens' layer (``realtime.SCREENS_LAYER``): with Redis, its pub/sub layer.
+A send there succeeds when Redis took it; a socket that missed it is told to catch up.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+
+from sentiment_admin import realtime
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ def group_send_many(groups: Iterable[str], payload: dict) -> bool:
     scoring pipeline, so failures are logged, not raised; callers whose events must not be lost
     (``conversation.scored``) keep them in the outbox until a send succeeds.
     """
-    layer = get_channel_layer()
+    layer = get_channel_layer(realtime.SCREENS_LAYER)
     if layer is None:
         return True
     return async_to_sync(_send_after_scheduled)(layer, list(dict.fromkeys(groups)), payload)
@@ -64,7 +69,7 @@ def group_send_soon(
     ``on_delivered`` runs when every group got it: on the loop's thread (it must not block),
     or on the caller's without a serving loop. Failures are logged, as ``group_send_many``
     does."""
-    layer = get_channel_layer()
+    layer = get_channel_layer(realtime.SCREENS_LAYER)
     loop = _serving_loop()
     if layer is None or loop is None:
         if group_send_many(groups, payload) and on_delivered is not None:

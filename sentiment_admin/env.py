@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +57,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def redis_database_number(url: str) -> int:
+    """The database a Redis URL names (``redis://host:6379/3`` → 3; none given → 0)."""
+    parsed = urlsplit(url)
+    database = parse_qs(parsed.query).get("db", [parsed.path.lstrip("/")])[0]
+    return int(database) if database.isdigit() else 0
+
+
+def redis_pubsub_prefix(prefix: str, url: str) -> str:
+    """Redis pub/sub channels are shared by every database of a server, unlike keys: two
+    deployments (or test runs) on databases 3 and 4 of one server would see each other's
+    frames under the same prefix, so the database is part of it."""
+    return f"{prefix}.db{redis_database_number(url)}."

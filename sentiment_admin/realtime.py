@@ -86,6 +86,10 @@ CHAT_UPDATED = "chat.updated"  # to the customer only: waiting (place in queue),
 
 # A conversation changed hands: monitor sockets re-check that their staff member may still see it.
 CONVERSATION_ACCESS_CHANGED = "conversation.access_changed"
+# From the channel layer to its own sockets: this socket may have missed frames (its queue
+# overflowed, or the layer's subscription to Redis reconnected); it closes so its client
+# catches up by sequence number.
+LAYER_RESYNC = "layer.resync"
 
 # --- Client → server frame types ------------------------------------------------------------
 
@@ -105,3 +109,11 @@ SCORE_MESSAGES = "score.messages"
 def handler_name(event_type: str) -> str:
     """The consumer method Channels calls for a group event of this type."""
     return event_type.replace(".", "_")
+
+
+# --- Channel layers (settings.CHANNEL_LAYERS aliases) ------------------------------------------
+
+# The sockets' fan-out: every group send and every websocket consumer.
+SCREENS_LAYER = "screens"
+# The scoring workers' channel, which hands each message to exactly one worker.
+WORKERS_LAYER = "default"

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(settings_module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CHANNELS_", "SCREENS_LAYER"))
     }
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = settings_module
@@ -47,6 +49,54 @@ def test_database_and_redis_urls_switch_to_postgresql_and_channels_redis():
         "django.db.backends.postgresql",
         "sentiment_admin.layers.RedisChannelLayer",
     ]
+
+
+SCREENS = (
+    "from django.conf import settings as s; c = s.CHANNEL_LAYERS['screens'];"
+    " print(c['BACKEND'], c.get('CONFIG', {}).get('prefix'))"
+)
+
+
+@pytest.mark.parametrize("database, prefix", [("3", "sentiment.db3."), ("4", "sentiment.db4.")])
+def test_the_screens_go_over_redis_pub_sub_under_a_prefix_per_redis_database(database, prefix):
+    """Pub/sub channels ignore Redis's database number: two centers on databases 3 and 4 of one
+    server would hear each other's frames under one prefix."""
+    result = _run(
+        "sentiment_admin.settings.local",
+        "shell",
+        "-c",
+        SCREENS,
+        REDIS_URL=f"redis://127.0.0.1:6379/{database}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "sentiment_admin.layers.RedisPubSubChannelLayer",
+        prefix,
+    ]
+
+
+def test_screens_layer_list_keeps_the_fan_out_on_the_list_layer_and_typos_are_refused():
+    on_list = _run(
+        "sentiment_admin.settings.local",
+        "shell",
+        "-c",
+        SCREENS,
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        SCREENS_LAYER="list",
+    )
+    assert on_list.returncode == 0, on_list.stderr
+    assert on_list.stdout.strip().splitlines()[-1].split() == [
+        "sentiment_admin.layers.RedisChannelLayer",
+        "sentiment",
+    ]
+    typo = _run(
+        "sentiment_admin.settings.local",
+        "check",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        SCREENS_LAYER="fanout",
+    )
+    assert typo.returncode != 0
+    assert "SCREENS_LAYER must be one of pubsub, list, not 'fanout'" in typo.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():

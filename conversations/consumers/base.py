@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# The socket may have missed frames (docs/events.md): reconnect and catch up by sequence number.
+CLOSE_CATCH_UP = 4503
 
 
 class FrameError(Exception):
@@ -76,6 +78,7 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
     """JSON frames with error replies instead of exceptions; forwards group events."""
 
     handlers: dict[str, str] = {}
+    channel_layer_alias = realtime.SCREENS_LAYER
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -94,6 +97,12 @@ class BaseConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = []
+
+    async def layer_resync(self, event: dict) -> None:
+        """The channel layer could not deliver every frame to this socket: closing makes the
+        client reconnect and catch up, where carrying on would leave a gap it cannot see."""
+        await self.leave_all()
+        await self.close(code=CLOSE_CATCH_UP)
 
     async def refuse(self, code: int) -> None:
         """Accept, then close with an application close code (``docs/events.md``): a refused

@@ -13,7 +13,7 @@ MAX_IDS_PER_MESSAGE = 500
 
 async def send_to_workers(message_ids: list[int]) -> None:
     """Hand ids to the scoring workers; an empty list still wakes one up (it loads the model)."""
-    layer = get_channel_layer()
+    layer = get_channel_layer(realtime.WORKERS_LAYER)
     if not message_ids:
         await layer.send(realtime.SCORING_CHANNEL, {"type": realtime.SCORE_MESSAGES, "message_ids": []})
         return

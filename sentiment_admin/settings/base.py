@@ -7,7 +7,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from sentiment_admin.env import env_bool, env_float, env_int, env_list, env_str
+from sentiment_admin.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    redis_pubsub_prefix,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -104,24 +112,44 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Channel layer: in-memory embedded by default, REDIS_URL for channels_redis -------
+# --- Channel layers: in-memory embedded by default, REDIS_URL for channels_redis -------
+# Two aliases (sentiment_admin.realtime): "default" carries the scoring workers' channel,
+# "screens" the sockets' fan-out. SCREENS_LAYER=pubsub (default) puts the fan-out on Redis
+# pub/sub; "list" keeps it on the list layer, as every process of a deployment must agree.
 REDIS_URL = env_str("REDIS_URL")
+CHANNELS_PREFIX = env_str("CHANNELS_PREFIX", "sentiment")
+CHANNELS_CAPACITY = env_int("CHANNELS_CAPACITY", 1000)
+SCREENS_LAYER = env_choice("SCREENS_LAYER", "pubsub", ("pubsub", "list"))
 if REDIS_URL:
+    _list_layer = {
+        # channels_redis that reports a send dropped by a full channel (sentiment_admin.layers).
+        "BACKEND": "sentiment_admin.layers.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": CHANNELS_PREFIX,
+            "capacity": CHANNELS_CAPACITY,
+            "expiry": 60,
+        },
+    }
+    _pubsub_layer = {
+        # channels_redis pub/sub that tells sockets which may have missed frames to catch up.
+        "BACKEND": "sentiment_admin.layers.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": redis_pubsub_prefix(CHANNELS_PREFIX, REDIS_URL),
+            "capacity": CHANNELS_CAPACITY,
+        },
+    }
     CHANNEL_LAYERS = {
-        "default": {
-            # channels_redis that reports a send dropped by a full channel (sentiment_admin.layers).
-            "BACKEND": "sentiment_admin.layers.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env_str("CHANNELS_PREFIX", "sentiment"),
-                "capacity": env_int("CHANNELS_CAPACITY", 1000),
-                "expiry": 60,
-            },
-        }
+        "default": _list_layer,
+        "screens": _pubsub_layer if SCREENS_LAYER == "pubsub" else _list_layer,
     }
 else:
     # Channels' in-memory layer that reports a send dropped by a full channel (sentiment_admin.layers).
-    CHANNEL_LAYERS = {"default": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
+        "screens": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
+    }
 
 # --- Auth -----------------------------------------------------------------------------
 # --- Cache (throttle counters): Redis with REDIS_URL so every process shares them -------
@@ -130,7 +158,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CHANNELS_PREFIX", "sentiment") + "-cache",
+            "KEY_PREFIX": CHANNELS_PREFIX + "-cache",
         }
     }
 else:

@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from conversations.consumers.base import CLOSE_CATCH_UP
 from conversations.models import Message, Presence, ScoringStatus, Sender
 from insights.levels import level_slug
 from insights.models import AlertAudience, SentimentAlert
@@ -22,6 +23,7 @@ from sentiment_admin import realtime
 from tests.conversations.factories import (
     AdminFactory,
     ConversationFactory,
+    MessageFactory,
     QueueFactory,
     RepresentativeFactory,
     SupervisorFactory,
@@ -29,6 +31,7 @@ from tests.conversations.factories import (
 from tests.conversations.wsutil import (
     ANGRY_EN,
     ANGRY_ES,
+    DEFAULT_TIMEOUT,
     HAPPY_EN,
     chat_socket,
     close_all,
@@ -508,11 +511,34 @@ async def test_group_events_reach_the_screen_while_the_database_thread_is_busy()
     await asyncio.sleep(0.05)  # the slow call now holds the thread-sensitive thread
     event = {"type": realtime.CONVERSATION_UPDATED, "conversation": world["conversation"].pk}
     started = time.monotonic()
-    await get_channel_layer().group_send(realtime.staff_group(world["rep"].pk), event)
+    await get_channel_layer(realtime.SCREENS_LAYER).group_send(realtime.staff_group(world["rep"].pk), event)
     frame = await next_frame(rep, realtime.CONVERSATION_UPDATED, timeout=2)
     assert frame["conversation"] == world["conversation"].pk
     assert time.monotonic() - started < 1.5
     await busy
+    await close_all(rep)
+
+
+async def test_a_socket_that_may_have_missed_frames_closes_so_its_client_catches_up():
+    """The channel layer's resync notice (a reconnected Redis subscription, a full queue)
+    closes the socket with 4503; the reconnected client's catch-up brings what it missed."""
+    world = await make_world()
+    rep = await staff_socket(world["rep"])
+    missed = await database_sync_to_async(MessageFactory)(conversation=world["conversation"], seq=1)
+    await get_channel_layer(realtime.SCREENS_LAYER).group_send(
+        realtime.staff_group(world["rep"].pk), {"type": realtime.LAYER_RESYNC}
+    )
+    while True:
+        output = await rep.receive_output(timeout=DEFAULT_TIMEOUT)
+        if output["type"] == "websocket.close":
+            break
+        assert json.loads(output["text"])["type"] != realtime.LAYER_RESYNC, "an internal event"
+    assert output["code"] == CLOSE_CATCH_UP
+
+    rep = await staff_socket(world["rep"])
+    await send(rep, type="catch_up", conversation=world["conversation"].pk, after_seq=0)
+    created = await next_frame(rep, realtime.MESSAGE_CREATED, conversation=world["conversation"].pk)
+    assert created["seq"] == 1 and created["text"] == missed.text
     await close_all(rep)
 
 

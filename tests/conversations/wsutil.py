@@ -27,20 +27,29 @@ from django.conf import settings
 from django.test import Client
 
 from sentiment_admin import realtime
+from sentiment_admin.env import redis_pubsub_prefix
 
 ORIGIN = (b"origin", b"http://testserver")
 DEFAULT_TIMEOUT = 20.0
 
 
 def _isolate_channel_layer() -> None:
-    config = settings.CHANNEL_LAYERS["default"]
-    if "Redis" in config["BACKEND"]:
-        prefix = f"sentiment-test-{os.getpid()}"
-        if config.get("CONFIG", {}).get("prefix") != prefix:
-            config.setdefault("CONFIG", {})["prefix"] = prefix
-            from channels.layers import channel_layers
+    """A key prefix of this process's own on each Redis layer (both aliases may share one)."""
+    prefix = f"sentiment-test-{os.getpid()}"
+    changed = False
+    for config in settings.CHANNEL_LAYERS.values():
+        if "Redis" not in config["BACKEND"]:
+            continue
+        wanted = prefix
+        if "PubSub" in config["BACKEND"]:
+            wanted = redis_pubsub_prefix(prefix, config["CONFIG"]["hosts"][0])
+        if config["CONFIG"].get("prefix") != wanted:
+            config["CONFIG"] = {**config["CONFIG"], "prefix": wanted}
+            changed = True
+    if changed:
+        from channels.layers import channel_layers
 
-            channel_layers.backends.clear()
+        channel_layers.backends.clear()
 
 
 _isolate_channel_layer()
@@ -226,7 +235,7 @@ async def scoring_runtime():
         worker = Worker(
             application=ChannelNameRouter(channel_routes),
             channels=[realtime.SCORING_CHANNEL],
-            channel_layer=get_channel_layer(),
+            channel_layer=get_channel_layer(realtime.WORKERS_LAYER),
         )
         worker_task = asyncio.get_running_loop().create_task(worker.handle())
     yield

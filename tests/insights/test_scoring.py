@@ -17,6 +17,7 @@ from insights.pipeline.claim import pending_message_ids, scoring_claim
 from insights.pipeline.runtime import scoring_runtime_current
 from insights.pipeline.store import scoring_results_store
 from insights.selectors import sentiment_settings_get
+from sentiment_admin import realtime
 from tests.conversations.factories import ConversationFactory, MessageFactory, RepresentativeFactory
 from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fixture)
     ANGRY_EN,
@@ -257,7 +258,6 @@ async def test_worker_mode_scores_through_the_scoring_channel(settings):
     from channels.worker import Worker
 
     from insights.pipeline.runtime import scoring_runtime_stop
-    from sentiment_admin import realtime
     from sentiment_admin.routing import channel_routes
     from tests.conversations.wsutil import _require_scorer, chat_socket
 
@@ -265,7 +265,11 @@ async def test_worker_mode_scores_through_the_scoring_channel(settings):
     await _require_scorer()
     rep = await database_sync_to_async(RepresentativeFactory)()
     conversation = await database_sync_to_async(ConversationFactory)(representative=rep)
-    worker = Worker(ChannelNameRouter(channel_routes), [realtime.SCORING_CHANNEL], get_channel_layer())
+    worker = Worker(
+        ChannelNameRouter(channel_routes),
+        [realtime.SCORING_CHANNEL],
+        get_channel_layer(realtime.WORKERS_LAYER),
+    )
     task = asyncio.get_running_loop().create_task(worker.handle())
     rep_ws = await staff_socket(rep)
     customer = await chat_socket(conversation)
@@ -364,7 +368,7 @@ async def test_scores_sent_from_the_event_loop_leave_the_outbox_once_sent_and_on
     assert await settled(sent, 0)
 
     unsent = await database_sync_to_async(ingest)(["level:2"])
-    with _LayerDown(get_channel_layer()) as layer:
+    with _LayerDown(get_channel_layer(realtime.SCREENS_LAYER)) as layer:
         assert (
             await database_sync_to_async(scoring_results_store)([(unsent[0].pk, result_for("level:2"))]) == 1
         )
@@ -391,7 +395,7 @@ async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_c
             conversation=conversation, seq=1, text="level:-3", scoring_status=ScoringStatus.PENDING
         )
         await drain(rep_ws, quiet=0.3)
-        with _LayerDown(get_channel_layer()) as layer:
+        with _LayerDown(get_channel_layer(realtime.SCREENS_LAYER)) as layer:
             await database_sync_to_async(scoring_results_store)([(message.pk, result_for("level:-3"))])
             assert layer.failed > 0
             assert (await Message.objects.aget(pk=message.pk)).announce_pending is True
@@ -424,7 +428,7 @@ async def test_the_sweeper_announces_scores_that_missed_the_layer(monkeypatch):
         message = await database_sync_to_async(MessageFactory)(
             conversation=conversation, seq=1, text="level:2", scoring_status=ScoringStatus.PENDING
         )
-        with _LayerDown(get_channel_layer()):
+        with _LayerDown(get_channel_layer(realtime.SCREENS_LAYER)):
             stored = await database_sync_to_async(scoring_results_store)(
                 [(message.pk, result_for("level:2"))]
             )

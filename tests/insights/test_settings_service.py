@@ -1,5 +1,7 @@
+import asyncio
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 
@@ -89,15 +91,23 @@ def test_queue_override_can_turn_alerts_off_for_one_queue():
 def test_settings_change_is_announced_on_the_channel_layer_only_after_commit(
     django_capture_on_commit_callbacks,
 ):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(realtime.INSIGHTS_GROUP, channel)
+    layer = get_channel_layer(realtime.SCREENS_LAYER)
     admin = AdminFactory()  # created first: creating staff schedules its own access events
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         sentiment_settings_update(actor=admin.user, representative_threshold=-2)
     assert len(callbacks) == 1  # nothing is sent inside the transaction
-    callbacks[0]()
-    event = async_to_sync(layer.receive)(channel)
+
+    async def announce_and_listen():
+        # Listening and sending on one loop: Redis pub/sub only delivers to a subscription
+        # that exists when the event is published.
+        channel = await layer.new_channel()
+        await layer.group_add(realtime.INSIGHTS_GROUP, channel)
+        try:
+            await sync_to_async(callbacks[0])()
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard(realtime.INSIGHTS_GROUP, channel)
+
+    event = async_to_sync(announce_and_listen)()
     assert event["type"] == realtime.SETTINGS_CHANGED
     assert event["representative_threshold"] == -2
-    async_to_sync(layer.group_discard)(realtime.INSIGHTS_GROUP, channel)

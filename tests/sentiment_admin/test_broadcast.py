@@ -48,7 +48,7 @@ def _received(layer, channel):
 def test_every_distinct_group_gets_the_payload_once(monkeypatch):
     layer = InMemoryChannelLayer()
     channels = _listen(layer, ["staff.1", "queue.2", "conversation.3"])
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     payload = {"type": "conversation.scored", "conversation": 3}
     assert broadcast.group_send_many(["staff.1", "queue.2", "staff.1", "conversation.3"], payload) is True
     for channel in channels.values():
@@ -60,7 +60,7 @@ def test_every_distinct_group_gets_the_payload_once(monkeypatch):
 def test_a_group_that_cannot_be_reached_is_reported_and_the_others_still_get_it(monkeypatch, caplog):
     layer = PartlyDownLayer(failing="queue.2")
     channels = _listen(layer, ["staff.1", "conversation.3"])
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     payload = {"type": "conversation.scored", "conversation": 3}
     assert broadcast.group_send_many(["staff.1", "queue.2", "conversation.3"], payload) is False
     assert _received(layer, channels["staff.1"]) == payload
@@ -73,7 +73,7 @@ def test_a_send_dropped_by_a_full_channel_does_not_count_as_delivered(monkeypatc
 
     layer = CenterLayer(capacity=1)
     channels = _listen(layer, ["staff.1", "queue.2"])
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     first = {"type": "conversation.scored", "conversation": 3, "seq": 1}
     assert broadcast.group_send_many(["staff.1", "queue.2"], first) is True
     # staff.1's channel still holds the first event (capacity 1): the second cannot get in.
@@ -116,7 +116,7 @@ async def test_a_database_thread_does_not_wait_for_a_scheduled_send(monkeypatch)
     layer = GatedLayer()
     channel = await layer.new_channel()
     await layer.group_add("staff.1", channel)
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     layer.close_gate(1)
     delivered = []
     payload = {"type": "message.created", "conversation": 3, "seq": 1}
@@ -137,7 +137,7 @@ async def test_a_database_thread_does_not_wait_for_a_scheduled_send(monkeypatch)
 
 async def test_scheduled_sends_of_one_conversation_leave_in_the_order_they_were_scheduled(monkeypatch):
     layer = GatedLayer()
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     layer.close_gate(1)
 
     def schedule():
@@ -158,7 +158,7 @@ async def test_scheduled_sends_of_one_conversation_leave_in_the_order_they_were_
 
 async def test_a_waited_send_goes_after_the_sends_scheduled_before_it(monkeypatch):
     layer = GatedLayer()
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     layer.close_gate(1)
 
     def schedule_then_wait():
@@ -176,7 +176,7 @@ async def test_a_waited_send_goes_after_the_sends_scheduled_before_it(monkeypatc
 def test_without_a_serving_loop_a_scheduled_send_is_sent_at_once(monkeypatch):
     layer = InMemoryChannelLayer()
     channels = _listen(layer, ["staff.1"])
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     delivered = []
     payload = {"type": "message.created", "conversation": 3, "seq": 1}
     broadcast.group_send_soon(["staff.1"], payload, on_delivered=lambda: delivered.append(1))

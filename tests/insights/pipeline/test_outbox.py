@@ -21,7 +21,7 @@ pytestmark = needs_redis
 @pytest.mark.django_db(transaction=True)
 def test_a_score_a_full_channel_dropped_stays_in_the_outbox_until_the_channel_has_room(monkeypatch):
     layer = redis_layer(capacity=1)
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda alias: layer)
     rep = RepresentativeFactory()
     conversation = ConversationFactory(representative=rep, last_seq=1)
     message = MessageFactory(
