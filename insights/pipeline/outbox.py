@@ -41,6 +41,14 @@ def announce_scored(
 _announced_lock = threading.Lock()
 _announced: list[int] = []
 _clearing: set[asyncio.Task] = set()
+# The loop whose clear is waiting to run, if any.
+_clear_scheduled_on: asyncio.AbstractEventLoop | None = None
+
+# How long announced scores gather before one UPDATE clears them all. Over pub/sub a send
+# finishes before the next one's, so clearing at once made an UPDATE and a commit of nearly
+# every score (16% of a worker's database thread at 100 msg/s). Clearing later costs
+# nothing: until then, only a crash makes the sweeper send a score again, which screens drop.
+CLEAR_DELAY_SECONDS = 0.25
 
 
 def _note_announced(message_id: int, delivered: list[int]) -> None:
@@ -49,20 +57,28 @@ def _note_announced(message_id: int, delivered: list[int]) -> None:
     except RuntimeError:  # sent at once, on the storing thread
         delivered.append(message_id)
         return
+    global _clear_scheduled_on
     with _announced_lock:
         _announced.append(message_id)
-        if len(_announced) > 1:
+        if _clear_scheduled_on is loop:
             return  # a clear is on its way and takes this one too
-    # The batch's other scores arrive while this waits for the database thread: one UPDATE for all.
+        # Also after a loop closed with its clear still waiting (tests, a restart in-process).
+        _clear_scheduled_on = loop
+    loop.call_later(CLEAR_DELAY_SECONDS, _start_clear, loop)
+
+
+def _start_clear(loop: asyncio.AbstractEventLoop) -> None:
     task = loop.create_task(database_sync_to_async(_clear_announced)(), context=contextvars.Context())
     _clearing.add(task)
     task.add_done_callback(_clearing.discard)
 
 
 def _clear_announced() -> None:
+    global _clear_scheduled_on
     with _announced_lock:
         ids = _announced[:]
         _announced.clear()
+        _clear_scheduled_on = None
     outbox_clear(ids)
 
 

@@ -21,7 +21,7 @@ from insights.selectors import (
     scored_tails,
     sentiment_settings_get,
 )
-from insights.services.alerts import alerts_evaluate
+from insights.services.alerts import SupervisorRoster, alerts_evaluate
 from insights.services.webhooks import webhook_scored_enqueue
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
     thresholds = effective_thresholds_for_queues({c.queue_id for c in conversations.values()}, org=org)
     tails = scored_tails(conversations)
     in_alert = alert_states(conversations)
+    roster = SupervisorRoster(conversations)
     webhook_payloads: list[dict] = []
     now = timezone.now()
     moved: dict[int, Conversation] = {}
@@ -176,6 +177,7 @@ def _store_batch(by_message: dict[int, dict], delivered: list[int]) -> int:
                 org=org,
                 thresholds=thresholds[conversation.queue_id],
                 in_alert=in_alert.setdefault(conversation.pk, set()),
+                roster=roster,
             )
     rows_update(Message, messages, MESSAGE_SCORE_FIELDS)
     rows_update(Conversation, list(moved.values()), CONVERSATION_SENTIMENT_FIELDS)

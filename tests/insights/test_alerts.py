@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Presence
@@ -228,6 +230,27 @@ def test_snoozed_supervisor_gets_no_notification_until_the_snooze_ends(setup):
     assert eligible_supervisors(conversation=conversation) == [supervisor]
     conversation_snooze(staff=supervisor, conversation=conversation, minutes=0)
     assert not ConversationSnooze.objects.exists()
+
+
+def test_a_scoring_batch_reads_the_supervisors_once_and_each_conversation_keeps_its_snoozes(setup):
+    queue, _rep, supervisor, snoozed = setup
+    set_thresholds(0, -1)
+    others = [
+        ConversationFactory(queue=queue, representative=RepresentativeFactory(queues=[queue]))
+        for _ in range(3)
+    ]
+    conversation_snooze(staff=supervisor, conversation=snoozed, minutes=30)
+    messages = [message_ingest(conversation=c, text="level:-3") for c in (snoozed, *others)]
+    jobs, _options = scoring_claim([m.pk for m in messages])
+    with CaptureQueriesContext(connection) as queries:
+        assert scoring_results_store([(job.message_id, result_for("level:-3")) for job in jobs]) == 4
+    staff_reads = [
+        q["sql"] for q in queries.captured_queries if 'FROM "conversations_staffmember"' in q["sql"]
+    ]
+    assert len(staff_reads) == 1, staff_reads
+    assert len(alerts(snoozed, AlertAudience.SUPERVISOR)) == 1  # stored, but nobody notified
+    notified = set(NotificationRecipient.objects.values_list("alert__conversation_id", "staff_id"))
+    assert notified == {(c.pk, supervisor.pk) for c in others}
 
 
 def test_acknowledge_records_who_and_is_idempotent(setup):

@@ -28,6 +28,7 @@ from tests.conversations.wsutil import (  # noqa: F401  (scoring_runtime is a fi
     scoring_runtime,
     send,
     staff_socket,
+    wait_for,
 )
 from tests.insights.standin_scorer import result_for
 
@@ -378,6 +379,35 @@ async def test_scores_sent_from_the_event_loop_leave_the_outbox_once_sent_and_on
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_batch_of_announced_scores_leaves_the_outbox_in_one_update(monkeypatch):
+    """Each score's send finishes on its own; clearing each at once cost an UPDATE and a
+    commit per score."""
+    from insights.pipeline import outbox
+
+    clears: list[list[int]] = []
+    clear = outbox.outbox_clear
+    monkeypatch.setattr(outbox, "outbox_clear", lambda ids: (clears.append(sorted(ids)), clear(ids)))
+
+    def ingest_and_store():
+        messages = [
+            message_ingest(
+                conversation=ConversationFactory(representative=RepresentativeFactory()),
+                text=f"level:{level}",
+            )
+            for level in (-3, -2, -1, 0, 1, 2, 3, -3, 0, 3)
+        ]
+        scoring_results_store([(m.pk, result_for(m.text)) for m in messages])
+        return sorted(m.pk for m in messages)
+
+    ids = await database_sync_to_async(ingest_and_store)()
+    for _ in range(200):
+        if not await Message.objects.filter(pk__in=ids, announce_pending=True).aexists():
+            break
+        await asyncio.sleep(0.02)
+    assert clears == [ids]
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_score_whose_announcement_failed_reaches_a_screen_that_already_caught_up():
     """Redis restarting: the score is stored but its send fails; the representative's screen
     has already caught up, so only the outbox can bring the score to it."""
@@ -500,7 +530,7 @@ async def test_a_poison_message_is_marked_failed_and_never_holds_back_its_batch(
         ]
         # It left the pending set (no sweep queues it again) and the outbox (it was announced).
         assert await database_sync_to_async(pending_message_ids)() == []
-        assert not await Message.objects.filter(pk__in=ids, announce_pending=True).aexists()
+        await wait_for(lambda: not Message.objects.filter(pk__in=ids, announce_pending=True).exists())
 
         # The representative's panel and the supervisor's Ongoing report are told live: the
         # good messages' scores, and "not scored" with the reason for the poison one.
