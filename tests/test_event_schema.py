@@ -225,8 +225,10 @@ NOT_FRAMES = {
     insight_frames: {"alert_summary", "not_scored_reason"},  # REST alert fields; a frame's reason
 }
 
-# The scoring worker channel's message: between processes, never to a client.
-WORKER_MESSAGES = {"SCORE_MESSAGES"}
+# Channel-layer messages: the scoring worker channel's, between processes, never to a client; the pub/sub
+# layer's own notice to a socket that may have missed frames (sentiment_admin.layers), which
+# the consumer acts on and never forwards.
+CHANNEL_MESSAGES = {"SCORE_MESSAGES", "LAYER_RESYNC"}
 
 # Built on sockets' groups only, acted on by consumers and never forwarded as they are.
 INTERNAL_BUILDERS = {"conversation_access_event", "staff_access_event"}
@@ -340,7 +342,7 @@ def test_frames_are_built_only_in_the_frames_modules():
         for path in _app_sources()
         if path.resolve() not in frames_files
         for line, name in _frame_type_literals(path)
-        if name not in WORKER_MESSAGES
+        if name not in CHANNEL_MESSAGES
     ]
     assert not outside, "move these into a frames module: " + ", ".join(outside)
 
@@ -367,6 +369,8 @@ def _realtime_server_types() -> set[str]:
         "PRESENCE_GROUP",
         "INSIGHTS_GROUP",
         "INTEGRATIONS_GROUP",
+        "SCREENS_LAYER",
+        "WORKERS_LAYER",
     }
     return {
         value
