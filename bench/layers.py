@@ -49,6 +49,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--customer-service-weight", type=float, default=6.0)
     parser.add_argument("--graded-weight", type=float, default=16.0)
+    parser.add_argument(
+        "--weights", default=None, help="weights directory of the encoder (default: the committed one)"
+    )
     args = parser.parse_args(argv)
     depths = [int(k) for k in args.layers.split(",")]
 
@@ -85,7 +88,10 @@ def main(argv=None) -> int:
     val = [e for g in load_split(DATA, "val").values() for e in g]
     extra = load_customer_service_examples()
     fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
-    backend = BundledBackend(default_model_dir(), head_dir=WEIGHTS_DIR)
+    backend = BundledBackend(default_model_dir(), head_dir=Path(args.weights) if args.weights else WEIGHTS_DIR)
+    # layer i's states do not depend on the layers above it: run only the deepest measured
+    backend.encoder.encoder.layer = backend.encoder.encoder.layer[: max(depths)]
+    backend.encoder.config.num_hidden_layers = max(depths)
     backend.layers = list(range(1, backend.encoder.config.num_hidden_layers + 1))
     started = time.monotonic()
     x = {
