@@ -77,7 +77,7 @@ def distill(
     rng = random.Random(seed)
     depth = student.config.num_hidden_layers
     pooled = list(range(depth - 3, depth + 1))
-    head = SentimentHead(2 * 384 * len(pooled), dropout=0.3)
+    head = SentimentHead(2 * student.config.hidden_size * len(pooled), dropout=0.3)
     t_probs = torch.softmax(torch.from_numpy(teacher) / softening, -1)
     y = torch.from_numpy(np.asarray(targets, np.float32))
     w = torch.from_numpy(np.asarray(label_weights, np.float32))
@@ -143,10 +143,7 @@ def distill(
         sched.step()
         running.append(loss.item())
         if (step + 1) % 50 == 0 or step + 1 == total:
-            log(
-                f"step {step + 1}/{total}: loss {np.mean(running):.4f} "
-                f"({time.monotonic() - started:.0f} s)"
-            )
+            log(f"step {step + 1}/{total}: loss {np.mean(running):.4f} ({time.monotonic() - started:.0f} s)")
             running = []
     student.eval()
     head.eval()
