@@ -88,7 +88,9 @@ def main(argv=None) -> int:
     val = [e for g in load_split(DATA, "val").values() for e in g]
     extra = load_customer_service_examples()
     fit, holdout = load_intensity_examples("fit"), load_intensity_examples("holdout")
-    backend = BundledBackend(default_model_dir(), head_dir=Path(args.weights) if args.weights else WEIGHTS_DIR)
+    backend = BundledBackend(
+        default_model_dir(), head_dir=Path(args.weights) if args.weights else WEIGHTS_DIR
+    )
     # layer i's states do not depend on the layers above it: run only the deepest measured
     backend.encoder.encoder.layer = backend.encoder.encoder.layer[: max(depths)]
     backend.encoder.config.num_hidden_layers = max(depths)

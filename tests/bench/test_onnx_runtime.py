@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench import onnx_runtime as probe
+from tests.insights.scoring import tiny
 
 
 def test_the_probe_says_how_to_install_onnxruntime_when_it_is_missing(monkeypatch):
@@ -26,19 +27,7 @@ def test_the_probe_says_how_to_install_onnxruntime_when_it_is_missing(monkeypatc
 
 
 def tiny_encoder():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        pad_token_id=0,
-    )
-    return BertModel(config, add_pooling_layer=False).eval()
+    return tiny.tiny_bert(vocab=64, positions=32, pad_token_id=0)
 
 
 def test_the_static_int8_export_computes_what_the_calibrated_torch_int8_encoder_does(tmp_path):

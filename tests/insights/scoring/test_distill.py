@@ -12,22 +12,12 @@ import torch
 
 from insights.scoring.adapters import merge_adapters
 from insights.scoring.distill import distill, make_student, stacked_adapters
+from tests.insights.scoring import tiny
 
 
 @pytest.fixture
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=60,
-        hidden_size=16,
-        num_hidden_layers=5,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    return BertModel(config, add_pooling_layer=False).eval()
+    return tiny.tiny_bert(layers=5, hidden=16, vocab=60, intermediate=32, positions=32)
 
 
 def _inputs(seed: int = 1, n: int = 6, width: int = 9):

@@ -17,22 +17,12 @@ from insights.scoring.quantization import (
     quantize_calibrated,
     save_calibration,
 )
+from tests.insights.scoring import tiny
 
 
 @pytest.fixture
 def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=120,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    return BertModel(config, add_pooling_layer=False).eval()
+    return tiny.tiny_bert()
 
 
 def batches(model, n=6, seed=1):
