@@ -131,10 +131,10 @@ class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
 
 
 class _ResyncingLoopLayer(pubsub.RedisPubSubLoopLayer):
-    def __init__(self, *args, capacity: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, hosts=None, *, capacity: int, **kwargs) -> None:
+        super().__init__(hosts, **kwargs)
         self.capacity = capacity
-        self._shards = [_ResyncingShard(host, self) for host in redis_utils.decode_hosts(kwargs.get("hosts"))]
+        self._shards = [_ResyncingShard(host, self) for host in redis_utils.decode_hosts(hosts)]
 
     def resync(self, channel_names) -> None:
         """Replace what each channel's queue holds with one ``layer.resync`` notice."""
@@ -168,6 +168,8 @@ class _ResyncingShard(pubsub.RedisSingleShardConnection):
             self._pubsub = _ReconnectAwarePubSub(self._redis.connection_pool, resubscribed=self._resubscribed)
 
     def _resubscribed(self) -> None:
+        # Every socket of the process, not only those whose channel hashes to this shard: a
+        # socket's groups may be subscribed here even where its own channel is not.
         channels = list(self.channel_layer.channels)
         logger.warning("pub/sub subscription to Redis reconnected: %d sockets catch up", len(channels))
         self.channel_layer.resync(channels)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from sentiment_admin import realtime
 from sentiment_admin.env import (
     env_bool,
     env_choice,
@@ -113,7 +114,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layers: in-memory embedded by default, REDIS_URL for channels_redis -------
-# Two aliases (sentiment_admin.realtime): "default" carries the scoring workers' channel,
+# Two aliases (sentiment_admin.realtime names them): "default" carries the scoring workers' channel,
 # "screens" the sockets' fan-out. SCREENS_LAYER=pubsub (default) puts the fan-out on Redis
 # pub/sub; "list" keeps it on the list layer, as every process of a deployment must agree.
 REDIS_URL = env_str("REDIS_URL")
@@ -141,14 +142,14 @@ if REDIS_URL:
         },
     }
     CHANNEL_LAYERS = {
-        "default": _list_layer,
-        "screens": _pubsub_layer if SCREENS_LAYER == "pubsub" else _list_layer,
+        realtime.WORKERS_LAYER: _list_layer,
+        realtime.SCREENS_LAYER: _pubsub_layer if SCREENS_LAYER == "pubsub" else _list_layer,
     }
 else:
     # Channels' in-memory layer that reports a send dropped by a full channel (sentiment_admin.layers).
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
-        "screens": {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
+        realtime.WORKERS_LAYER: {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
+        realtime.SCREENS_LAYER: {"BACKEND": "sentiment_admin.layers.InMemoryChannelLayer"},
     }
 
 # --- Auth -----------------------------------------------------------------------------
