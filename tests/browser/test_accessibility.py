@@ -1,7 +1,8 @@
 """axe-core (bundled by the pinned axe-playwright-python) on every page, as every role would see
 it: the sign-in page and the customer's chat, the representative's workspace, the supervisor's
 Ongoing report with a notification waiting, Monitor, Assign / Transfer, the dashboard, and the
-administrator's Insights, settings, integrations (Chatwoot's setup too) and corrections pages.
+administrator's Insights, settings, integrations (Chatwoot's setup too) and corrections pages;
+and what arrives live: alerts, toasts, and notifications waiting and acknowledged.
 
 The rules are WCAG 2.0, 2.1 and 2.2 at levels A and AA, and axe's best practices; a page fails on
 any violation, whatever its impact (the pages have none: keep it so).
@@ -10,6 +11,7 @@ any violation, whatever its impact (the pages have none: keep it so).
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import say
 
@@ -19,12 +21,14 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 OPTIONS = {"runOnly": {"type": "tag", "values": [*WCAG_TAGS, "best-practice"]}, "resultTypes": ["violations"]}
 
 
-def failures(page) -> list[str]:
+def failures(page, within: str | None = None) -> list[str]:
+    """axe's violations on the page, or only inside the elements that ``within`` selects (axe
+    fails when it selects none, so a part that is gone cannot pass unchecked)."""
     from axe_playwright_python.sync_playwright import Axe
 
     # Closed disclosures hide content from axe: open them, so their markup is checked too.
     page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
-    results = Axe().run(page, options=OPTIONS).response
+    results = Axe().run(page, context=within, options=OPTIONS).response
     found = []
     for v in results["violations"]:
         targets = ", ".join(" ".join(map(str, n["target"])) for n in v["nodes"][:4])
@@ -127,6 +131,43 @@ def test_axe_finds_no_violation_on_the_customer_and_sign_in_pages(actors):
     # As it looks while it is being sent (too brief on loopback to catch otherwise).
     chat.evaluate("document.querySelector('.msg-customer').classList.add('pending')")
     found += failures(chat)
+    assert not found, "\n".join(found)
+
+
+ANGRY = "This is absolutely terrible. I am furious, nobody helps me and I want my money back now!"
+
+
+@pytest.mark.live
+def test_axe_finds_no_violation_in_the_alerts_that_arrive_live(scored, actors):
+    """What only the live pipeline draws: the alert in the session in focus, the badge on a
+    session tab out of focus, a supervisor's toast and waiting notification, and a notification
+    as it looks once acknowledged (faded items have failed the contrast rule before)."""
+    rep = actors.staff("rita", "/workspace/")
+    sup = actors.staff("sam", "/ongoing/")
+    chat_a, in_focus = actors.customer(queue="Billing")
+    chat_b, out_of_focus = actors.customer(queue="Billing")
+    session = rep.locator(".session-tab", has=rep.locator(".tab-name", has_text=in_focus))
+    session.click()
+    expect(session).to_have_attribute("aria-selected", "true")
+    say(chat_a, ANGRY)
+    say(chat_b, ANGRY)
+    expect(rep.locator(".session-panel:not([hidden]) .panel-alert")).to_be_visible(timeout=10_000)
+    badge = rep.locator(".session-tab", has=rep.locator(".tab-name", has_text=out_of_focus)).locator(
+        ".tab-alert"
+    )
+    expect(badge).to_be_visible(timeout=10_000)
+    found = failures(rep)
+
+    item = sup.locator("#notification-list .notification", has_text=in_focus)
+    expect(item).to_be_visible(timeout=10_000)
+    expect(sup.locator("#toasts .toast").first).to_be_visible()
+    found += failures(sup)
+
+    # An acknowledged item stays 4 s, then leaves the list: check that item alone, at once.
+    item.locator(".ack-button").click()
+    acknowledged = "#notification-list .notification.acknowledged"
+    expect(sup.locator(acknowledged, has_text=in_focus)).to_be_visible(timeout=10_000)
+    found += failures(sup, within=acknowledged)
     assert not found, "\n".join(found)
 
 
