@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
-from django.db import connection
 
 from conversations.models import Message, ScoringStatus, Sender
 from tests.conversations.factories import (
@@ -42,8 +40,8 @@ from tests.conversations.wsutil import (
     send,
     staff_socket,
 )
+from tests.live_process import ROOT, LiveProcess, free_port, shared_database_url
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "")
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 needs_topology = pytest.mark.skipif(
@@ -80,19 +78,19 @@ REDIS_START = [
 
 
 class Processes:
+    """The test's processes, started on the suite's database and Redis as production runs them."""
+
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.running: list[tuple[subprocess.Popen, Path]] = []
+        self.running: list[LiveProcess] = []
         self.marker_dir = tmp_path / "marker"
         self.marker_dir.mkdir()
 
     def env(self, **extra: str) -> dict:
-        db = connection.settings_dict
-        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(
             DJANGO_SETTINGS_MODULE="tests.fault_settings",
-            DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            DATABASE_URL=shared_database_url(),
             REDIS_URL=REDIS_URL,
             CHANNELS_PREFIX=django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
             SENTIMENT_SCORING_MODE="worker",
@@ -104,54 +102,22 @@ class Processes:
         env.update(extra)
         return env
 
-    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log = self.tmp_path / f"{name}-{len(self.running)}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.running.append((proc, log))
+    def start(self, name: str, argv: list[str], env: dict) -> LiveProcess:
+        proc = LiveProcess(argv, env=env, log=self.tmp_path / f"{name}-{len(self.running)}.log")
+        self.running.append(proc)
         return proc
 
-    def log_of(self, proc: subprocess.Popen) -> str:
-        for p, log in self.running:
-            if p is proc:
-                return log.read_text(errors="replace")
-        return ""
-
-    def worker(self, **extra: str) -> subprocess.Popen:
+    def worker(self, **extra: str) -> LiveProcess:
         proc = self.start(
             "worker", [sys.executable, "manage.py", "runworker", "sentiment-scoring"], self.env(**extra)
         )
-        self.wait_for_log(proc, "Running worker for channels")
+        proc.wait_for_output("Running worker for channels")
         return proc
 
-    def wait_for_log(self, proc: subprocess.Popen, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log_of(proc):
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} not in the process output:\n{self.log_of(proc)[-3000:]}")
-
-    @staticmethod
-    def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
     def stop_all(self) -> None:
-        for proc, _log in self.running:
+        for proc in self.running:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
+                proc.stop()
 
 
 @pytest.fixture
@@ -250,7 +216,7 @@ async def _kill_worker_mid_batch(procs: Processes, *, more_traffic: bool) -> Non
     try:
         keys = await _send_messages(chats, 12)
         await asyncio.to_thread(_wait_marker, procs, worker.pid)
-        await asyncio.to_thread(procs.kill, worker)  # SIGKILL while it holds a batch
+        await asyncio.to_thread(worker.kill)  # SIGKILL while it holds a batch
         statuses = await database_sync_to_async(_statuses)(ids)
         assert any(s == ScoringStatus.PENDING for s in statuses.values()), "nothing was in flight"
 
@@ -309,7 +275,7 @@ async def test_a_worker_whose_model_fails_to_load_says_so_and_keeps_messages_pen
     chat = await chat_socket(convs[0])
     try:
         keys = await _send_messages([(convs[0], chat)], 3)
-        await asyncio.to_thread(procs.wait_for_log, broken, "model unavailable", 60)
+        await asyncio.to_thread(broken.wait_for_output, "model unavailable", 60)
         await asyncio.sleep(1.0)
         statuses = await database_sync_to_async(_statuses)(ids)
         assert set(statuses) == set(keys)
@@ -317,11 +283,11 @@ async def test_a_worker_whose_model_fails_to_load_says_so_and_keeps_messages_pen
         assert broken.poll() is None, (
             "the worker must stay up (and keep the messages) while the model is broken"
         )
-        log = procs.log_of(broken)
+        log = broken.output()
         assert "no-such-model" in log or "SENTIMENT_MODEL" in log, "the error must say which model failed"
 
         # Fix the model (a healthy worker): the kept messages are scored, none lost.
-        procs.kill(broken)
+        broken.kill()
         await asyncio.to_thread(procs.worker)
         keys += await _send_messages([(convs[0], chat)], 1, start=3)
         statuses = await _wait_all_scored(ids, len(keys), timeout=30)
@@ -439,12 +405,6 @@ def redis_guard():
         subprocess.run(REDIS_START, capture_output=True, timeout=15)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Screen:
     """A representative's browser tab: reconnects, catches up, and keeps one score per
     (conversation, seq) — the sequence numbers make a re-sent score land on the same row."""
@@ -508,7 +468,7 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
 
     rep, convs = await _world(conversations=3)
     ids = [c.pk for c in convs]
-    port = _free_port()
+    port = free_port()
     center = procs.start(
         "center",
         [
@@ -528,7 +488,7 @@ async def test_redis_restarted_during_traffic_loses_nothing(procs, redis_guard):
         ],
         procs.env(FAULT_SCORER_DELAY="0.05"),
     )
-    await asyncio.to_thread(procs.wait_for_log, center, "ready:", 60)
+    await asyncio.to_thread(center.wait_for_output, "ready:", 60)
     base = f"ws://127.0.0.1:{port}"
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={await session_cookie(rep)}"
     screen = _Screen(f"{base}/ws/staff/", cookie, ids)
@@ -629,7 +589,7 @@ def test_the_production_runner_refuses_to_start_with_a_model_that_fails_to_load(
             "--workers",
             "1",
             "--port",
-            str(_free_port()),
+            str(free_port()),
         ],
         cwd=ROOT,
         env=env,

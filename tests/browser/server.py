@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from tests.live_process import LiveProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -33,12 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
@@ -68,8 +62,8 @@ class LiveServer:
             self.env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + name))
             self.own_database = (urlunsplit(parts._replace(path="/postgres")), name)
         self.log_path = self.tmp / log_name
-        self.proc: subprocess.Popen | None = None
-        self.peers: list[subprocess.Popen] = []
+        self.proc: LiveProcess | None = None
+        self.peers: list[LiveProcess] = []
 
     def manage(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
@@ -114,9 +108,8 @@ class LiveServer:
         self.proc = self._daphne(self.port, self.log_path)
         return self
 
-    def _daphne(self, port: int, log_path: Path) -> subprocess.Popen:
-        log = log_path.open("w")
-        proc = subprocess.Popen(
+    def _daphne(self, port: int, log_path: Path) -> LiveProcess:
+        proc = LiveProcess(
             [
                 str(Path(sys.executable).parent / "daphne"),
                 "-b",
@@ -125,23 +118,19 @@ class LiveServer:
                 str(port),
                 "sentiment_admin.asgi:application",
             ],
-            cwd=ROOT,
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log=log_path,
         )
+        # Listening is not enough: the first page is served once Django has loaded.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{log_path.read_text()}")
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2).read()
                 return proc
             except OSError:
                 time.sleep(0.3)
-        _kill(proc)
-        raise RuntimeError(f"daphne did not answer:\n{log_path.read_text()}")
+        proc.stop()
+        raise RuntimeError(f"daphne did not answer (exit status {proc.poll()}):\n{proc.output()}")
 
     def second_process(self) -> str:
         """Start a second Daphne process on the same database and channel layer (a second
@@ -153,10 +142,10 @@ class LiveServer:
 
     def stop(self) -> None:
         for peer in self.peers:
-            _kill(peer)
+            peer.stop()
         self.peers = []
         if self.proc:
-            _kill(self.proc)
+            self.proc.stop()
         if self.own_database:
             _postgres_admin(
                 self.own_database[0], f'DROP DATABASE IF EXISTS "{self.own_database[1]}" WITH (FORCE)'
@@ -165,15 +154,6 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _is_postgres(url: str | None) -> bool:

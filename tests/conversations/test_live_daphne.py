@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 import websockets
 
 from tests.conversations.wsutil import ANGRY_EN, ANGRY_ES, HAPPY_EN
+from tests.live_process import LiveProcess, free_port
 
 pytestmark = pytest.mark.live
 
@@ -54,12 +54,6 @@ print("SETUP" + json.dumps({"queue": queue.pk, "rep": rep.pk, "sup": sup.pk, "aw
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _database_url(tmp: Path) -> tuple[str, callable]:
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith("postgres"):
@@ -78,18 +72,6 @@ def _database_url(tmp: Path) -> tuple[str, callable]:
     return f"sqlite:///{tmp / 'live.sqlite3'}", lambda: None
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("daphne did not start listening")
-
-
 @pytest.fixture(scope="module")
 def live_center(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
@@ -102,7 +84,7 @@ def live_center(tmp_path_factory):
         "SENTIMENT_VAR_DIR": str(tmp),
         "PYTHONUNBUFFERED": "1",
     }
-    procs: list[subprocess.Popen] = []
+    procs: list[LiveProcess] = []
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         out = subprocess.run(
@@ -114,38 +96,29 @@ def live_center(tmp_path_factory):
             text=True,
         ).stdout
         data = json.loads(out.split("SETUP", 1)[1])
-        port = _free_port()
-        daphne = subprocess.Popen(
+        port = free_port()
+        daphne = LiveProcess(
             [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "sentiment_admin.asgi:application"],
-            cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            log=tmp / "daphne.log",
         )
         procs.append(daphne)
         if os.environ.get("REDIS_URL"):
             procs.append(
-                subprocess.Popen(
+                LiveProcess(
                     [PYTHON, "manage.py", "runworker", "sentiment-scoring"],
-                    cwd=ROOT,
                     env={**env, "SENTIMENT_SCORING_MODE": "worker"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    log=tmp / "worker.log",
                 )
             )
-        _wait_port(port, daphne)
+        daphne.wait_for_port(port)
         data["env"] = env
         data["http"] = f"http://127.0.0.1:{port}"
         data["ws"] = f"ws://127.0.0.1:{port}"
         yield data
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop()
         drop()
 
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
@@ -25,6 +21,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
+
+from tests.live_process import LiveProcess, free_port, shared_database_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -99,28 +97,8 @@ async def test_a_backend_dropped_by_the_server_is_replaced_on_the_next_call(reus
 
 # --------------------------------------------------------------------------- a live Daphne
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CONCURRENT, ROUNDS = 16, 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"Daphne did not listen on {port}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def _backends_of(pid: int) -> int:
@@ -157,12 +135,10 @@ def _conversation_and_key():
 def daphne(request, tmp_path):
     """One Daphne with the settings of the processes that the fault tests start (production's
     database settings, or the pool: DB_POOL=1), on the test database and the suite's Redis."""
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DB_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.fault_settings",
-        DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=shared_database_url(),
         REDIS_URL=REDIS_URL,
         CHANNELS_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         SENTIMENT_SCORING_MODE="worker",
@@ -170,31 +146,26 @@ def daphne(request, tmp_path):
         CUSTOMER_RATE_LIMIT_PER_MINUTE="100000",
         DB_POOL="1" if request.param else "0",
     )
-    port, log = _free_port(), tmp_path / "daphne.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "sentiment_admin.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port = free_port()
+    proc = LiveProcess(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "sentiment_admin.asgi:application",
+        ],
+        env=env,
+        log=tmp_path / "daphne.log",
+    )
     try:
-        _wait_port(port, proc, log)
+        proc.wait_for_port(port)
         yield port, proc, request.param
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.kill()
 
 
 async def _settled(pid: int, at_most: int, timeout: float = 3.0) -> int:

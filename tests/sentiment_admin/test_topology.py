@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,6 @@ import httpx
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
-from django.db import connection
 
 from conversations.models import Message, ScoringStatus, Sender
 from tests.conversations.factories import (
@@ -42,6 +40,7 @@ from tests.conversations.factories import (
     SupervisorFactory,
 )
 from tests.conversations.wsutil import session_cookie
+from tests.live_process import LiveProcess, free_port, shared_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "bin" / "center-production"
@@ -101,12 +100,6 @@ def test_the_runner_refuses_a_host_without_any_process(monkeypatch, capsys, web,
 # --------------------------------------------------------------------------- several hosts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Host:
     """One ``bin/center-production`` in a directory of its own, as on a machine of its own."""
 
@@ -119,16 +112,12 @@ class Host:
         for sub in ("home", "tmp", "var", "static", "models", "logs"):
             (self.dir / sub).mkdir(parents=True)
         self.log = self.dir / "runner.log"
-        with open(self.log, "wb") as out:
-            # Its own session: the runner starts each child in a session of its own as well.
-            self.proc = subprocess.Popen(
-                [sys.executable, str(RUNNER), *argv, "--log-dir", str(self.logs), "--grace", "3"],
-                cwd=self.dir,
-                env=env | self._own_dirs(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = LiveProcess(
+            [sys.executable, str(RUNNER), *argv, "--log-dir", str(self.logs), "--grace", "3"],
+            env=env | self._own_dirs(),
+            log=self.log,
+            cwd=self.dir,
+        )
 
     def _own_dirs(self) -> dict:
         return {
@@ -163,18 +152,13 @@ class Host:
     def stop(self) -> None:
         """SIGTERM to the runner (it stops its children), then SIGKILL to whatever is left,
         the runner's own children included: nothing outlives the test."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        for pid in [self.proc.pid, *self.children().values()]:
+        self.proc.stop(grace=10)
+        # Each child runs in a session of its own, out of reach of the runner's.
+        for pid in self.children().values():
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        self.proc.wait()
 
 
 @pytest.fixture
@@ -182,8 +166,6 @@ def hosts(tmp_path):
     started: list[Host] = []
 
     def start(name: str, argv: list[str], **extra: str) -> Host:
-        db = connection.settings_dict
-        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         env = {
             k: v
             for k, v in os.environ.items()
@@ -192,7 +174,7 @@ def hosts(tmp_path):
         # What every host must share: the database, Redis and its key prefix, the secret key
         # (the session cookies made here are checked against it), the settings.
         env.update(
-            DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            DATABASE_URL=shared_database_url(),
             REDIS_URL=REDIS_URL,
             CHANNELS_PREFIX=django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
             DJANGO_SECRET_KEY=django_settings.SECRET_KEY,
@@ -270,7 +252,7 @@ def _stored(conversation_id: int) -> list[dict]:
 @pytest.mark.django_db(transaction=True)
 async def test_a_message_posted_to_one_web_host_is_scored_by_the_worker_host_and_shown_once_on_each(hosts):
     rep, supervisor, conversation, key = await _world()
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = free_port(), free_port()
     # The web hosts have no usable model: a web-only host neither builds nor loads one (a
     # host with workers would refuse to start with it, exit code 3).
     no_model = {"FAULT_REAL_SCORER": "1", "SENTIMENT_MODEL": "/nonexistent/model"}
