@@ -35,6 +35,7 @@ LIBRARIES = [
     ("msgpack", ("msgpack/",)),
 ]
 LANGUAGE_DETECTION = ("langdetect/", "insights/scoring/ngram_detector.py", "insights/scoring/language")
+LOOP_RUNNERS = ("twisted/internet/asyncioreactor.py", "asgiref/server.py")
 PROJECT = ("conversations/", "insights/", "sentiment_admin/")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<path>[^()]*?):\d+\)$")
 
@@ -42,15 +43,20 @@ FRAME = re.compile(r"^(?P<func>.*) \((?P<path>[^()]*?):\d+\)$")
 def library_of(stack: list[str]) -> str:
     # py-spy names a frame's file relative to its sys.path entry ("django/db/models/query.py",
     # "conversations/services/ingest.py", "json/encoder.py"), or in full where it cannot.
-    paths = []
+    frames = []
     for frame in stack:
         match = FRAME.match(frame.strip())
         if match:
-            paths.append(match["path"].split("-packages/", 1)[-1])
+            frames.append((match["func"], match["path"].split("-packages/", 1)[-1]))
+    paths = [path for _func, path in frames]
     # The lockstep detector is this project's code over NumPy: count it apart from the model.
     if any(path.startswith(LANGUAGE_DETECTION) for path in paths):
         return "language detection (langdetect, lockstep n-grams)"
-    for path in reversed(paths):  # innermost first
+    for func, path in reversed(frames):  # innermost first
+        # Daphne's reactor and the worker's server only run the asyncio loop: what runs under
+        # them with no library frame in between is the loop's own scheduling and socket I/O.
+        if path.startswith(LOOP_RUNNERS) and func.endswith(".run"):
+            return "asyncio event loop and socket I/O"
         for name, prefixes in LIBRARIES:
             if path.startswith(prefixes):
                 return name

@@ -39,6 +39,17 @@ LOOP = "Thread._bootstrap (threading.py:1002);_worker (concurrent/futures/thread
             "score (insights/scoring/engine.py:10);forward (torch/nn/modules/module.py:1500)",
             "model (torch, transformers, tokenizers)",
         ),
+        # Under Daphne's reactor with nothing else in between: the loop itself.
+        (
+            "AsyncioSelectorReactor.run (twisted/internet/asyncioreactor.py:255);"
+            "BaseEventLoop._run_once (asyncio/base_events.py:1922);Handle._run (asyncio/events.py:80)",
+            "asyncio event loop and socket I/O",
+        ),
+        (
+            "AsyncioSelectorReactor.run (twisted/internet/asyncioreactor.py:255);"
+            "Handle._run (asyncio/events.py:80);onMessage (autobahn/websocket/protocol.py:10)",
+            "ASGI server (daphne, twisted, autobahn)",
+        ),
         (f"{LOOP};levels (insights/levels.py:12)", "this project's code"),
         (LOOP, "python (stdlib)"),
         # Absolute paths (a file py-spy could not place on sys.path) are read past site-packages.
