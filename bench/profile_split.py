@@ -7,9 +7,12 @@ PostgreSQL clients, the model, the server stack, or this project's own modules.
 Each sample goes to the library of the innermost frame that lies in a third-party package; a
 sample entirely in this project's code and the standard library goes to the project if any of
 its frames is the project's, else to "python (stdlib)". So time spent in ``json`` on behalf of
-channels_redis counts as channels, and the ORM building SQL counts as Django, while the wait on a
-PostgreSQL round trip counts as the psycopg client. Without ``--idle``, py-spy keeps only the
-samples of threads that were running, so the shares are of busy time.
+channels_redis counts as channels_redis, and the ORM building SQL counts as Django, while the
+wait on a PostgreSQL round trip counts as the psycopg client. Two exceptions: language detection
+(this project's code over NumPy) is counted apart from the model, and the asyncio loop that
+Daphne's reactor or the worker's server runs is counted apart from them. Without ``--idle``,
+py-spy keeps only the samples of threads that were running, so the shares are of busy time; with
+``--gil``, only the thread holding the GIL, so the shares are of Python's own CPU.
 """
 
 from __future__ import annotations
