@@ -11,7 +11,8 @@ Calls are stored first (``ChatwootCall``, the outbox) in the transaction that st
 the process's outbox sender (``insights.sender``, the kind ``CHATWOOT_OUTBOX``: leased, a
 bounded number at a time); a failure (Chatwoot down, a 5xx, a timeout) is retried with backoff
 (``RETRY_BACKOFF_SECONDS``) until ``MAX_ATTEMPTS``; nothing is lost while Chatwoot is down or
-the center restarts, and every attempt's outcome is on the row. Never sent: scores of
+the center restarts, and every attempt's outcome is on the row. A host that resolves to a
+private address (without ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``) fails the call at once. Never sent: scores of
 individual agents, anything about a conversation opted out of scoring (it has no alerts).
 """
 
@@ -123,10 +124,16 @@ def _url(call: ChatwootCall, tail: str) -> str:
     return f"{base}/api/v1/accounts/{call.connection.account_id}/conversations/{call.chatwoot_conversation}/{tail}"
 
 
+class _AddressRefused(Exception):
+    """The connection's host resolves to an address the center may not call."""
+
+
 def _perform(call: ChatwootCall, client: httpx.Client) -> httpx.Response:
-    refusal = address_refusal(call.connection.base_url, what="Chatwoot")  # checked before each call
+    # Checked before each call (DNS may have changed since the connection was saved). A host
+    # that does not resolve now may later: that is retried like a connection error.
+    refusal = address_refusal(call.connection.base_url, what="Chatwoot", resolve_failure_refuses=False)
     if refusal:
-        raise ValueError(refusal)
+        raise _AddressRefused(refusal)
     headers = {"api_access_token": call.connection.api_access_token}
     if call.kind == "labels":
         current = client.get(_url(call, "labels"), headers=headers)
@@ -152,6 +159,10 @@ def _prepare(call: ChatwootCall) -> ChatwootCall:
 def _send(call: ChatwootCall, client: httpx.Client) -> SendOutcome:
     try:
         response = _perform(call, client)
+    except _AddressRefused as exc:
+        # As for webhooks: another attempt to the same address cannot succeed, so the call
+        # fails now (shown on the connection's page) instead of after hours of retries.
+        return SendOutcome(ok=False, error=str(exc)[:255], retry=False)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         status_code = getattr(getattr(exc, "response", None), "status_code", None)
         return SendOutcome(ok=False, status_code=status_code, error=f"{type(exc).__name__}: {exc}"[:255])

@@ -108,15 +108,30 @@ def test_a_timeout_is_recorded_and_retried(fake, connection, monkeypatch):
     assert call.status == CallStatus.PENDING and "Timeout" in call.last_error
 
 
-def test_a_call_to_a_private_address_is_refused_before_it_is_sent(fake, connection, monkeypatch, settings):
+def test_a_call_to_a_private_address_is_refused_before_it_is_sent_and_not_retried(
+    fake, connection, monkeypatch, settings
+):
     monkeypatch.setattr("insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
     score(chatwoot_conversation(connection), "level:-2")
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False  # the fake runs on 127.0.0.1
     assert send_now(fake) == 0
     assert fake.calls == []
     calls = list(ChatwootCall.objects.all())
-    assert calls and all(c.status == CallStatus.PENDING for c in calls)
+    # Given up at the first attempt, as a refused webhook is: the same address cannot pass later.
+    assert calls and all(c.status == CallStatus.FAILED and c.attempts == 1 for c in calls)
     assert all("private, loopback" in c.last_error for c in calls)
+
+
+def test_a_chatwoot_host_that_does_not_resolve_is_retried(connection, monkeypatch):
+    monkeypatch.setattr("insights.chatwoot.services.outbound.chatwoot_outbox_kick", lambda: None)
+    connection.base_url = "http://chatwoot.invalid"  # .invalid never resolves (RFC 6761)
+    connection.save()
+    score(chatwoot_conversation(connection), "level:-2")
+    with httpx.Client(timeout=2) as client:
+        assert chatwoot_outbox_send_due(client=client) == 0
+    calls = list(ChatwootCall.objects.all())
+    assert calls and all(c.status == CallStatus.PENDING and c.attempts == 1 for c in calls)
+    assert all(c.next_attempt_at > timezone.now() for c in calls)
 
 
 def test_conversations_not_from_chatwoot_and_opted_out_ones_send_nothing(fake, connection):
