@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from insights.sender import SendOutcome
+
 
 def _address_refused(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -58,3 +60,12 @@ def address_check(url: str, *, field: str, what: str) -> None:
         refusal = address_refusal(url, what=what, resolve_failure_refuses=False)
         if refusal:
             raise ValidationError({field: refusal})
+
+
+def address_refused_outcome(url: str, *, what: str) -> SendOutcome | None:
+    """Checked by an outbox kind before each request (DNS can change): the outcome that gives up
+    a request to a refused address at once, since no later attempt to it can pass; None when
+    the request may go. A host that does not resolve now may later, so it is not refused here:
+    the request fails like any connection error and is retried."""
+    refusal = address_refusal(url, what=what, resolve_failure_refuses=False)
+    return SendOutcome(ok=False, error=refusal[:255], retry=False) if refusal else None

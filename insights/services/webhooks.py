@@ -11,7 +11,7 @@ Signature (Stripe-style, so receivers can reject replays):
 ``webhook_verify`` is the receiver-side check (constant-time compare, a tolerance window
 against replays); it answers False for any malformed header and never raises.
 
-Where a webhook may POST (``webhook_url_check`` when it is saved, ``webhook_address_refusal``
+Where a webhook may POST (``webhook_url_check`` when it is saved, ``address_refused_outcome``
 again before each delivery, as DNS can change): only to public addresses, by the one rule of
 ``insights.services.addresses``. A webhook without a signing secret cannot be turned on
 (``insights.services.settings``).
@@ -47,7 +47,7 @@ from insights.levels import level_label, level_slug
 from insights.models import AlertKind, SentimentAlert, SentimentSettings, WebhookDelivery, WebhookEvent
 from insights.selectors import sentiment_settings_get
 from insights.sender import OutboxKind, SendOutcome, outbox_send_now, outbox_wake
-from insights.services.addresses import address_check, address_refusal
+from insights.services.addresses import address_check, address_refused_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +97,6 @@ def webhook_verify(
 _MAX_HEADER = 512
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _MAC_RE = re.compile(r"[0-9a-f]{64}")
-
-
-def webhook_address_refusal(url: str, *, resolve_failure_refuses: bool = True) -> str | None:
-    """Why a webhook may not POST to ``url`` (None when it may): ``insights.services.addresses``."""
-    return address_refusal(url, what="webhook", resolve_failure_refuses=resolve_failure_refuses)
 
 
 def webhook_url_check(url: str) -> None:
@@ -235,11 +230,10 @@ def _webhook_prepare(event: WebhookEvent) -> _WebhookRequest | SendOutcome:
 
 
 def _webhook_perform(request: _WebhookRequest, client: httpx.Client) -> SendOutcome:
-    """One signed POST. A refused address is given up at once; a host that does not resolve
-    now may later, so that is retried like a connection error."""
-    refusal = webhook_address_refusal(request.url, resolve_failure_refuses=False)
-    if refusal:
-        return SendOutcome(ok=False, error=refusal, retry=False)
+    """One signed POST, unless its address is refused (``address_refused_outcome``)."""
+    refused = address_refused_outcome(request.url, what="webhook")
+    if refused:
+        return refused
     ok, status_code, error = _post_signed(
         client=client,
         url=request.url,

@@ -19,11 +19,10 @@ import pytest
 import websockets
 
 from tests.conversations.wsutil import ANGRY_EN, ANGRY_ES, HAPPY_EN
-from tests.live_process import LiveProcess, free_port
+from tests.live_process import ROOT, LiveProcess, free_port
 
 pytestmark = pytest.mark.live
 
-ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 TIMEOUT = 60.0  # the first message also waits for the server to load the model

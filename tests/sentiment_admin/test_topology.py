@@ -40,9 +40,8 @@ from tests.conversations.factories import (
     SupervisorFactory,
 )
 from tests.conversations.wsutil import session_cookie
-from tests.live_process import LiveProcess, free_port, shared_database_url
+from tests.live_process import ROOT, LiveProcess, free_port, shared_database_url
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "bin" / "center-production"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))

@@ -12,8 +12,9 @@ the process's outbox sender (``insights.sender``, the kind ``CHATWOOT_OUTBOX``: 
 bounded number at a time); a failure (Chatwoot down, a 5xx, a timeout) is retried with backoff
 (``RETRY_BACKOFF_SECONDS``) until ``MAX_ATTEMPTS``; nothing is lost while Chatwoot is down or
 the center restarts, and every attempt's outcome is on the row. A host that resolves to a
-private address (without ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``) fails the call at once. Never sent: scores of
-individual agents, anything about a conversation opted out of scoring (it has no alerts).
+private address (without ``WEBHOOK_ALLOW_PRIVATE_ADDRESSES``) fails the call at once (the
+webhook's rule: ``address_refused_outcome``). Never sent: scores of individual agents,
+anything about a conversation opted out of scoring (it has no alerts).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from insights.levels import level_label, level_slug
 from insights.models import SentimentAlert
 from insights.selectors import alert_states
 from insights.sender import OutboxKind, SendOutcome, outbox_send_due, outbox_wake
-from insights.services.addresses import address_refusal
+from insights.services.addresses import address_refused_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -124,16 +125,7 @@ def _url(call: ChatwootCall, tail: str) -> str:
     return f"{base}/api/v1/accounts/{call.connection.account_id}/conversations/{call.chatwoot_conversation}/{tail}"
 
 
-class _AddressRefused(Exception):
-    """The connection's host resolves to an address the center may not call."""
-
-
 def _perform(call: ChatwootCall, client: httpx.Client) -> httpx.Response:
-    # Checked before each call (DNS may have changed since the connection was saved). A host
-    # that does not resolve now may later: that is retried like a connection error.
-    refusal = address_refusal(call.connection.base_url, what="Chatwoot", resolve_failure_refuses=False)
-    if refusal:
-        raise _AddressRefused(refusal)
     headers = {"api_access_token": call.connection.api_access_token}
     if call.kind == "labels":
         current = client.get(_url(call, "labels"), headers=headers)
@@ -157,12 +149,11 @@ def _prepare(call: ChatwootCall) -> ChatwootCall:
 
 
 def _send(call: ChatwootCall, client: httpx.Client) -> SendOutcome:
+    refused = address_refused_outcome(call.connection.base_url, what="Chatwoot")
+    if refused:
+        return refused
     try:
         response = _perform(call, client)
-    except _AddressRefused as exc:
-        # As for webhooks: another attempt to the same address cannot succeed, so the call
-        # fails now (shown on the connection's page) instead of after hours of retries.
-        return SendOutcome(ok=False, error=str(exc)[:255], retry=False)
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         status_code = getattr(getattr(exc, "response", None), "status_code", None)
         return SendOutcome(ok=False, status_code=status_code, error=f"{type(exc).__name__}: {exc}"[:255])
